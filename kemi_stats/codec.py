@@ -1,0 +1,233 @@
+"""The wire codec: model records <-> protobuf bytes (Kafka values), and a JSON view.
+
+The schema is ``kemi_stats/proto/kemi.proto``; its generated module is committed.
+Readers accept any record whose ``schema_version`` is at most :data:`SCHEMA_VERSION`
+(0 means a writer that predates the field) and reject newer ones with a
+:class:`~kemi_stats.errors.CodecError` rather than guess.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from google.protobuf.message import DecodeError
+
+from kemi_stats.errors import CodecError
+from kemi_stats.model import AlertEvent, MetricKind, PollJob, Sample, SampleBatch, Source
+from kemi_stats.proto import kemi_pb2 as pb
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "alert_from_json",
+    "alert_to_json",
+    "decode_alert",
+    "decode_batch",
+    "decode_job",
+    "decode_record",
+    "encode_alert",
+    "encode_batch",
+    "encode_job",
+    "record_to_json",
+]
+
+SCHEMA_VERSION = 1
+
+_KIND_TO_PB = {
+    MetricKind.GAUGE: pb.GAUGE,
+    MetricKind.COUNTER32: pb.COUNTER32,
+    MetricKind.COUNTER64: pb.COUNTER64,
+}
+_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
+_SOURCE_TO_PB = {Source.SNMP: pb.SNMP, Source.PUSH: pb.PUSH, Source.CALC: pb.CALC}
+_SOURCE_FROM_PB = {v: k for k, v in _SOURCE_TO_PB.items()}
+_U64_MAX = (1 << 64) - 1
+
+
+def _check_version(version: int, what: str) -> None:
+    if version > SCHEMA_VERSION:
+        raise CodecError(
+            f"{what}: schema_version {version} is newer than this reader ({SCHEMA_VERSION})"
+        )
+
+
+def encode_batch(batch: SampleBatch) -> bytes:
+    """Encode a batch as a protobuf ``SampleBatch``."""
+    msg = pb.SampleBatch(
+        schema_version=SCHEMA_VERSION,
+        resource_id=batch.resource_id,
+        time_ms=batch.time_ms,
+        source=_SOURCE_TO_PB[batch.source],
+        labels=batch.labels,
+        config_revision=batch.config_revision,
+    )
+    add = msg.samples.add
+    for s in batch.samples:
+        v = s.value
+        if isinstance(v, int) and not isinstance(v, bool):
+            if 0 <= v <= _U64_MAX:
+                add(metric=s.metric, unsigned=v, labels=s.labels, kind=_KIND_TO_PB[s.kind])
+            else:
+                add(metric=s.metric, signed=v, labels=s.labels, kind=_KIND_TO_PB[s.kind])
+        else:
+            add(metric=s.metric, real=float(v), labels=s.labels, kind=_KIND_TO_PB[s.kind])
+    return msg.SerializeToString()
+
+
+def decode_batch(data: bytes) -> SampleBatch:
+    """Decode protobuf bytes into a :class:`SampleBatch`; raise CodecError if they are not one."""
+    msg = pb.SampleBatch()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError as exc:
+        raise CodecError(f"not a SampleBatch: {exc}") from exc
+    _check_version(msg.schema_version, "SampleBatch")
+    if not msg.resource_id:
+        raise CodecError("SampleBatch: resource_id is empty")
+    samples = []
+    for s in msg.samples:
+        which = s.WhichOneof("value")
+        value: float | int = (
+            s.real if which == "real" else s.unsigned if which == "unsigned" else s.signed
+        )
+        samples.append(Sample(s.metric, value, dict(s.labels), _KIND_FROM_PB[s.kind]))
+    return SampleBatch(
+        resource_id=msg.resource_id,
+        time_ms=msg.time_ms,
+        source=_SOURCE_FROM_PB.get(msg.source, Source.PUSH),
+        samples=samples,
+        labels=dict(msg.labels),
+        config_revision=msg.config_revision,
+    )
+
+
+def encode_job(job: PollJob) -> bytes:
+    """Encode a poll job."""
+    return pb.PollJob(
+        schema_version=SCHEMA_VERSION,
+        target=job.target,
+        profiles=job.profiles,
+        scheduled_ms=job.scheduled_ms,
+        deadline_ms=job.deadline_ms,
+        config_revision=job.config_revision,
+        sequence=job.sequence,
+    ).SerializeToString()
+
+
+def decode_job(data: bytes) -> PollJob:
+    """Decode a poll job; raise CodecError if the bytes are not one."""
+    msg = pb.PollJob()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError as exc:
+        raise CodecError(f"not a PollJob: {exc}") from exc
+    _check_version(msg.schema_version, "PollJob")
+    if not msg.target:
+        raise CodecError("PollJob: target is empty")
+    return PollJob(
+        target=msg.target,
+        profiles=list(msg.profiles),
+        scheduled_ms=msg.scheduled_ms,
+        deadline_ms=msg.deadline_ms,
+        config_revision=msg.config_revision,
+        sequence=msg.sequence,
+    )
+
+
+_ALERT_FIELDS = (
+    "fingerprint", "rule", "status", "severity", "resource_id", "metric", "value",
+    "threshold", "starts_at_ms", "ends_at_ms", "event_time_ms", "silenced",
+    "config_revision", "reason",
+)  # fmt: skip
+
+
+def encode_alert(event: AlertEvent) -> bytes:
+    """Encode an alert transition."""
+    msg = pb.AlertEvent(schema_version=SCHEMA_VERSION)
+    for name in _ALERT_FIELDS:
+        setattr(msg, name, getattr(event, name))
+    msg.labels.update(event.labels)
+    msg.annotations.update(event.annotations)
+    msg.receivers.extend(event.receivers)
+    msg.group_by.extend(event.group_by)
+    return msg.SerializeToString()
+
+
+def decode_alert(data: bytes) -> AlertEvent:
+    """Decode an alert transition; raise CodecError if the bytes are not one."""
+    msg = pb.AlertEvent()
+    try:
+        msg.ParseFromString(data)
+    except DecodeError as exc:
+        raise CodecError(f"not an AlertEvent: {exc}") from exc
+    _check_version(msg.schema_version, "AlertEvent")
+    if not msg.fingerprint:
+        raise CodecError("AlertEvent: fingerprint is empty")
+    kwargs: dict[str, Any] = {name: getattr(msg, name) for name in _ALERT_FIELDS}
+    return AlertEvent(
+        labels=dict(msg.labels),
+        annotations=dict(msg.annotations),
+        receivers=list(msg.receivers),
+        group_by=list(msg.group_by),
+        **kwargs,
+    )
+
+
+def batch_to_dict(batch: SampleBatch) -> dict[str, Any]:
+    """The JSON view of a batch, as ``kemi-stats tail`` prints it."""
+    return {
+        "resource_id": batch.resource_id,
+        "time_ms": batch.time_ms,
+        "source": batch.source.value,
+        "labels": batch.labels,
+        "config_revision": batch.config_revision,
+        "samples": [
+            {"metric": s.metric, "value": s.value, "kind": s.kind.value, "labels": s.labels}
+            for s in batch.samples
+        ],
+    }
+
+
+def batch_from_dict(doc: dict[str, Any]) -> SampleBatch:
+    """Build a batch from its JSON view."""
+    return SampleBatch(
+        resource_id=doc["resource_id"],
+        time_ms=int(doc["time_ms"]),
+        source=Source(doc.get("source", "push")),
+        labels=dict(doc.get("labels", {})),
+        config_revision=int(doc.get("config_revision", 0)),
+        samples=[
+            Sample(
+                s["metric"],
+                s["value"],
+                dict(s.get("labels", {})),
+                MetricKind(s.get("kind", "gauge")),
+            )
+            for s in doc.get("samples", [])
+        ],
+    )
+
+
+def alert_to_json(event: AlertEvent) -> dict[str, Any]:
+    """The JSON view of an alert transition."""
+    return {name: getattr(event, name) for name in AlertEvent.__dataclass_fields__}
+
+
+def alert_from_json(doc: dict[str, Any]) -> AlertEvent:
+    """Build an alert transition from its JSON view."""
+    return AlertEvent(**doc)
+
+
+def decode_record(topic: str, data: bytes) -> dict[str, Any]:
+    """Decode a record of any kemi topic into its JSON view (for ``kemi-stats tail``)."""
+    if topic.startswith("kemi.alerts"):
+        return alert_to_json(decode_alert(data))
+    if topic.startswith("kemi.poll-jobs"):
+        job = decode_job(data)
+        return {name: getattr(job, name) for name in PollJob.__dataclass_fields__}
+    return batch_to_dict(decode_batch(data))
+
+
+def record_to_json(topic: str, data: bytes) -> str:
+    """One JSON line for a record of a kemi topic."""
+    return orjson.dumps(decode_record(topic, data)).decode()

@@ -1,0 +1,481 @@
+"""One strict typed model per registry kind; unknown keys are rejected, defaults live here.
+
+Documents are stored as JSON at ``<prefix><kind plural>/<name>``. Durations are
+accepted as ``30s``/``5m``/seconds and stored as seconds.
+"""
+
+from __future__ import annotations
+
+import ast
+import ipaddress
+import re
+import time
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from kemi_stats.durations import format_duration, parse_duration
+from kemi_stats.registry.oids import resolve_oid
+
+__all__ = [
+    "KINDS",
+    "Condition",
+    "Credential",
+    "Derived",
+    "KindSpec",
+    "Matcher",
+    "Profile",
+    "Receiver",
+    "Rule",
+    "Silence",
+    "Target",
+    "Token",
+    "parse_matcher",
+    "validate_name",
+]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_METRIC = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:]*$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")  # noqa: E501
+
+
+def validate_name(name: str, what: str = "name") -> str:
+    """Return ``name`` if it can be a registry key, else raise ValueError naming it."""
+    if not _NAME.match(name):
+        raise ValueError(
+            f"{what} {name!r} is invalid (expected letters, digits, '_', '.', ':' or '-', "
+            "starting with a letter or digit, at most 128 characters)"
+        )
+    return name
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+def _check_oid(value: str) -> str:
+    return resolve_oid(value)
+
+
+Oid = Annotated[str, AfterValidator(_check_oid)]
+
+
+def _check_labels(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if not _LABEL.match(key):
+            raise ValueError(f"label name {key!r} is invalid (expected [A-Za-z_][A-Za-z0-9_]*)")
+    return value
+
+
+Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
+
+
+def _check_metric(value: str) -> str:
+    if not _METRIC.match(value):
+        raise ValueError(f"metric name {value!r} is invalid (expected [A-Za-z_][A-Za-z0-9_.:]*)")
+    return value
+
+
+MetricName = Annotated[str, AfterValidator(_check_metric)]
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    #: fields never printed back in clear by list/show/export
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+
+# --- SNMP -------------------------------------------------------------------------
+
+AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
+PrivProtocol = Literal["DES", "AES", "AES128", "AES192", "AES256"]
+
+
+class Credential(_Doc):
+    """SNMP v1/v2c community or v3 user with auth and privacy keys."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"community", "auth_key", "priv_key"})
+
+    version: Literal["1", "2c", "3"] = "2c"
+    community: str | None = None
+    user: str | None = None
+    auth: AuthProtocol | None = None
+    auth_key: str | None = None
+    priv: PrivProtocol | None = None
+    priv_key: str | None = None
+    context: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Credential:
+        if self.version in ("1", "2c"):
+            if not self.community:
+                raise ValueError(f"community is required for SNMP v{self.version}")
+            if self.user or self.auth or self.priv:
+                raise ValueError("user/auth/priv apply to SNMP v3 only")
+        else:
+            if not self.user:
+                raise ValueError("user is required for SNMP v3")
+            if self.auth and (not self.auth_key or len(self.auth_key) < 8):
+                raise ValueError("auth_key must be at least 8 characters when auth is set")
+            if self.priv and not self.auth:
+                raise ValueError("priv requires auth (authPriv)")
+            if self.priv and (not self.priv_key or len(self.priv_key) < 8):
+                raise ValueError("priv_key must be at least 8 characters when priv is set")
+        return self
+
+    @property
+    def security_level(self) -> str:
+        if self.version != "3":
+            return "community"
+        return "authPriv" if self.priv else "authNoPriv" if self.auth else "noAuthNoPriv"
+
+
+def _check_host(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(value) or value.replace(".", "").isdigit():
+        raise ValueError(f"host {value!r} is not an IP address or a hostname")
+    return value
+
+
+class Target(_Doc):
+    """A device to poll over SNMP."""
+
+    host: Annotated[str, AfterValidator(_check_host)]
+    port: int = Field(161, ge=1, le=65535)
+    credential: str
+    profiles: list[str] = Field(min_length=1)
+    interval: PositiveDuration = 60.0
+    #: one deadline for the whole poll of this target (all requests, all retries)
+    deadline: PositiveDuration = 10.0
+    timeout: PositiveDuration = 2.0
+    retries: int = Field(1, ge=0, le=10)
+    max_repetitions: int = Field(25, ge=1, le=200)
+    #: False switches table walks from GETBULK to GETNEXT, for broken agents
+    bulk: bool = True
+    resource_id: str | None = None
+    labels: Labels = Field(default_factory=dict)
+    enabled: bool = True
+
+    @field_validator("credential")
+    @classmethod
+    def _cred_name(cls, value: str) -> str:
+        return validate_name(value, "credential")
+
+    @field_validator("profiles")
+    @classmethod
+    def _profile_names(cls, value: list[str]) -> list[str]:
+        for p in value:
+            validate_name(p, "profile")
+        if len(set(value)) != len(value):
+            raise ValueError(f"profiles {value} name a profile twice")
+        return value
+
+    @model_validator(mode="after")
+    def _deadline_within_interval(self) -> Target:
+        if self.deadline > self.interval:
+            raise ValueError(
+                f"deadline {format_duration(self.deadline)} is longer than the interval "
+                f"{format_duration(self.interval)}"
+            )
+        return self
+
+    def resource(self, name: str) -> str:
+        """The resource id samples of this target carry (default: its name)."""
+        return self.resource_id or name
+
+
+MetricType = Literal["gauge", "counter"]
+
+
+class ScalarMetric(_Doc):
+    """One scalar OID (fetched with GET; ``.0`` is appended unless already there)."""
+
+    name: MetricName
+    oid: Oid
+    type: MetricType = "gauge"
+    scale: float = 1.0
+
+
+class TableColumn(_Doc):
+    """One column of a table walk; each row gives a sample labelled by the row's index."""
+
+    name: MetricName
+    oid: Oid
+    type: MetricType = "gauge"
+    scale: float = 1.0
+
+
+class TableLookup(_Doc):
+    """A column whose value labels the rows (e.g. ifName), cached between polls."""
+
+    label: Annotated[str, AfterValidator(lambda v: _check_labels({v: ""}) and v)]
+    oid: Oid
+
+
+class Table(_Doc):
+    """A conceptual table walked with GETBULK (or GETNEXT)."""
+
+    name: str
+    index_label: str = "index"
+    columns: list[TableColumn] = Field(min_length=1)
+    lookups: list[TableLookup] = Field(default_factory=list)
+    #: lookup columns are walked again every this many polls
+    lookup_refresh: int = Field(10, ge=1)
+
+
+class Profile(_Doc):
+    """Metric definitions: scalars and tables with their OIDs and types."""
+
+    description: str = ""
+    scalars: list[ScalarMetric] = Field(default_factory=list)
+    tables: list[Table] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Profile:
+        if not self.scalars and not self.tables:
+            raise ValueError("a profile needs at least one scalar or table")
+        names = [m.name for m in self.scalars] + [c.name for t in self.tables for c in t.columns]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"metric names defined twice: {', '.join(dup)}")
+        return self
+
+
+# --- derived metrics -----------------------------------------------------------------
+
+
+def _check_expr(value: str) -> str:
+    try:
+        ast.parse(value, mode="eval")
+    except SyntaxError as exc:
+        raise ValueError(f"expression {value!r} does not parse: {exc.msg}") from None
+    return value
+
+
+class Derived(_Doc):
+    """A computed metric: an expression over a resource's metrics, a window, or a group."""
+
+    expr: Annotated[str, AfterValidator(_check_expr)]
+    window: PositiveDuration | None = None
+    group_by: list[str] = Field(default_factory=list)
+    #: restrict inputs to resources whose id starts with this
+    resource_prefix: str = ""
+    #: rates above this are dropped and counted (e.g. interface speed in units/s)
+    max_rate: float | None = Field(None, gt=0)
+    labels: Labels = Field(default_factory=dict)
+    description: str = ""
+
+
+# --- alerting -------------------------------------------------------------------------
+
+Op = Literal[">", ">=", "<", "<=", "==", "!="]
+_NEGATION: dict[str, str] = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "==": "!=", "!=": "=="}
+_MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
+
+
+class Matcher(BaseModel):
+    """A label matcher: ``site=pangyo``, ``resource=~net:.*`` (``resource`` is the resource id)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    label: str
+    op: Literal["=", "!=", "=~", "!~"]
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.label}{self.op}{self.value}"
+
+
+def parse_matcher(text: str) -> Matcher:
+    """Parse ``label(=|!=|=~|!~)value``; raise ValueError naming the text if it is not one."""
+    m = _MATCHER.match(text)
+    if not m:
+        raise ValueError(f"matcher {text!r} is invalid (expected label=value, !=, =~ or !~)")
+    label, op, value = m.groups()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    if op in ("=~", "!~"):
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"matcher {text!r}: bad regular expression: {exc}") from None
+    return Matcher(label=label, op=op, value=value)  # type: ignore[arg-type]
+
+
+def _matchers(value: Any) -> Any:
+    if isinstance(value, list):
+        return [parse_matcher(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+Matchers = Annotated[
+    list[Matcher],
+    BeforeValidator(_matchers),
+    PlainSerializer(lambda ms: [str(m) for m in ms], return_type=list[str], when_used="json"),
+]
+
+
+class Condition(_Doc):
+    """``value <op> threshold``."""
+
+    op: Op
+    threshold: float
+
+    def holds(self, value: float) -> bool:
+        t = self.threshold
+        match self.op:
+            case ">":
+                return value > t
+            case ">=":
+                return value >= t
+            case "<":
+                return value < t
+            case "<=":
+                return value <= t
+            case "==":
+                return value == t
+            case _:
+                return value != t
+
+    def negated(self) -> Condition:
+        return Condition(op=_NEGATION[self.op], threshold=self.threshold)  # type: ignore[arg-type]
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.threshold:g}"
+
+
+class Rule(_Doc):
+    """An alert rule: which series, when to fire, when to clear, whom to tell."""
+
+    metric: MetricName
+    match: Matchers = Field(default_factory=list)
+    resource_prefix: str = ""
+    condition: Condition | None = None
+    for_: Duration = Field(0.0, alias="for")
+    clear: Condition | None = None
+    clear_for: Duration = 0.0
+    no_data: Duration | None = None
+    severity: Literal["critical", "warning", "info"] = "warning"
+    labels: Labels = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    receivers: list[str] = Field(default_factory=list)
+    group_by: list[str] = Field(default_factory=list)
+    repeat_interval: Duration = 4 * 3600.0
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _has_trigger(self) -> Rule:
+        if self.condition is None and self.no_data is None:
+            raise ValueError("a rule needs a condition (--above/--below/...) or --no-data")
+        if self.clear is not None and self.condition is None:
+            raise ValueError("a clear condition needs a firing condition")
+        return self
+
+    @property
+    def effective_clear(self) -> Condition | None:
+        """The clear condition; by default the negation of the firing condition."""
+        if self.clear is not None:
+            return self.clear
+        return self.condition.negated() if self.condition else None
+
+
+class Receiver(_Doc):
+    """A webhook that alert notifications are POSTed to, signed with ``secret``."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"secret"})
+
+    url: str
+    secret: str = ""
+    timeout: PositiveDuration = 5.0
+    max_retries: int = Field(8, ge=0, le=100)
+    backoff_initial: PositiveDuration = 1.0
+    backoff_max: PositiveDuration = 60.0
+    #: give up (dead-letter) after retrying this long
+    max_elapsed: PositiveDuration = 600.0
+    group_wait: Duration = 2.0
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"url {value!r} is not an http(s) URL")
+        return value
+
+
+class Token(_Doc):
+    """A push token: only the SHA-256 of the secret is stored."""
+
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"hash"})
+
+    hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    resource_prefix: str = ""
+    #: samples per second this token may push; 0 means no limit
+    rate_limit: float = Field(0.0, ge=0)
+    created_at: float = Field(default_factory=time.time)
+    description: str = ""
+
+
+class Silence(_Doc):
+    """A maintenance window: alerts whose labels match are recorded but not notified."""
+
+    match: Matchers = Field(min_length=1)
+    starts_at: float = Field(default_factory=time.time)
+    ends_at: float
+    reason: str = ""
+    created_by: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Silence:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+    def active(self, now: float) -> bool:
+        return self.starts_at <= now < self.ends_at
+
+
+class KindSpec(BaseModel):
+    """A registry kind: its CLI name, its key segment and its model."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    name: str
+    plural: str
+    model: type[_Doc]
+
+
+KINDS: dict[str, KindSpec] = {
+    spec.name: spec
+    for spec in (
+        KindSpec(name="credential", plural="credentials", model=Credential),
+        KindSpec(name="profile", plural="profiles", model=Profile),
+        KindSpec(name="target", plural="targets", model=Target),
+        KindSpec(name="derived", plural="derived", model=Derived),
+        KindSpec(name="receiver", plural="receivers", model=Receiver),
+        KindSpec(name="rule", plural="rules", model=Rule),
+        KindSpec(name="token", plural="tokens", model=Token),
+        KindSpec(name="silence", plural="silences", model=Silence),
+    )
+}

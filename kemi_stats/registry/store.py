@@ -1,0 +1,281 @@
+"""Reading and writing registry documents in etcd, validated on both sides."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pydantic
+import pyetcd
+
+from kemi_stats.errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    RegistryError,
+    ValidationError,
+)
+from kemi_stats.registry.etcd import connect, etcd_errors
+from kemi_stats.registry.models import KINDS, KindSpec, validate_name
+
+__all__ = ["Entry", "Registry", "dump_doc", "parse_doc", "validation_message"]
+
+_PAGE = 500
+_TXN_OPS = 100  # etcd's default --max-txn-ops is 128
+
+
+@dataclass(slots=True)
+class Entry:
+    """A registry document with its name and the etcd revision that last changed it."""
+
+    kind: str
+    name: str
+    doc: Any
+    mod_revision: int = 0
+
+
+def validation_message(kind: str, name: str, exc: pydantic.ValidationError) -> str:
+    """One line naming the kind, the entry, the field, the value and what was expected."""
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "document"
+    msg = err["msg"].removeprefix("Value error, ")
+    value = err.get("input")
+    shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+    if err["type"] == "extra_forbidden":
+        return f"{kind} {name}: unknown field {loc!r}"
+    if err["type"] == "missing":
+        return f"{kind} {name}: field {loc!r} is required"
+    if msg.startswith(("host ", "'")) or repr(value) in msg:
+        shown = ""
+    return f"{kind} {name}: field {loc!r}: {msg}{shown}"
+
+
+def parse_doc(kind: str, name: str, doc: Any) -> Any:
+    """Validate ``doc`` as a ``kind`` document; raise ValidationError naming the field."""
+    spec = KINDS[kind]
+    try:
+        validate_name(name, f"{kind} name")
+        return spec.model.model_validate(doc)
+    except ValueError as exc:
+        if isinstance(exc, pydantic.ValidationError):
+            field = ".".join(str(p) for p in exc.errors()[0]["loc"])
+            raise ValidationError(validation_message(kind, name, exc), field=field) from None
+        raise ValidationError(f"{kind}: {exc}", field="name") from None
+
+
+def dump_doc(doc: pydantic.BaseModel) -> dict[str, Any]:
+    """The JSON form a document is stored and exported in."""
+    return doc.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Registry:
+    """CRUD on registry documents under one prefix (default ``/kemi/``)."""
+
+    def __init__(self, endpoint: str, prefix: str = "/kemi/", timeout: float = 5.0) -> None:
+        self.endpoint = endpoint
+        self.prefix = prefix
+        self._client: pyetcd.MultiEndpointEtcd3Client = connect(endpoint, timeout)
+
+    @property
+    def client(self) -> pyetcd.MultiEndpointEtcd3Client:
+        return self._client
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def kind_prefix(self, kind: str) -> str:
+        return f"{self.prefix}{KINDS[kind].plural}/"
+
+    def key(self, kind: str, name: str) -> str:
+        return self.kind_prefix(kind) + name
+
+    def split_key(self, key: str) -> tuple[KindSpec, str] | None:
+        """The kind and name a key belongs to, or None for keys outside the registry kinds."""
+        if not key.startswith(self.prefix):
+            return None
+        plural, _, name = key[len(self.prefix) :].partition("/")
+        for spec in KINDS.values():
+            if spec.plural == plural and name:
+                return spec, name
+        return None
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        with etcd_errors(self.endpoint, action):
+            yield
+
+    # --- reads ------------------------------------------------------------------------
+
+    def revision(self) -> int:
+        """The current etcd revision."""
+        return self._header_revision()
+
+    def _header_revision(self) -> int:
+        with self._errors("read revision"):
+            resp = self._client.get_response(self.prefix + "\x00")
+        return int(resp.header.revision)
+
+    def scan(self, prefix: str, revision: int | None = None) -> tuple[int, list[tuple[str, bytes, int]]]:
+        """Every (key, value, mod_revision) under ``prefix`` at one revision, read in pages."""
+        end = _prefix_end(prefix)
+        start = prefix
+        rows: list[tuple[str, bytes, int]] = []
+        with self._errors(f"read {prefix}"):
+            while True:
+                resp = self._client.get_range_response(
+                    start, end, limit=_PAGE, revision=revision, sort_order="ascend"
+                )
+                if revision is None:
+                    revision = int(resp.header.revision)
+                for kv in resp.kvs:
+                    rows.append((kv.key.decode(), kv.value, int(kv.mod_revision)))
+                if not resp.more or not resp.kvs:
+                    break
+                start = resp.kvs[-1].key.decode() + "\x00"
+        return int(revision or 0), rows
+
+    def get(self, kind: str, name: str) -> Entry:
+        with self._errors(f"read {self.key(kind, name)}"):
+            value, meta = self._client.get(self.key(kind, name))
+        if value is None:
+            raise NotFoundError(f"{kind} {name!r} not found")
+        return Entry(kind, name, parse_doc(kind, name, orjson.loads(value)), int(meta.mod_revision))
+
+    def exists(self, kind: str, name: str) -> bool:
+        with self._errors(f"read {self.key(kind, name)}"):
+            value, _ = self._client.get(self.key(kind, name))
+        return value is not None
+
+    def list(self, kind: str, on_invalid: Callable[[str, str], None] | None = None) -> list[Entry]:
+        """Every valid entry of ``kind``; invalid ones go to ``on_invalid(key, reason)``."""
+        _, rows = self.scan(self.kind_prefix(kind))
+        out = []
+        for key, value, mod in rows:
+            name = key[len(self.kind_prefix(kind)) :]
+            try:
+                out.append(Entry(kind, name, parse_doc(kind, name, orjson.loads(value)), mod))
+            except (ValidationError, orjson.JSONDecodeError) as exc:
+                if on_invalid:
+                    on_invalid(key, str(exc))
+        return out
+
+    # --- writes -----------------------------------------------------------------------
+
+    def create(self, kind: str, name: str, doc: pydantic.BaseModel) -> int:
+        """Write a new entry; AlreadyExistsError if the name is taken. Returns the revision."""
+        key = self.key(kind, name)
+        txn = self._client.transactions
+        with self._errors(f"write {key}"):
+            ok, _ = self._client.transaction(
+                compare=[txn.version(key) == 0],
+                success=[txn.put(key, orjson.dumps(dump_doc(doc)))],
+                failure=[],
+            )
+        if not ok:
+            raise AlreadyExistsError(f"{kind} {name!r} already exists (use update)")
+        return self._header_revision()
+
+    def update(self, kind: str, name: str, doc: pydantic.BaseModel) -> int:
+        """Replace an existing entry; NotFoundError if there is none."""
+        key = self.key(kind, name)
+        txn = self._client.transactions
+        with self._errors(f"write {key}"):
+            ok, _ = self._client.transaction(
+                compare=[txn.version(key) > 0],
+                success=[txn.put(key, orjson.dumps(dump_doc(doc)))],
+                failure=[],
+            )
+        if not ok:
+            raise NotFoundError(f"{kind} {name!r} not found")
+        return self._header_revision()
+
+    def put(self, kind: str, name: str, doc: pydantic.BaseModel) -> None:
+        """Create or replace an entry."""
+        key = self.key(kind, name)
+        with self._errors(f"write {key}"):
+            self._client.put(key, orjson.dumps(dump_doc(doc)))
+
+    def delete(self, kind: str, name: str) -> None:
+        """Remove an entry; NotFoundError if there is none."""
+        key = self.key(kind, name)
+        with self._errors(f"delete {key}"):
+            deleted = self._client.delete(key)
+        if not deleted:
+            raise NotFoundError(f"{kind} {name!r} not found")
+
+    def write_many(
+        self,
+        puts: Iterable[tuple[str, str, pydantic.BaseModel]],
+        deletes: Iterable[tuple[str, str]] = (),
+        *,
+        create_only: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
+        """Write many already-validated entries in transactions of at most 100 operations.
+
+        With ``create_only`` every key must be new (checked in each transaction).
+        If a later transaction fails, the ones already applied are rolled back to the
+        values read before the first write, so the registry ends as it started.
+        """
+        ops: list[tuple[str, bytes | None]] = [
+            (self.key(k, n), orjson.dumps(dump_doc(d))) for k, n, d in puts
+        ] + [(self.key(k, n), None) for k, n in deletes]
+        txn = self._client.transactions
+        before: dict[str, bytes | None] = {}
+        with self._errors("read before write"):
+            for i in range(0, len(ops), _TXN_OPS):
+                chunk = ops[i : i + _TXN_OPS]
+                ok, responses = self._client.transaction(
+                    compare=[], success=[txn.get(k) for k, _ in chunk], failure=[]
+                )
+                for (k, _), resp in zip(chunk, responses, strict=True):
+                    before[k] = resp[0][0] if resp else None
+        if create_only:
+            taken = [k for k, v in before.items() if v is not None]
+            if taken:
+                raise AlreadyExistsError(f"{taken[0]} already exists ({len(taken)} keys taken)")
+        applied: list[tuple[str, bytes | None]] = []
+        try:
+            with self._errors("write"):
+                for i in range(0, len(ops), _TXN_OPS):
+                    chunk = ops[i : i + _TXN_OPS]
+                    compare = [txn.version(k) == 0 for k, _ in chunk] if create_only else []
+                    ok, _ = self._client.transaction(
+                        compare=compare,
+                        success=[txn.put(k, v) if v is not None else txn.delete(k) for k, v in chunk],
+                        failure=[],
+                    )
+                    if not ok:
+                        raise AlreadyExistsError(f"a key in {chunk[0][0]}.. was created meanwhile")
+                    applied.extend(chunk)
+                    if progress:
+                        progress(len(chunk))
+        except RegistryError:
+            self._rollback(applied, before)
+            raise
+        return self._header_revision()
+
+    def _rollback(self, applied: list[tuple[str, bytes | None]], before: dict[str, bytes | None]) -> None:
+        txn = self._client.transactions
+        for i in range(0, len(applied), _TXN_OPS):
+            chunk = applied[i : i + _TXN_OPS]
+            ops = [
+                txn.put(k, before[k]) if before.get(k) is not None else txn.delete(k)
+                for k, _ in chunk
+            ]
+            with contextlib.suppress(Exception):
+                self._client.transaction(compare=[], success=ops, failure=[])
+
+
+def _prefix_end(prefix: str) -> str:
+    b = bytearray(prefix.encode())
+    b[-1] += 1
+    return b.decode()

@@ -1,0 +1,52 @@
+"""Typed settings shared by every service and the CLI, from ``KEMI_*`` environment variables.
+
+Flags override the environment; defaults live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings"]
+
+
+class Settings(BaseSettings):
+    """Where the platform's servers are and how the services talk to them."""
+
+    model_config = SettingsConfigDict(env_prefix="KEMI_", extra="ignore", frozen=True)
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Short sessions make a restarted consumer's partitions move quickly; the local
+    # broker also makes kafka-python's first join take half of this (INFRA.md).
+    kafka_session_timeout_ms: int = Field(10000, ge=1000)
+    etcd_endpoint: str = "127.0.0.1:2379"
+    etcd_prefix: str = "/kemi/"
+    tsdb_url: str = "http://127.0.0.1:8428"
+    tsdb_kind: str = "victoriametrics"  # victoriametrics | influxdb
+    tsdb_token: str = ""
+    tsdb_org: str = "kemi"
+    tsdb_bucket: str = "kemi"
+    data_dir: Path = Path.home() / ".kemi-stats"
+    http_host: str = "127.0.0.1"
+    http_port: int | None = Field(None, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("etcd_prefix")
+    @classmethod
+    def _prefix_slashes(cls, value: str) -> str:
+        if not value.startswith("/"):
+            value = "/" + value
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def etcd_host_port(self) -> tuple[str, int]:
+        host, _, port = self.etcd_endpoint.rpartition(":")
+        return (host or "127.0.0.1"), int(port)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with non-None ``overrides`` (from flags) applied."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

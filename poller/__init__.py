@@ -1,0 +1,1 @@
+"""kemi-stats poller service."""
