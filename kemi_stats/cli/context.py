@@ -1,0 +1,52 @@
+"""What every CLI command shares: settings from flags/env, the registry, one-line errors."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import NoReturn
+
+import click
+
+from kemi_stats.registry.store import Registry
+from kemi_stats.settings import Settings, load_settings
+
+__all__ = ["CliContext", "fail"]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``error: message`` on one line to stderr and exit non-zero."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@dataclass
+class CliContext:
+    """Flags given to the top-level command; settings and clients built on first use."""
+
+    kafka_bootstrap: str | None = None
+    etcd_endpoint: str | None = None
+    etcd_prefix: str | None = None
+    data_dir: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+    _registry: Registry | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(
+                kafka_bootstrap=self.kafka_bootstrap,
+                etcd_endpoint=self.etcd_endpoint,
+                etcd_prefix=self.etcd_prefix,
+                data_dir=self.data_dir,
+            )
+        return self._settings
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = Registry(self.settings.etcd_endpoint, self.settings.etcd_prefix)
+        return self._registry
+
+
+pass_ctx = click.make_pass_decorator(CliContext)

@@ -1,0 +1,62 @@
+"""The ``kemi-stats`` command: one click group; each command family lives in its own module."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from kemi_stats.cli.context import CliContext, fail
+from kemi_stats.errors import KemiError
+
+__all__ = ["cli", "main"]
+
+#: modules that each define ``register(cli: click.Group) -> None``
+COMMAND_MODULES = (
+    "kemi_stats.cli.run_cmd",
+    "kemi_stats.cli.topics_cmd",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--kafka", "kafka_bootstrap", envvar="KEMI_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port.")
+@click.option("--etcd", "etcd_endpoint", envvar="KEMI_ETCD_ENDPOINT", help="etcd host:port.")
+@click.option("--prefix", "etcd_prefix", envvar="KEMI_ETCD_PREFIX", help="Registry prefix in etcd.")
+@click.option("--data-dir", type=click.Path(), envvar="KEMI_DATA_DIR", help="Local stack data directory.")
+@click.version_option(package_name="kemi-stats")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    kafka_bootstrap: str | None,
+    etcd_endpoint: str | None,
+    etcd_prefix: str | None,
+    data_dir: str | None,
+) -> None:
+    """kemi-stats: collect, compute, store and alert on metrics of thousands of targets."""
+    ctx.obj = CliContext(
+        kafka_bootstrap=kafka_bootstrap,
+        etcd_endpoint=etcd_endpoint,
+        etcd_prefix=etcd_prefix,
+        data_dir=data_dir,
+    )
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(_name).register(cli)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning every KemiError into one line and exit code 1."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KemiError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        sys.exit(130)

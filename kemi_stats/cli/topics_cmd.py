@@ -1,0 +1,82 @@
+"""``kemi-stats topics ensure|list`` and ``kemi-stats tail TOPIC``."""
+
+from __future__ import annotations
+
+import click
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.codec import record_to_json
+from kemi_stats.errors import CodecError
+from kemi_stats.topics import ALL_TOPICS, ensure_topics, list_topics
+
+__all__ = ["register"]
+
+
+@click.group()
+def topics() -> None:
+    """Kafka topics of the platform."""
+
+
+@topics.command("ensure")
+@pass_ctx
+def topics_ensure(obj: CliContext) -> None:
+    """Create every kemi topic that is missing (idempotent)."""
+    created = ensure_topics(obj.settings.kafka_bootstrap)
+    for spec in ALL_TOPICS:
+        state = "created" if spec.name in created else "exists"
+        click.echo(f"{spec.name:<22} {spec.partitions:>3} partitions  {state}")
+
+
+@topics.command("list")
+@pass_ctx
+def topics_list(obj: CliContext) -> None:
+    """List the topics the broker knows."""
+    for name in list_topics(obj.settings.kafka_bootstrap):
+        click.echo(name)
+
+
+@click.command()
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest record, not the newest.")
+@click.option("-n", "count", type=click.IntRange(min=1), help="Stop after N records.")
+@click.option("--timeout", type=float, default=None, help="Stop after this many idle seconds.")
+@pass_ctx
+def tail(obj: CliContext, topic: str, from_beginning: bool, count: int | None, timeout: float | None) -> None:
+    """Print records of TOPIC as JSON lines (decoded from the wire format)."""
+    bootstrap = obj.settings.kafka_bootstrap
+    try:
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="kemi-tail",
+            consumer_timeout_ms=int(timeout * 1000) if timeout else float("inf"),
+        )  # fmt: skip
+    except KafkaError as exc:
+        fail(f"kafka {bootstrap}: cannot connect: {exc}")
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        if not parts:
+            fail(f"topic {topic!r} does not exist on {bootstrap}")
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        if from_beginning:
+            consumer.seek_to_beginning(*tps)
+        else:
+            consumer.seek_to_end(*tps)
+        seen = 0
+        for record in consumer:
+            try:
+                line = record_to_json(topic, record.value)
+            except CodecError as exc:
+                line = f'{{"error": "{exc}", "partition": {record.partition}, "offset": {record.offset}}}'
+            click.echo(line)
+            seen += 1
+            if count is not None and seen >= count:
+                break
+    finally:
+        consumer.close()
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(topics)
+    cli.add_command(tail)
