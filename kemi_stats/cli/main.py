@@ -16,6 +16,9 @@ __all__ = ["cli", "main"]
 COMMAND_MODULES = (
     "kemi_stats.cli.run_cmd",
     "kemi_stats.cli.topics_cmd",
+    "kemi_stats.cli.registry_cmd",
+    "kemi_stats.cli.declarative_cmd",
+    "kemi_stats.cli.profile_import_cmd",
 )
 
 
@@ -53,8 +56,13 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    except click.UsageError as exc:
+        # one line, naming the flag and the value; --help shows the usage
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except KemiError as exc:
         fail(str(exc))

@@ -1,0 +1,90 @@
+"""Printing registry entries as a table, JSON or YAML, with secrets masked."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import orjson
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from kemi_stats.registry.models import KINDS
+from kemi_stats.registry.store import Entry, dump_doc
+
+__all__ = ["MASK", "OUTPUT_OPTION", "masked", "print_entries"]
+
+MASK = "********"
+
+OUTPUT_OPTION = click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json", "yaml"]),
+    default=None,
+    help="Output format (default: table for list, yaml for show).",
+)
+
+#: the columns `list` shows per kind (dotted paths into the stored document)
+COLUMNS: dict[str, Sequence[str]] = {
+    "target": ("host", "port", "credential", "profiles", "interval", "labels", "enabled"),
+    "credential": ("version", "community", "user", "auth", "priv"),
+    "profile": ("description", "scalars", "tables"),
+    "derived": ("expr", "window", "group_by", "resource_prefix"),
+    "rule": ("metric", "match", "condition", "for", "clear", "no_data", "severity", "receivers"),
+    "receiver": ("url", "timeout", "max_retries", "secret"),
+    "token": ("resource_prefix", "rate_limit", "description", "created_at"),
+    "silence": ("match", "starts_at", "ends_at", "reason"),
+}
+
+
+def masked(kind: str, doc: Any) -> dict[str, Any]:
+    """The stored form of ``doc`` with every secret field replaced by a mask."""
+    data = dump_doc(doc)
+    for name in KINDS[kind].model.secret_fields:
+        if data.get(name):
+            data[name] = MASK
+    return data
+
+
+def _cell(kind: str, column: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if kind == "profile" and column in ("scalars", "tables"):
+        return str(len(value))
+    if column == "condition" and isinstance(value, dict):
+        return f"{value['op']} {value['threshold']:g}"
+    if column == "clear" and isinstance(value, dict):
+        return f"{value['op']} {value['threshold']:g}"
+    if column in ("starts_at", "ends_at", "created_at") and isinstance(value, int | float):
+        import datetime as dt
+
+        return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def print_entries(kind: str, entries: list[Entry], output: str) -> None:
+    """Print entries of one kind in the chosen format."""
+    if output == "json":
+        click.echo(orjson.dumps({e.name: masked(kind, e.doc) for e in entries}, option=orjson.OPT_INDENT_2).decode())
+        return
+    if output == "yaml":
+        click.echo(yaml.safe_dump({e.name: masked(kind, e.doc) for e in entries}, sort_keys=False).rstrip())
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    columns = COLUMNS[kind]
+    table.add_column("NAME")
+    for c in columns:
+        table.add_column(c.upper())
+    for e in entries:
+        data = masked(kind, e.doc)
+        table.add_row(e.name, *(_cell(kind, c, data.get(c)) for c in columns))
+    console = Console(soft_wrap=True)
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, width=400)
+    console.print(table)

@@ -1,0 +1,151 @@
+"""``kemi-stats <kind> add|list|show|update|remove`` for every registry kind.
+
+Every write is validated (the typed model, then references to other entries) before
+anything is written; an error is one line naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.cli.kind_options import KIND_CLIS, KindCli, new_token_secret
+from kemi_stats.cli.output import OUTPUT_OPTION, print_entries
+from kemi_stats.errors import NotFoundError, ValidationError
+from kemi_stats.registry.models import KINDS
+from kemi_stats.registry.store import Entry, Registry, dump_doc, parse_doc
+
+__all__ = ["check_refs", "register"]
+
+#: kind -> (kind that refers to it, field)
+_REFERRED_BY: dict[str, list[tuple[str, str]]] = {}
+for _k in KIND_CLIS.values():
+    for _field, _target in _k.refs:
+        _REFERRED_BY.setdefault(_target, []).append((_k.kind, _field))
+
+
+def _load_file(path: str | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        fail(f"--file {path}: {exc.strerror}")
+    except yaml.YAMLError as exc:
+        fail(f"--file {path}: not YAML/JSON: {str(exc).splitlines()[0]}")
+    if not isinstance(data, dict):
+        fail(f"--file {path}: expected a mapping of fields")
+    return data
+
+
+def check_refs(registry: Registry, kind: str, name: str, doc: Any, known: dict[str, set[str]] | None = None) -> None:
+    """Raise ValidationError if ``doc`` names an entry (credential, profile, receiver) that does not exist."""
+    for field, ref_kind in KIND_CLIS[kind].refs:
+        value = getattr(doc, field)
+        for ref in value if isinstance(value, list) else [value]:
+            exists = ref in known[ref_kind] if known is not None else registry.exists(ref_kind, ref)
+            if not exists:
+                raise ValidationError(
+                    f"{kind} {name}: field {field!r}: {ref_kind} {ref!r} does not exist", field=field
+                )
+
+
+def _make_group(kc: KindCli) -> click.Group:
+    kind = kc.kind
+
+    @click.group(name=kind, help=f"Manage {KINDS[kind].plural} in the registry.")
+    def group() -> None:
+        pass
+
+    def with_options(fn: Any) -> Any:
+        for opt in reversed(kc.options):
+            fn = opt(fn)
+        return fn
+
+    name_arg = click.argument("name", required=kc.auto_name is None)
+
+    @group.command("add", help=f"Add a {kind} (fails if the name exists).")
+    @name_arg
+    @click.option("--file", "-f", "file", type=click.Path(), help="YAML/JSON document to start from.")
+    @with_options
+    @pass_ctx
+    def add(obj: CliContext, name: str | None, file: str | None, **values: Any) -> None:
+        name = name or (kc.auto_name() if kc.auto_name else None)
+        assert name is not None
+        raw = kc.to_doc(values, _load_file(file))
+        secret = None
+        if kind == "token":
+            secret = new_token_secret()
+            raw["hash"] = hashlib.sha256(secret.encode()).hexdigest()
+        doc = parse_doc(kind, name, raw)
+        check_refs(obj.registry, kind, name, doc)
+        obj.registry.create(kind, name, doc)
+        click.echo(f"{kind} {name} added")
+        if secret:
+            click.echo(f"secret (shown once, store it now): {secret}")
+
+    if kind == "token":
+        group.add_command(add, "create")
+
+    @group.command("update", help=f"Change fields of an existing {kind}.")
+    @click.argument("name")
+    @click.option("--file", "-f", "file", type=click.Path(), help="YAML/JSON fields to set.")
+    @with_options
+    @pass_ctx
+    def update(obj: CliContext, name: str, file: str | None, **values: Any) -> None:
+        current = obj.registry.get(kind, name)
+        raw = dump_doc(current.doc)
+        raw.update(_load_file(file))
+        doc = parse_doc(kind, name, kc.to_doc(values, raw))
+        check_refs(obj.registry, kind, name, doc)
+        obj.registry.update(kind, name, doc)
+        click.echo(f"{kind} {name} updated")
+
+    @group.command("list", help=f"List {KINDS[kind].plural}.")
+    @OUTPUT_OPTION
+    @pass_ctx
+    def list_(obj: CliContext, output: str | None) -> None:
+        invalid: list[str] = []
+        entries = obj.registry.list(kind, on_invalid=lambda key, reason: invalid.append(reason))
+        print_entries(kind, sorted(entries, key=lambda e: e.name), output or "table")
+        for reason in invalid:
+            click.echo(f"warning: skipped invalid entry: {reason}", err=True)
+
+    @group.command("show", help=f"Show one {kind} (secrets masked).")
+    @click.argument("name")
+    @OUTPUT_OPTION
+    @pass_ctx
+    def show(obj: CliContext, name: str, output: str | None) -> None:
+        print_entries(kind, [obj.registry.get(kind, name)], output or "yaml")
+
+    @group.command("remove", help=f"Remove a {kind}.")
+    @click.argument("name")
+    @click.option("--force", is_flag=True, help="Remove even if other entries refer to it.")
+    @pass_ctx
+    def remove(obj: CliContext, name: str, force: bool) -> None:
+        if not obj.registry.exists(kind, name):
+            raise NotFoundError(f"{kind} {name!r} not found")
+        if not force:
+            for other_kind, field in _REFERRED_BY.get(kind, []):
+                users = [e.name for e in obj.registry.list(other_kind) if _refers(e, field, name)]
+                if users:
+                    fail(f"{kind} {name} is used by {other_kind} {', '.join(users[:5])} (use --force)")
+        obj.registry.delete(kind, name)
+        click.echo(f"{kind} {name} removed")
+
+    return group
+
+
+def _refers(entry: Entry, field: str, name: str) -> bool:
+    value = getattr(entry.doc, field)
+    return name in value if isinstance(value, list) else value == name
+
+
+def register(cli: click.Group) -> None:
+    for kc in KIND_CLIS.values():
+        cli.add_command(_make_group(kc))
