@@ -15,6 +15,7 @@ __all__ = ["cli", "main"]
 #: modules that each define ``register(cli: click.Group) -> None``
 COMMAND_MODULES = (
     "kemi_stats.cli.run_cmd",
+    "kemi_stats.cli.stack_cmd",
     "kemi_stats.cli.topics_cmd",
     "kemi_stats.cli.registry_cmd",
     "kemi_stats.cli.declarative_cmd",

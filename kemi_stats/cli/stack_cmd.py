@@ -1,0 +1,232 @@
+"""``kemi-stats up|down|status``: the whole platform on this machine, on loopback."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.errors import KemiError, StackError
+from kemi_stats.stack.launcher import StackConfig, Supervisor
+from kemi_stats.stack.process import pid_alive, spawn, stop_pid, wait_until
+from kemi_stats.stack.servers import http_ok, port_open
+from kemi_stats.stack.state import ComponentState, StackState
+
+__all__ = ["register"]
+
+
+def _data_dir(obj: CliContext, data_dir: str | None) -> Path:
+    return Path(data_dir).expanduser().resolve() if data_dir else obj.settings.data_dir.expanduser().resolve()
+
+
+def _progress_line(comp: ComponentState, seconds: float) -> str:
+    if comp.status == "failed":
+        return f"  {comp.name:<18} FAILED  {comp.detail}  (log: {comp.log})"
+    return f"  {comp.name:<18} up      {comp.address:<20} pid {comp.pid}  ({seconds:.1f} s)"
+
+
+def _print_progress(comp: ComponentState, seconds: float) -> None:
+    click.echo(_progress_line(comp, seconds), err=comp.status == "failed")
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), help="Where data and logs go (default ~/.kemi-stats).")
+@click.option("--detach", is_flag=True, help="Run in the background; 'kemi-stats down' stops it.")
+@click.option("--demo", is_flag=True, help="Also start simulated devices, a push agent and a webhook receiver.")
+@click.option("--kafka-port", type=click.IntRange(1, 65535), default=9092, envvar="KEMI_KAFKA_PORT", show_default=True)
+@click.option("--etcd-port", type=click.IntRange(1, 65535), default=2379, envvar="KEMI_ETCD_PORT", show_default=True)
+@click.option("--etcd-peer-port", type=click.IntRange(1, 65535), default=2380, envvar="KEMI_ETCD_PEER_PORT", show_default=True)
+@click.option("--vm-port", type=click.IntRange(1, 65535), default=8428, envvar="KEMI_VM_PORT", show_default=True)
+@click.option("--service-port", "service_ports", multiple=True, metavar="SERVICE=PORT", help="Override a service's HTTP port.")
+@click.option("--services", "only", help="Comma-separated services to start (default: all).")
+@click.option("--supervise", is_flag=True, hidden=True)
+@click.option("--no-live", is_flag=True, help="With --demo in the foreground: no live view, just logs.")
+@pass_ctx
+def up(
+    obj: CliContext, data_dir: str | None, detach: bool, demo: bool, kafka_port: int, etcd_port: int,
+    etcd_peer_port: int, vm_port: int, service_ports: tuple[str, ...], only: str | None,
+    supervise: bool, no_live: bool,
+) -> None:  # fmt: skip
+    """Start the platform on loopback: broker, etcd, VictoriaMetrics and every service."""
+    ports: dict[str, int] = {}
+    for item in service_ports:
+        name, _, port = item.partition("=")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            fail(f"--service-port {item!r}: expected SERVICE=PORT with a port 1-65535")
+        ports[name] = int(port)
+    config = StackConfig(
+        data_dir=_data_dir(obj, data_dir), kafka_port=kafka_port, etcd_port=etcd_port,
+        etcd_peer_port=etcd_peer_port, vm_port=vm_port, prefix=obj.settings.etcd_prefix,
+        service_ports=ports, only_services=only.split(",") if only else None,
+    )  # fmt: skip
+    if detach and not supervise:
+        _up_detached(config, demo)
+        return
+    sup = Supervisor(config, progress=None if supervise else _print_progress)
+    if demo:
+        from kemi_stats.demo.setup import attach_demo
+
+        attach_demo(sup, live=not (supervise or no_live))
+    if not supervise:
+        click.echo(f"starting kemi-stats in {config.data_dir} (Ctrl-C stops everything)")
+
+    def ready() -> None:
+        if not supervise:
+            _print_ready(config)
+
+    try:
+        sup.run(on_ready=ready)
+    except KemiError as exc:
+        if not supervise:
+            fail(str(exc))
+        sys.exit(1)
+    if not supervise:
+        click.echo("stopped")
+
+
+def _print_ready(config: StackConfig) -> None:
+    click.echo(
+        f"ready: kafka {config.kafka}, etcd {config.etcd}, VictoriaMetrics {config.tsdb_url} "
+        f"(graphs: {config.tsdb_url}/vmui)"
+    )
+    click.echo(f"env for the CLI: export KEMI_KAFKA_BOOTSTRAP={config.kafka} KEMI_ETCD_ENDPOINT={config.etcd}")
+
+
+def _up_detached(config: StackConfig, demo: bool) -> None:
+    argv = [sys.executable, "-m", "kemi_stats.cli", "up", "--supervise", "--data-dir", str(config.data_dir),
+            "--kafka-port", str(config.kafka_port), "--etcd-port", str(config.etcd_port),
+            "--etcd-peer-port", str(config.etcd_peer_port), "--vm-port", str(config.vm_port)]  # fmt: skip
+    for name, port in config.service_ports.items():
+        argv += ["--service-port", f"{name}={port}"]
+    if config.only_services is not None:
+        argv += ["--services", ",".join(config.only_services)]
+    if demo:
+        argv.append("--demo")
+    # fail fast with the same one-line checks the supervisor makes
+    Supervisor(config).check()
+    started = time.monotonic()
+    state_path = StackState.path(config.data_dir)
+    state_path.unlink(missing_ok=True)
+    proc = spawn(argv, config.data_dir / "logs" / "supervisor.log", env=dict(os.environ))
+    click.echo(f"starting kemi-stats in {config.data_dir} (supervisor pid {proc.pid})")
+    shown: set[str] = set()
+    while True:
+        time.sleep(0.2)
+        state = StackState.load(config.data_dir)
+        if state is not None and state.supervisor_pid == proc.pid:
+            for comp in state.components:
+                if comp.status in ("up", "failed") and comp.name not in shown:
+                    shown.add(comp.name)
+                    _print_progress(comp, time.monotonic() - started)
+            if state.status == "ready":
+                _print_ready(config)
+                click.echo(f"all {len(state.components)} components healthy in {time.monotonic() - started:.1f} s")
+                return
+            if state.status in ("failed", "stopped", "stopping"):
+                wait_until(lambda: not pid_alive(proc.pid), 15)
+                fail(state.detail or "the stack stopped during start-up")
+        if proc.poll() is not None:
+            log = config.data_dir / "logs" / "supervisor.log"
+            last = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+            fail(f"supervisor exited ({proc.returncode}): {' '.join(last) or 'see ' + str(log)}")
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), help="The stack's data directory.")
+@pass_ctx
+def down(obj: CliContext, data_dir: str | None) -> None:
+    """Stop everything 'kemi-stats up' started, children included (by pid)."""
+    path = _data_dir(obj, data_dir)
+    state = StackState.load(path)
+    if state is None:
+        fail(f"no stack state in {path} (nothing started there)")
+    pids = [state.supervisor_pid] + [c.pid for c in state.components if c.pid]
+    if pid_alive(state.supervisor_pid):
+        stop_pid(state.supervisor_pid, timeout=30)
+    left = [c for c in state.components if c.pid and pid_alive(c.pid)]
+    for comp in left:
+        assert comp.pid is not None
+        stop_pid(comp.pid)
+    alive = [p for p in pids if pid_alive(p)]
+    if alive:
+        fail(f"processes still alive after stop: {', '.join(map(str, alive))}")
+    state = StackState.load(path) or state
+    state.status = "stopped"
+    for comp in state.components:
+        comp.status = "stopped"
+    state.save()
+    click.echo(f"stopped {len(pids)} processes")
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), help="The stack's data directory.")
+@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table")
+@pass_ctx
+def status(obj: CliContext, data_dir: str | None, output: str) -> None:
+    """Show each component of the local stack: up/down, pid, address."""
+    from rich.console import Console
+    from rich.table import Table
+
+    path = _data_dir(obj, data_dir)
+    state = StackState.load(path)
+    if state is None:
+        fail(f"no stack in {path} (start one with 'kemi-stats up')")
+    rows = []
+    for comp in state.components:
+        alive = comp.pid is not None and pid_alive(comp.pid)
+        if alive and comp.health_url:
+            healthy = http_ok(comp.health_url)
+        else:
+            host, _, port = comp.address.rpartition(":")
+            healthy = alive and port.isdigit() and port_open(host, int(port))
+        rows.append((comp, "up" if healthy else ("unhealthy" if alive else "down")))
+    topics: list[str] = []
+    broker = state.component("broker")
+    if broker and any(c is broker and s == "up" for c, s in rows):
+        from kemi_stats.topics import list_topics
+
+        try:
+            topics = list_topics(broker.address)
+        except KemiError:
+            topics = []
+    if output == "json":
+        import orjson
+
+        doc = {
+            "data_dir": state.data_dir,
+            "supervisor": {"pid": state.supervisor_pid, "alive": pid_alive(state.supervisor_pid)},
+            "components": [
+                {"name": c.name, "kind": c.kind, "status": s, "pid": c.pid, "address": c.address,
+                 "restarts": c.restarts, "log": c.log}
+                for c, s in rows
+            ],
+            "topics": topics,
+        }  # fmt: skip
+        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    else:
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for col in ("COMPONENT", "STATUS", "PID", "ADDRESS", "RESTARTS", "LOG"):
+            table.add_column(col)
+        for c, s in rows:
+            style = "green" if s == "up" else "red"
+            table.add_row(c.name, f"[{style}]{s}[/]", str(c.pid or "-"), c.address, str(c.restarts), c.log)
+        console = Console(soft_wrap=True)
+        if not console.is_terminal:
+            console = Console(soft_wrap=True, width=300)
+        sup = "running" if pid_alive(state.supervisor_pid) else "not running"
+        console.print(f"stack {state.data_dir}: supervisor pid {state.supervisor_pid} {sup}")
+        console.print(table)
+        if topics:
+            console.print("topics: " + ", ".join(topics))
+    if any(s != "up" for _, s in rows) or not pid_alive(state.supervisor_pid):
+        raise StackError("not every component is up")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(up)
+    cli.add_command(down)
+    cli.add_command(status)

@@ -1,0 +1,288 @@
+"""The local stack supervisor: starts servers and services in order, waits for health, restarts crashes.
+
+``kemi-stats up`` runs :meth:`Supervisor.run` in the foreground, or in a detached
+process that the command watches through the state file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kemi_stats.errors import StackError
+from kemi_stats.services import SERVICES, ServiceSpec, available_services
+from kemi_stats.stack.process import pid_alive, spawn, stop_pid
+from kemi_stats.stack.servers import (
+    ServerCommand,
+    broker_command,
+    etcd_command,
+    http_ok,
+    port_open,
+    victoria_command,
+)
+from kemi_stats.stack.state import ComponentState, StackState
+from kemi_stats.topics import ensure_topics
+
+__all__ = ["StackConfig", "Supervisor"]
+
+Progress = Callable[[ComponentState, float], None]
+
+
+@dataclass
+class StackConfig:
+    """Where the local stack keeps its data and which loopback ports it uses."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    kafka_port: int = 9092
+    etcd_port: int = 2379
+    etcd_peer_port: int = 2380
+    vm_port: int = 8428
+    prefix: str = "/kemi/"
+    service_ports: dict[str, int] = field(default_factory=dict)
+    only_services: list[str] | None = None
+    health_timeout: float = 60.0
+
+    @property
+    def kafka(self) -> str:
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def etcd(self) -> str:
+        return f"{self.host}:{self.etcd_port}"
+
+    @property
+    def tsdb_url(self) -> str:
+        return f"http://{self.host}:{self.vm_port}"
+
+    def service_env(self) -> dict[str, str]:
+        """The environment every kemi service of this stack gets."""
+        return {
+            "KEMI_KAFKA_BOOTSTRAP": self.kafka,
+            "KEMI_ETCD_ENDPOINT": self.etcd,
+            "KEMI_ETCD_PREFIX": self.prefix,
+            "KEMI_TSDB_URL": self.tsdb_url,
+            "KEMI_DATA_DIR": str(self.data_dir / "services"),
+            # the local broker makes a group join take half the session timeout (INFRA.md)
+            "KEMI_KAFKA_SESSION_TIMEOUT_MS": "6000",
+        }
+
+    def services(self) -> list[ServiceSpec]:
+        found = available_services()
+        if self.only_services is not None:
+            found = [s for s in found if s.name in self.only_services]
+        return found
+
+    def service_port(self, spec: ServiceSpec) -> int:
+        return self.service_ports.get(spec.name, spec.port)
+
+
+@dataclass
+class _Child:
+    state: ComponentState
+    argv: list[str]
+    env: dict[str, str] | None
+    pid: int | None = None
+    next_restart: float = 0.0
+    backoff: float = 1.0
+
+
+class Supervisor:
+    """Runs the whole stack and keeps it running until told to stop."""
+
+    def __init__(self, config: StackConfig, progress: Progress | None = None) -> None:
+        self.config = config
+        self.progress = progress or (lambda c, t: None)
+        self.logs = config.data_dir / "logs"
+        self.children: list[_Child] = []
+        self.stop_event = threading.Event()
+        self.state = StackState(data_dir=str(config.data_dir), supervisor_pid=os.getpid())
+        self.extra_ready: list[Callable[[Supervisor], None]] = []
+
+    # --- preparation -------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Fail early, in one line, on an unwritable data dir or a port in use."""
+        cfg = self.config
+        try:
+            self.logs.mkdir(parents=True, exist_ok=True)
+            probe = cfg.data_dir / ".write-test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as exc:
+            raise StackError(f"data dir {cfg.data_dir}: not writable ({exc.strerror})") from None
+        existing = StackState.load(cfg.data_dir)
+        if existing and pid_alive(existing.supervisor_pid) and existing.supervisor_pid != os.getpid():
+            raise StackError(
+                f"a stack is already running from {cfg.data_dir} (supervisor pid "
+                f"{existing.supervisor_pid}); run 'kemi-stats down' first"
+            )
+        ports = [("broker", cfg.kafka_port, "--kafka-port"), ("etcd", cfg.etcd_port, "--etcd-port"),
+                 ("etcd", cfg.etcd_peer_port, "--etcd-peer-port"),
+                 ("victoriametrics", cfg.vm_port, "--vm-port")]  # fmt: skip
+        ports += [(s.name, cfg.service_port(s), "--service-port") for s in cfg.services()]
+        for name, port, flag in ports:
+            if port_open(cfg.host, port):
+                raise StackError(
+                    f"{name}: port {cfg.host}:{port} is in use (pick another with {flag})",
+                    component=name,
+                )
+
+    def _server_commands(self) -> list[ServerCommand]:
+        cfg = self.config
+        return [
+            broker_command(cfg.kafka_port, cfg.host),
+            etcd_command(cfg.data_dir / "etcd", cfg.etcd_port, cfg.etcd_peer_port, cfg.host),
+            victoria_command(cfg.data_dir / "victoria-metrics", cfg.vm_port, cfg.host),
+        ]
+
+    # --- running -------------------------------------------------------------------------
+
+    def add_child(
+        self, name: str, kind: str, argv: list[str], address: str, health_url: str | None,
+        env: dict[str, str] | None = None,
+    ) -> _Child:  # fmt: skip
+        """Register a process to start and supervise (used by the demo too)."""
+        comp = ComponentState(
+            name=name, kind=kind, address=address, log=str(self.logs / f"{name}.log"),
+            health_url=health_url,
+        )  # fmt: skip
+        child = _Child(comp, argv, env)
+        self.children.append(child)
+        self.state.components.append(comp)
+        return child
+
+    def _start(self, child: _Child) -> None:
+        proc = spawn(child.argv, Path(child.state.log), env=child.env)
+        child.pid = proc.pid
+        child.state.pid = proc.pid
+        child.state.status = "starting"
+        self.state.save()
+
+    def _healthy(self, child: _Child) -> bool:
+        if child.state.health_url:
+            return http_ok(child.state.health_url)
+        host, _, port = child.state.address.rpartition(":")
+        return port_open(host, int(port))
+
+    def _wait_healthy(self, children: list[_Child]) -> None:
+        started = time.monotonic()
+        pending = list(children)
+        while pending:
+            if self.stop_event.is_set():
+                raise StackError("interrupted while starting")
+            for child in list(pending):
+                if child.pid is not None and not pid_alive(child.pid):
+                    self._fail(child, "exited during start-up")
+                if self._healthy(child):
+                    child.state.status = "up"
+                    self.state.save()
+                    self.progress(child.state, time.monotonic() - started)
+                    pending.remove(child)
+            if time.monotonic() - started > self.config.health_timeout:
+                self._fail(pending[0], f"not healthy after {self.config.health_timeout:.0f} s")
+            time.sleep(0.1)
+
+    def _fail(self, child: _Child, why: str) -> None:
+        child.state.status = "failed"
+        child.state.detail = why
+        self.state.status = "failed"
+        self.state.detail = f"{child.state.name}: {why}; see {child.state.log}"
+        self.state.save()
+        self.progress(child.state, 0.0)
+        raise StackError(self.state.detail, component=child.state.name)
+
+    def start_all(self) -> None:
+        """Start servers one by one, create topics, then every service at once."""
+        cfg = self.config
+        self.state.env = cfg.service_env()
+        self.state.save()
+        base_env = {**os.environ, **cfg.service_env()}
+        for cmd in self._server_commands():
+            child = self.add_child(cmd.name, "server", cmd.argv, cmd.address, cmd.health_url)
+            self._start(child)
+            self._wait_healthy([child])
+        ensure_topics(cfg.kafka)
+        services = []
+        for spec in cfg.services():
+            port = cfg.service_port(spec)
+            env = {**base_env, "KEMI_HTTP_PORT": str(port)}
+            child = self.add_child(
+                spec.name, "service", [sys.executable, "-m", spec.module],
+                f"{cfg.host}:{port}", f"http://{cfg.host}:{port}/healthz", env,
+            )  # fmt: skip
+            services.append(child)
+        for child in services:
+            self._start(child)
+        self._wait_healthy(services)
+        for hook in self.extra_ready:
+            hook(self)
+        self.state.status = "ready"
+        self.state.save()
+
+    def start_extra(self, children: list[_Child]) -> None:
+        """Start and wait for processes added after :meth:`start_all` (e.g. the demo's)."""
+        for child in children:
+            self._start(child)
+        self._wait_healthy(children)
+
+    def supervise(self) -> None:
+        """Restart crashed processes (with backoff) until stopped."""
+        while not self.stop_event.wait(0.5):
+            now = time.monotonic()
+            for child in self.children:
+                if child.pid is None or pid_alive(child.pid):
+                    if child.state.status == "restarting" and child.pid and self._healthy(child):
+                        child.state.status = "up"
+                        child.backoff = 1.0
+                        self.state.save()
+                    continue
+                if child.state.status != "restarting":
+                    child.state.status = "restarting"
+                    child.state.detail = f"exited; restarting in {child.backoff:.0f} s"
+                    child.next_restart = now + child.backoff
+                    child.backoff = min(child.backoff * 2, 30.0)
+                    self.state.save()
+                elif now >= child.next_restart:
+                    child.state.restarts += 1
+                    self._start(child)
+                    child.state.status = "restarting"
+
+    def stop_all(self) -> None:
+        """Stop everything, services first, servers last."""
+        self.state.status = "stopping"
+        self.state.save()
+        for child in reversed(self.children):
+            if child.pid is not None:
+                stop_pid(child.pid)
+                child.state.status = "stopped"
+                child.pid = None
+        self.state.status = "stopped"
+        self.state.save()
+
+    def run(self, on_ready: Callable[[], None] | None = None) -> None:
+        """Start, supervise until SIGINT/SIGTERM, then stop everything."""
+
+        def _stop(signum: int, frame: object) -> None:
+            self.stop_event.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        self.check()
+        try:
+            self.start_all()
+            if on_ready:
+                on_ready()
+            self.supervise()
+        finally:
+            self.stop_all()
+
+
+def describe(spec: ServiceSpec) -> str:
+    return f"{spec.name} ({SERVICES[spec.name].description})"
