@@ -72,6 +72,7 @@ def up(
 
         attach_demo(sup, live=not (supervise or no_live))
     if not supervise:
+        sup.check()
         click.echo(f"starting kemi-stats in {config.data_dir} (Ctrl-C stops everything)")
 
     def ready() -> None:
