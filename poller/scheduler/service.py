@@ -1,0 +1,164 @@
+"""The poll scheduler: one poll job per target per interval on the jobs topic, from the leader only.
+
+Every scheduler process keeps the full schedule (so a standby's phases are already
+in place); a tick publishes only while this process holds the etcd lease. Targets
+follow the registry's live view: an added target fires at its next phase, a removed
+one stops, a changed interval is rescheduled, without restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaProducer
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from kemi_stats.codec import encode_job
+from kemi_stats.kafka import make_producer
+from kemi_stats.model import PollJob
+from kemi_stats.registry.live import Change, LiveView
+from kemi_stats.registry.store import Registry
+from kemi_stats.service import ServiceRuntime
+from kemi_stats.settings import Settings
+from kemi_stats.topics import ensure_topics
+from poller import metrics as m
+from poller.scheduler.leader import LeaderElection
+from poller.scheduler.schedule import PollSchedule, nominal_time
+from poller.settings import PollerSettings
+
+__all__ = ["JobPublisher", "main"]
+
+log = logging.getLogger("poller.scheduler")
+
+
+class JobPublisher:
+    """Turns a schedule tick for a target into a PollJob on Kafka (if this process leads)."""
+
+    def __init__(
+        self,
+        view: LiveView,
+        producer: AIOKafkaProducer,
+        topic: str,
+        is_leader: Callable[[], bool],
+    ) -> None:
+        self.view = view
+        self.producer = producer
+        self.topic = topic
+        self._is_leader = is_leader
+        self.published = 0
+        self.errors = 0
+
+    def leading(self) -> bool:
+        return self._is_leader()
+
+    def job_for(self, name: str, now: float) -> PollJob | None:
+        """The job of target ``name`` for the tick nearest ``now`` (None if the target is gone)."""
+        target = self.view.get("target").get(name)
+        if target is None or not target.enabled:
+            return None
+        scheduled = nominal_time(name, target.interval, now)
+        return PollJob(
+            target=name,
+            profiles=list(target.profiles),
+            scheduled_ms=int(scheduled * 1000),
+            deadline_ms=int((scheduled + target.deadline) * 1000),
+            config_revision=self.view.revision,
+            sequence=round(scheduled / target.interval),
+        )
+
+    async def fire(self, name: str) -> None:
+        """One tick of target ``name``."""
+        if not self.leading():
+            m.SCHED_FIRES.labels("standby").inc()
+            return
+        job = self.job_for(name, time.time())
+        if job is None:
+            m.SCHED_FIRES.labels("no_target").inc()
+            return
+        try:
+            ack = await self.producer.send(self.topic, encode_job(job), key=job.key)
+            await ack
+        except Exception as exc:
+            self.errors += 1
+            m.SCHED_PUBLISH_ERRORS.inc()
+            m.SCHED_FIRES.labels("error").inc()
+            log.warning("target %s: publish poll job: %s", name, exc)
+            return
+        self.published += 1
+        m.SCHED_PUBLISHED.inc()
+        m.SCHED_FIRES.labels("published").inc()
+
+
+async def main(runtime: ServiceRuntime) -> None:
+    """The scheduler process: live view, leader election, APScheduler, producer."""
+    settings: Settings = runtime.settings
+    ps = PollerSettings()  # from KEMI_POLLER_* (see poller.settings)
+    await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
+    registry = Registry(settings.etcd_endpoint, settings.etcd_prefix)
+    view = LiveView(registry, kinds=["target"])
+    await asyncio.to_thread(view.start)
+    producer = make_producer(settings)
+    await producer.start()
+    identity = f"{socket.gethostname()}:{os.getpid()}"
+    loop = asyncio.get_running_loop()
+
+    def on_leader(leading: bool) -> None:
+        m.SCHED_LEADER.set(1 if leading else 0)
+        m.SCHED_LEADER_CHANGES.inc()
+
+    election = LeaderElection(
+        settings.etcd_endpoint,
+        f"{settings.etcd_prefix}leader/{ps.election}",
+        identity,
+        ps.lease_ttl,
+        on_change=on_leader,
+    )
+    publisher = JobPublisher(view, producer, ps.jobs_topic, lambda: election.is_leader)
+    scheduler = AsyncIOScheduler(event_loop=loop, timezone="UTC")
+    schedule = PollSchedule(scheduler, publisher.fire)
+
+    def on_change(change: Change) -> None:
+        schedule.update(change.name, change.new, time.time())
+        m.SCHED_TARGETS.set(len(schedule.jobs))
+
+    scheduler.start()
+    schedule.sync(view.get("target"), time.time())
+    m.SCHED_TARGETS.set(len(schedule.jobs))
+    view.subscribe(lambda change: _call_soon(loop, on_change, change))
+    # changes between the first sync and the subscription: sync once more
+    schedule.sync(view.get("target"), time.time())
+    election.start()
+
+    def health() -> tuple[bool, str]:
+        role = "leader" if election.is_leader else "standby"
+        registry_state = "connected" if view.connected else "disconnected"
+        return view.connected, (
+            f"{role}; {len(schedule.jobs)} targets scheduled; "
+            f"{publisher.published} jobs published, {publisher.errors} publish errors; "
+            f"registry {registry_state}"
+        )
+
+    runtime.add_check("scheduler", health)
+    log.info(
+        "poll scheduler %s: %d targets, jobs to %s", identity, len(schedule.jobs), ps.jobs_topic
+    )
+    try:
+        await asyncio.Event().wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        await asyncio.to_thread(election.stop)
+        await producer.stop()
+        view.stop()
+        registry.close()
+
+
+def _call_soon(
+    loop: asyncio.AbstractEventLoop, fn: Callable[[Change], None], change: Change
+) -> None:
+    # LiveView calls subscribers from its watch thread
+    loop.call_soon_threadsafe(fn, change)

@@ -1,0 +1,5 @@
+"""The SNMP poll worker (``python -m poller.worker``, ``kemi-stats run poller``)."""
+
+from poller.worker.service import PollWorker, main
+
+__all__ = ["PollWorker", "main"]

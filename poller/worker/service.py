@@ -1,0 +1,311 @@
+"""The poll worker: consume poll jobs as a consumer group, poll targets at once, publish batches.
+
+Per job: a job past its deadline is dropped and counted (never polled late); the
+target, its credential and profiles come from the registry's live view (so a profile
+change applies to the next poll); the whole poll runs under the job's deadline; the
+resulting SampleBatch goes to the raw topic and only after Kafka acked it is the job's
+offset committable. One failing target is a counted error, never a stalled loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+
+from kemi_stats.codec import decode_job, encode_batch
+from kemi_stats.errors import CodecError
+from kemi_stats.kafka import make_consumer, make_producer
+from kemi_stats.model import PollJob, SampleBatch
+from kemi_stats.registry.live import Change, LiveView
+from kemi_stats.registry.models import Credential, Profile, Target
+from kemi_stats.registry.store import Registry
+from kemi_stats.service import ServiceRuntime
+from kemi_stats.settings import Settings
+from kemi_stats.topics import ensure_topics
+from poller import metrics as m
+from poller.collect import TargetState, collect, failure_batch
+from poller.errors import PollError
+from poller.offsets import OffsetTracker
+from poller.plan import PollPlan, compile_plan
+from poller.settings import PollerSettings
+from poller.snmp import SnmpClient
+
+__all__ = ["PollWorker", "main"]
+
+log = logging.getLogger("poller.worker")
+
+_COMMIT_EVERY = 1.0
+
+
+class PollWorker:
+    """Runs poll jobs against a live registry view; Kafka and SNMP are handed in."""
+
+    def __init__(
+        self,
+        view: LiveView,
+        client: SnmpClient,
+        producer: AIOKafkaProducer,
+        raw_topic: str,
+        concurrency: int,
+    ) -> None:
+        self.view = view
+        self.client = client
+        self.producer = producer
+        self.raw_topic = raw_topic
+        self.semaphore = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
+        self.tracker = OffsetTracker()
+        self.states: dict[str, TargetState] = {}
+        self._plans: dict[str, tuple[Target, tuple[Profile | None, ...], PollPlan]] = {}
+        self._running: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._recent: deque[float] = deque(maxlen=100_000)
+        self.in_flight = 0
+        self.dropped = 0
+
+    # --- registry changes ----------------------------------------------------------------
+
+    def on_change(self, change: Change) -> None:
+        """Forget a removed target's state (called on the event loop)."""
+        if change.kind == "target" and change.new is None:
+            self.states.pop(change.name, None)
+            self._plans.pop(change.name, None)
+            self.client.forget(change.name)
+            for gauge in (m.TARGET_LAST_POLL, m.TARGET_UP):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(change.name)
+
+    def _plan(self, name: str, target: Target) -> PollPlan:
+        profiles: dict[str, Profile] = self.view.get("profile")
+        used = tuple(profiles.get(p) for p in target.profiles)
+        cached = self._plans.get(name)
+        if (
+            cached is not None
+            and cached[0] is target
+            and all(a is b for a, b in zip(cached[1], used, strict=True))
+        ):
+            return cached[2]
+        plan = compile_plan(name, target, profiles)
+        self._plans[name] = (target, used, plan)
+        return plan
+
+    # --- one job ----------------------------------------------------------------------
+
+    def _drop(self, reason: str, job: PollJob | None) -> None:
+        self.dropped += 1
+        m.JOBS_DROPPED.labels(reason).inc()
+        if job is not None and reason != "late":
+            log.warning("job for target %s dropped: %s", job.target, reason)
+
+    async def poll(self, job: PollJob) -> SampleBatch | None:
+        """Poll the job's target; None if the job is dropped (late, unknown or disabled target)."""
+        now_ms = time.time() * 1000
+        if now_ms >= job.deadline_ms:
+            self._drop("late", job)
+            return None
+        target: Target | None = self.view.get("target").get(job.target)
+        if target is None:
+            self._drop("unknown_target", job)
+            return None
+        if not target.enabled:
+            self._drop("disabled", job)
+            return None
+        if job.target in self._running:
+            self._drop("overlap", job)
+            return None
+        self._running.add(job.target)
+        self.in_flight += 1
+        m.IN_FLIGHT.inc()
+        started = time.monotonic()
+        time_ms = int(time.time() * 1000)
+        state = self.states.setdefault(job.target, TargetState())
+        try:
+            credential: Credential | None = self.view.get("credential").get(target.credential)
+            if credential is None:
+                raise PollError(
+                    job.target, "config", f"credential {target.credential} does not exist"
+                )
+            plan = self._plan(job.target, target)
+            remaining = job.deadline_ms / 1000 - time.time()
+            try:
+                async with asyncio.timeout(remaining):
+                    session = await self.client.session(job.target, target, credential)
+                    batch = await collect(
+                        job.target, target, plan, session, state, revision=job.config_revision
+                    )
+            except TimeoutError:
+                raise PollError(
+                    job.target,
+                    "deadline",
+                    f"poll not finished within its deadline ({target.deadline:g} s)",
+                ) from None
+        except PollError as exc:
+            duration = time.monotonic() - started
+            m.POLLS.labels("error").inc()
+            m.ERRORS.labels(exc.reason).inc()
+            m.TARGET_UP.labels(job.target).set(0)
+            log.info("%s", exc)
+            batch = failure_batch(
+                job.target, target, exc.reason, duration, time_ms, job.config_revision
+            )
+        except Exception:  # a bug or library failure on one target must not stop the others
+            duration = time.monotonic() - started
+            m.POLLS.labels("error").inc()
+            m.ERRORS.labels("other").inc()
+            m.TARGET_UP.labels(job.target).set(0)
+            log.exception("target %s: poll failed unexpectedly", job.target)
+            batch = failure_batch(
+                job.target, target, "other", duration, time_ms, job.config_revision
+            )
+        else:
+            m.POLLS.labels("ok").inc()
+            m.TARGET_UP.labels(job.target).set(1)
+            values = batch.samples[-1].value
+            m.VALUES.inc(values)
+        finally:
+            self._running.discard(job.target)
+            self.in_flight -= 1
+            m.IN_FLIGHT.dec()
+        m.POLL_DURATION.observe(time.monotonic() - started)
+        m.TARGET_LAST_POLL.labels(job.target).set(time.time())
+        self._recent.append(time.monotonic())
+        return batch
+
+    async def publish(self, batch: SampleBatch) -> None:
+        """Send a batch and wait for Kafka's ack."""
+        ack = await self.producer.send(self.raw_topic, encode_batch(batch), key=batch.key)
+        await ack
+
+    async def _handle(self, tp: TopicPartition, offset: int, value: bytes) -> None:
+        try:
+            try:
+                job = decode_job(value)
+            except CodecError as exc:
+                log.error("poll job at %s:%s undecodable: %s", tp, offset, exc)
+                self._drop("undecodable", None)
+                return
+            batch = await self.poll(job)
+            if batch is not None:
+                await self.publish(batch)
+        except Exception:
+            log.exception("poll job at %s:%s failed", tp, offset)
+        finally:
+            self.tracker.done(tp, offset)
+            self.semaphore.release()
+
+    async def submit(self, tp: TopicPartition, offset: int, value: bytes) -> None:
+        """Start a job once a concurrency slot is free."""
+        await self.semaphore.acquire()
+        self.tracker.started(tp, offset)
+        task = asyncio.create_task(self._handle(tp, offset, value))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for running polls to finish (at shutdown)."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=grace)
+
+    def polls_per_second(self, window: float = 60.0) -> float:
+        now = time.monotonic()
+        recent = [t for t in self._recent if now - t <= window]
+        if not recent:
+            return 0.0
+        span = max(1.0, min(window, now - recent[0]))
+        return len(recent) / span
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, worker: PollWorker, consumer: AIOKafkaConsumer) -> None:
+        self.worker = worker
+        self.consumer = consumer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        offsets = self.worker.tracker.committable()
+        mine = {tp: o for tp, o in offsets.items() if tp in set(revoked)}
+        if mine:
+            try:
+                await self.consumer.commit(mine)
+            except Exception as exc:
+                log.warning("commit before rebalance failed: %s", exc)
+        self.worker.tracker.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("assigned %d partitions of poll jobs", len(assigned))
+
+
+async def _commit(consumer: AIOKafkaConsumer, tracker: OffsetTracker) -> None:
+    offsets = tracker.committable()
+    if not offsets:
+        return
+    assigned = consumer.assignment()
+    offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
+    if offsets:
+        try:
+            await consumer.commit(offsets)
+        except Exception as exc:
+            log.warning("offset commit failed (the jobs may be delivered again): %s", exc)
+
+
+async def main(runtime: ServiceRuntime) -> None:
+    """The worker process: live view, Kafka clients, the fetch loop."""
+    settings: Settings = runtime.settings
+    ps = PollerSettings()  # from KEMI_POLLER_* (see poller.settings)
+    await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
+    registry = Registry(settings.etcd_endpoint, settings.etcd_prefix)
+    view = LiveView(registry, kinds=["target", "credential", "profile"])
+    await asyncio.to_thread(view.start)
+    client = SnmpClient(ps.max_oids_per_get)
+    producer = make_producer(settings)
+    await producer.start()
+    worker = PollWorker(view, client, producer, ps.raw_topic, ps.concurrency)
+    loop = asyncio.get_running_loop()
+    view.subscribe(lambda change: _call_soon(loop, worker.on_change, change))
+    consumer = make_consumer(settings, group_id=ps.group_id, max_poll_records=ps.concurrency)
+    await consumer.start()
+    consumer.subscribe([ps.jobs_topic], listener=_Rebalance(worker, consumer))
+
+    def health() -> tuple[bool, str]:
+        ok = view.connected
+        return ok, (
+            f"registry {'connected' if ok else 'disconnected'}; {len(view.get('target'))} targets; "
+            f"{worker.polls_per_second():.1f} polls/s; in flight {worker.in_flight}; "
+            f"dropped {worker.dropped}; partitions {len(consumer.assignment())}"
+        )
+
+    runtime.add_check("poller", health)
+    log.info(
+        "poll worker: group %s on %s, concurrency %d", ps.group_id, ps.jobs_topic, ps.concurrency
+    )
+    last_commit = time.monotonic()
+    try:
+        while True:
+            records = await consumer.getmany(timeout_ms=200, max_records=ps.concurrency)
+            for tp, recs in records.items():
+                for rec in recs:
+                    await worker.submit(tp, rec.offset, rec.value)
+            if time.monotonic() - last_commit >= _COMMIT_EVERY:
+                await _commit(consumer, worker.tracker)
+                last_commit = time.monotonic()
+    finally:
+        await worker.drain(5.0)
+        await _commit(consumer, worker.tracker)
+        await consumer.stop()
+        await producer.stop()
+        client.close()
+        view.stop()
+        registry.close()
+
+
+def _call_soon(
+    loop: asyncio.AbstractEventLoop, fn: Callable[[Change], None], change: Change
+) -> None:
+    # LiveView calls subscribers from its watch thread
+    loop.call_soon_threadsafe(fn, change)
