@@ -54,7 +54,7 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     """Entry point: run the CLI, turning every KemiError into one line and exit code 1."""
     try:
-        cli.main(standalone_mode=False)
+        cli.main(prog_name="kemi-stats", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
