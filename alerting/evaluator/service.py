@@ -1,0 +1,310 @@
+"""The evaluator process: Kafka in and out, live rules and silences, checkpoints, HTTP API.
+
+Loop: fetch a chunk of ``kemi.metrics`` -> :class:`Engine` -> send transitions to
+``kemi.alerts`` (key: fingerprint). Every ``checkpoint_interval``: wait for the
+broker to ack every sent transition, then save dirty states *and* the offsets they
+reflect in one SQLite transaction, then commit the offsets to Kafka. After a crash
+the evaluator resumes from the saved offsets with the saved states, so no pending
+time is lost and no firing alert re-fires; transitions sent after the last
+checkpoint may be sent again, which the notifier's dedup stage absorbs.
+
+No-data and repeat timers run on ``max(wall clock, newest event time)`` and only
+while the consumer is caught up (the last fetch was not full): a backlog after a
+restart must not look like silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from prometheus_client import Counter, Gauge, Histogram
+
+from alerting.evaluator.engine import Engine
+from alerting.evaluator.store import StateStore
+from alerting.settings import AlertingSettings
+from alerting.silences import SilenceSet
+from alerting.topics import ensure_alerting_topics
+from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch, encode_alert
+from kemi_stats.errors import CodecError
+from kemi_stats.kafka import make_consumer, make_producer
+from kemi_stats.model import AlertEvent
+from kemi_stats.registry.live import Change, LiveView
+from kemi_stats.registry.store import Registry
+from kemi_stats.service import ServiceRuntime
+from kemi_stats.settings import Settings, load_settings
+
+__all__ = ["EvaluatorService", "main"]
+
+log = logging.getLogger(__name__)
+
+NAME = "alert-evaluator"
+MAX_RECORDS = 2000
+
+SAMPLES = Counter("kemi_alert_evaluator_samples_total", "Samples of metrics that some rule watches")
+BATCHES = Counter("kemi_alert_evaluator_batches_total", "SampleBatch records consumed")
+DECODE_ERRORS = Counter("kemi_alert_evaluator_decode_errors_total", "Records that did not decode")
+TRANSITIONS = Counter(
+    "kemi_alert_evaluator_transitions_total", "Alert transitions sent", ["status"]
+)
+SERIES = Gauge("kemi_alert_evaluator_series", "(rule, series) states held")
+RULES = Gauge("kemi_alert_evaluator_rules", "Rules loaded")
+INVALID_RULES = Gauge("kemi_alert_evaluator_invalid_rules", "Rules skipped as invalid")
+ACTIVE = Gauge("kemi_alert_evaluator_active_alerts", "Pending/firing alerts", ["status"])
+CHECKPOINT = Histogram(
+    "kemi_alert_evaluator_checkpoint_seconds", "Time to flush, persist and commit a checkpoint"
+)
+LAG = Gauge("kemi_alert_evaluator_event_lag_seconds", "Wall clock minus newest sample event time")
+
+
+class _Rebalance(ConsumerRebalanceListener):
+    def __init__(self, service: EvaluatorService) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.service.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.service.on_assigned(assigned)
+
+
+class EvaluatorService:
+    """One evaluator instance: owns the states of the partitions assigned to it."""
+
+    def __init__(self, settings: Settings, asettings: AlertingSettings | None = None) -> None:
+        self.settings = settings
+        self.asettings = asettings or AlertingSettings()
+        self.silences = SilenceSet()
+        self.engine = Engine(
+            silenced=self.silences.covers,
+            history_size=self.asettings.history_size,
+            series_ttl_ms=int(self.asettings.series_ttl * 1000),
+        )
+        state_dir = settings.data_dir / "alert-evaluator"
+        self.store = StateStore(state_dir / "state.sqlite", self.asettings.history_size)
+        self.view: LiveView | None = None
+        self.consumer: AIOKafkaConsumer | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.positions: dict[int, int] = {}
+        self.owned: set[int] = set()
+        self.caught_up = False
+        self._lock = asyncio.Lock()
+        self._config_dirty = asyncio.Event()
+        self._pending_sends: list[asyncio.Future[Any]] = []
+        self._last_tick = self._last_checkpoint = 0.0
+        self._samples_seen = 0
+
+    # --- registry -------------------------------------------------------------------
+
+    def _on_change(self, loop: asyncio.AbstractEventLoop, change: Change) -> None:
+        loop.call_soon_threadsafe(self._config_dirty.set)
+
+    def _reload_config(self) -> list[AlertEvent]:
+        assert self.view is not None
+        self._config_dirty.clear()
+        self.silences.update(self.view.get("silence"))
+        events = self.engine.set_rules(self.view.get("rule"), self.view.revision)
+        RULES.set(len(self.engine.rules))
+        INVALID_RULES.set(len(self.engine.invalid_rules))
+        log.info(
+            "config at revision %d: %d rules (%d invalid), %d silences",
+            self.view.revision,
+            len(self.engine.rules),
+            len(self.engine.invalid_rules),
+            len(self.silences),
+        )
+        return events
+
+    # --- rebalance ------------------------------------------------------------------
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        async with self._lock:
+            topic = self.asettings.metrics_topic
+            parts = {tp.partition for tp in assigned if tp.topic == topic}
+            fresh = parts - self.owned
+            events = self.engine.restore(self.store.load_series(fresh), self.store.rule_docs())
+            await self._send(events)
+            saved = self.store.offsets(topic)
+            assert self.consumer is not None
+            for tp in assigned:
+                if tp.partition in fresh and tp.partition in saved:
+                    self.consumer.seek(tp, saved[tp.partition])
+                    self.positions[tp.partition] = saved[tp.partition]
+            self.owned |= parts
+            SERIES.set(len(self.engine.series))
+            log.info(
+                "assigned partitions %s (%d states restored)",
+                sorted(parts),
+                len(self.engine.series),
+            )
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self._lock:
+            parts = {tp.partition for tp in revoked}
+            if not parts:
+                return
+            await self._checkpoint(commit=False)
+            dropped = self.engine.forget_partitions(parts)
+            for p in parts:
+                self.positions.pop(p, None)
+            self.owned -= parts
+            log.info("revoked partitions %s (%d states handed over)", sorted(parts), dropped)
+
+    # --- the loop -------------------------------------------------------------------
+
+    async def _send(self, events: list[AlertEvent]) -> None:
+        assert self.producer is not None
+        topic = self.asettings.alerts_topic
+        for ev in events:
+            fut = await self.producer.send(topic, encode_alert(ev), key=ev.key)
+            self._pending_sends.append(fut)
+            TRANSITIONS.labels(ev.status).inc()
+
+    async def _checkpoint(self, commit: bool = True) -> None:
+        started = time.perf_counter()
+        assert self.producer is not None and self.consumer is not None
+        if self._pending_sends:
+            sends, self._pending_sends = self._pending_sends, []
+            await asyncio.gather(*sends)  # every transition acked before its state is saved
+        upserts, deletes, history, rules_changed = self.engine.drain()
+        self.store.checkpoint(
+            upserts=upserts,
+            deletes=deletes,
+            topic=self.asettings.metrics_topic,
+            offsets=self.positions,
+            history=[alert_to_json(e) for e in history],
+            rules=self.engine.rule_docs() if rules_changed else None,
+        )
+        if commit and self.positions:
+            topic = self.asettings.metrics_topic
+            offsets = {TopicPartition(topic, p): o for p, o in self.positions.items()}
+            try:
+                await asyncio.wait_for(self.consumer.commit(offsets), 5.0)
+            except Exception as exc:  # the saved offsets are authoritative; Kafka's are for lag
+                log.warning("offset commit failed (saved locally): %s", exc)
+        CHECKPOINT.observe(time.perf_counter() - started)
+        SERIES.set(len(self.engine.series))
+
+    async def _step(self) -> None:
+        """Fetch and evaluate one chunk, run timers when due, checkpoint when due."""
+        assert self.consumer is not None
+        records = await self.consumer.getmany(
+            timeout_ms=int(min(self.asettings.evaluation_tick, 0.2) * 1000), max_records=MAX_RECORDS
+        )
+        async with self._lock:
+            events: list[AlertEvent] = []
+            fetched = 0
+            engine = self.engine
+            for tp, recs in records.items():
+                if tp.partition not in self.owned:
+                    continue  # revoked while this chunk was in flight
+                fetched += len(recs)
+                for rec in recs:
+                    try:
+                        batch = decode_batch(rec.value)
+                    except CodecError as exc:
+                        DECODE_ERRORS.inc()
+                        log.warning("%s[%d]@%d: %s", tp.topic, tp.partition, rec.offset, exc)
+                        continue
+                    events.extend(engine.process(batch, tp.partition))
+                self.positions[tp.partition] = recs[-1].offset + 1
+            BATCHES.inc(fetched)
+            self.caught_up = fetched < MAX_RECORDS
+            if self._config_dirty.is_set():
+                events.extend(self._reload_config())
+            now = time.time()
+            if self.caught_up and now - self._last_tick >= self.asettings.evaluation_tick:
+                self._last_tick = now
+                events.extend(engine.tick(max(int(now * 1000), engine.watermark_ms)))
+                self._update_gauges(now)
+            await self._send(events)
+            if now - self._last_checkpoint >= self.asettings.checkpoint_interval:
+                self._last_checkpoint = now
+                await self._checkpoint()
+
+    def _update_gauges(self, now: float) -> None:
+        active = self.engine.active(now)
+        for status in ("pending", "firing"):
+            ACTIVE.labels(status).set(sum(1 for a in active if a["status"] == status))
+        SAMPLES.inc(self.engine.samples_total - self._samples_seen)
+        self._samples_seen = self.engine.samples_total
+        if self.engine.watermark_ms:
+            LAG.set(max(0.0, now - self.engine.watermark_ms / 1000))
+
+    async def run(self, runtime: ServiceRuntime) -> None:
+        """Run until cancelled (SIGTERM): a last checkpoint is written on the way out."""
+        s, a = self.settings, self.asettings
+        await ensure_alerting_topics(s.kafka_bootstrap, a)
+        registry = Registry(s.etcd_endpoint, s.etcd_prefix)
+        loop = asyncio.get_running_loop()
+        self.view = LiveView(registry, kinds=["rule", "silence", "receiver"])
+        await asyncio.to_thread(self.view.start)
+        self.view.subscribe(lambda change: self._on_change(loop, change))
+        self.engine.history.extend(alert_from_json(h) for h in self.store.history(a.history_size))
+        runtime.add_check(
+            "registry", lambda: (bool(self.view and self.view.connected), "etcd watch")
+        )
+        runtime.add_check(
+            "rules",
+            lambda: (True, f"{len(self.engine.rules)} rules, invalid: {self.engine.invalid_rules}"),
+        )
+        self.producer = make_producer(s)
+        self.consumer = make_consumer(s, group_id=a.evaluator_group)
+        await self.producer.start()
+        self._last_tick = self._last_checkpoint = time.time()
+        try:
+            await self._send(self._reload_config())
+            await self.consumer.start()
+            self.consumer.subscribe([a.metrics_topic], listener=_Rebalance(self))
+            runtime.add_check("kafka", lambda: (True, f"partitions {sorted(self.owned)}"))
+            log.info("evaluating %s -> %s", a.metrics_topic, a.alerts_topic)
+            while True:
+                await self._step()
+        finally:
+            try:
+                async with self._lock:
+                    await asyncio.shield(self._checkpoint())
+            except Exception:
+                log.exception("final checkpoint failed")
+            await self.consumer.stop()
+            await self.producer.stop()
+            self.store.close()
+            self.view.stop()
+            registry.close()
+
+    # --- HTTP API -------------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/v1/alerts", self._api_alerts),
+            web.get("/api/v1/alerts/history", self._api_history),
+        ]
+
+    async def _api_alerts(self, request: web.Request) -> web.Response:
+        now = time.time()
+        alerts = self.engine.active(now)
+        return web.json_response(
+            {"alerts": alerts, "now_ms": int(now * 1000), "partitions": sorted(self.owned)}
+        )
+
+    async def _api_history(self, request: web.Request) -> web.Response:
+        try:
+            limit = max(1, min(int(request.query.get("limit", "50")), self.asettings.history_size))
+        except ValueError:
+            raise web.HTTPBadRequest(text="limit must be an integer") from None
+        rows = list(self.engine.history)[-limit:]
+        return web.json_response({"transitions": [alert_to_json(e) for e in rows]})
+
+
+def main() -> int:
+    """Entry point of ``python -m alerting.evaluator``."""
+    settings = load_settings()
+    service = EvaluatorService(settings)
+    app = web.Application()
+    app.add_routes(service.routes())
+    runtime = ServiceRuntime(NAME, settings, app)
+    return runtime.run(service.run)

@@ -1,0 +1,214 @@
+"""The notification pipeline, assembled in one place.
+
+```
+kemi.alerts record
+  -> route        one job per receiver named by the rule (pending/ok transitions stop here)
+  -> per-receiver queue and task   (a slow or dead receiver only ever waits for itself)
+       -> group        by rule + group_by labels, for the receiver's group_wait
+       -> silence      drop alerts covered by a silence
+       -> dedup        drop what was delivered already; resolved only after a delivered firing
+       -> retry(send)  POST signed payload; backoff + jitter on timeout/connection/5xx/429
+       -> log | dead-letter   record delivered keys, or publish to kemi.alerts.dead
+  -> ack          the record's offset becomes committable when every receiver acked it
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from alerting.notifier.deadletter import DeadLetters
+from alerting.notifier.dedup import NotificationLog, to_send
+from alerting.notifier.group import Group, Grouper, Job
+from alerting.notifier.payload import build_payload, request_parts
+from alerting.notifier.retry import RetryPolicy, deliver
+from alerting.notifier.send import WebhookSender
+from alerting.notifier.silence import not_silenced
+from alerting.settings import AlertingSettings
+from alerting.silences import SilenceSet
+from kemi_stats.model import AlertEvent
+from kemi_stats.registry.models import Receiver
+
+__all__ = ["NOTIFIED_STATUSES", "Pipeline", "ReceiverWorker"]
+
+log = logging.getLogger(__name__)
+
+#: transitions that can become notifications; pending and ok are only recorded
+NOTIFIED_STATUSES = frozenset({"firing", "repeat", "resolved"})
+
+NOTIFICATIONS = Counter(
+    "kemi_notifier_notifications_total",
+    "Notifications by receiver and outcome",
+    ["receiver", "outcome"],
+)
+ALERTS_SKIPPED = Counter(
+    "kemi_notifier_alerts_skipped_total", "Alerts not notified, by reason", ["receiver", "reason"]
+)
+ATTEMPTS = Counter("kemi_notifier_attempts_total", "HTTP attempts", ["receiver"])
+DELIVERY_SECONDS = Histogram(
+    "kemi_notifier_delivery_seconds", "From group flush to delivered (incl. retries)", ["receiver"]
+)
+QUEUED = Gauge("kemi_notifier_queued_jobs", "Jobs waiting in a receiver's queue", ["receiver"])
+
+
+class ReceiverWorker:
+    """One receiver: its queue, its open groups and the task that flushes them in order."""
+
+    def __init__(self, name: str, pipeline: Pipeline) -> None:
+        self.name = name
+        self.pipeline = pipeline
+        self.queue: asyncio.Queue[Job] = asyncio.Queue()
+        self.grouper = Grouper()
+        self.task: asyncio.Task[None] | None = None
+        self.busy_since: float | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._run(), name=f"receiver:{self.name}")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    def put(self, job: Job) -> None:
+        self.queue.put_nowait(job)
+        QUEUED.labels(self.name).set(self.queue.qsize())
+
+    async def _run(self) -> None:
+        while True:
+            deadline = self.grouper.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                job = await asyncio.wait_for(self.queue.get(), timeout)
+            except TimeoutError:
+                pass
+            else:
+                self.grouper.add(job, time.monotonic(), self.pipeline.group_wait(self.name))
+                QUEUED.labels(self.name).set(self.queue.qsize())
+                continue
+            for group in self.grouper.due(time.monotonic()):
+                try:
+                    await self._flush(group)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    # not acked: the records stay uncommitted and come back after a restart
+                    log.exception("receiver %s: group %s failed", self.name, group.key)
+
+    async def _flush(self, group: Group) -> None:
+        p = self.pipeline
+        events = group.events()
+        receiver = p.receiver(self.name)
+        if receiver is None:
+            reason = f"receiver {self.name} is not defined in the registry"
+            await p.dead.publish(self.name, [e for e in events if e.status != "resolved"], reason)
+            NOTIFICATIONS.labels(self.name, "dead").inc()
+            log.error("%s: %d alert(s) dead-lettered", reason, len(events))
+        else:
+            keep, muted = not_silenced(p.silences, events, time.time())
+            if muted:
+                ALERTS_SKIPPED.labels(self.name, "silenced").inc(len(muted))
+            send, keys = to_send(p.log, self.name, keep)
+            if len(send) < len(keep):
+                ALERTS_SKIPPED.labels(self.name, "dedup").inc(len(keep) - len(send))
+            if send:
+                await self._deliver(receiver, group, send, keys)
+        for job in group.jobs:
+            job.ack()
+
+    async def _deliver(
+        self, receiver: Receiver, group: Group, events: list[AlertEvent], keys: list[str]
+    ) -> None:
+        p = self.pipeline
+        payload = build_payload(self.name, group.key, group.labels, events)
+        body, headers = request_parts(payload, receiver.secret, receiver.headers)
+        policy = RetryPolicy.for_receiver(
+            receiver, p.settings.backoff_initial, p.settings.backoff_max
+        )
+
+        async def send_once() -> int:
+            ATTEMPTS.labels(self.name).inc()
+            return await p.sender.send(self.name, receiver.url, body, headers, receiver.timeout)
+
+        self.busy_since = time.monotonic()
+        try:
+            outcome = await deliver(send_once, policy)
+        finally:
+            self.busy_since = None
+        if outcome.ok:
+            p.log.record(self.name, keys)
+            NOTIFICATIONS.labels(self.name, "delivered").inc()
+            DELIVERY_SECONDS.labels(self.name).observe(outcome.elapsed)
+            log.info(
+                "receiver %s: delivered %s (%d alert(s), %d attempt(s), key %s)",
+                self.name, payload["status"], len(events), outcome.attempts,
+                payload["idempotencyKey"],
+            )  # fmt: skip
+        else:
+            await p.dead.publish(self.name, events, outcome.reason)
+            NOTIFICATIONS.labels(self.name, "dead").inc()
+            log.error(
+                "receiver %s: dead-lettered %d alert(s): %s", self.name, len(events), outcome.reason
+            )
+
+
+class Pipeline:
+    """Routes alert transitions to per-receiver workers and holds what the stages share."""
+
+    def __init__(
+        self,
+        settings: AlertingSettings,
+        receivers: Callable[[], dict[str, Receiver]],
+        silences: SilenceSet,
+        log_: NotificationLog,
+        sender: WebhookSender,
+        dead: DeadLetters,
+    ) -> None:
+        self.settings = settings
+        self._receivers = receivers
+        self.silences = silences
+        self.log = log_
+        self.sender = sender
+        self.dead = dead
+        self.workers: dict[str, ReceiverWorker] = {}
+
+    def receiver(self, name: str) -> Receiver | None:
+        return self._receivers().get(name)
+
+    def group_wait(self, name: str) -> float:
+        if self.settings.group_wait is not None:
+            return self.settings.group_wait
+        r = self.receiver(name)
+        return r.group_wait if r is not None else 0.0
+
+    def targets(self, event: AlertEvent) -> list[str]:
+        """The receivers a transition goes to (none for pending/ok)."""
+        if event.status not in NOTIFIED_STATUSES:
+            return []
+        return list(dict.fromkeys(event.receivers))
+
+    def submit(self, event: AlertEvent, receivers: list[str], ack: Callable[[], None]) -> None:
+        for name in receivers:
+            worker = self.workers.get(name)
+            if worker is None:
+                worker = self.workers[name] = ReceiverWorker(name, self)
+                worker.start()
+            worker.put(Job(event, ack))
+
+    async def stop(self) -> None:
+        for worker in self.workers.values():
+            await worker.stop()
+
+    def stuck(self, longer_than: float) -> list[str]:
+        """Receivers whose current delivery has been retrying for more than ``longer_than`` s."""
+        now = time.monotonic()
+        return [
+            n for n, w in self.workers.items() if w.busy_since and now - w.busy_since > longer_than
+        ]

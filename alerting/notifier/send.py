@@ -1,0 +1,76 @@
+"""The send stage: one POST to one receiver, and whether a failure is worth retrying."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+
+import aiohttp
+
+from kemi_stats.errors import KemiError
+
+__all__ = ["DeliveryError", "WebhookSender"]
+
+
+class DeliveryError(KemiError):
+    """A POST that did not succeed; ``retryable`` for timeouts, connection errors, 5xx and 429."""
+
+    def __init__(
+        self, message: str, *, retryable: bool, status: int = 0, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+class WebhookSender:
+    """POSTs bodies with one shared HTTP client session."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    async def send(
+        self, name: str, url: str, body: bytes, headers: Mapping[str, str], limit_s: float
+    ) -> int:
+        """POST once; return the 2xx status or raise :class:`DeliveryError`."""
+        try:
+            async with self.session.post(
+                url,
+                data=body,
+                headers=dict(headers),
+                timeout=aiohttp.ClientTimeout(total=limit_s),
+                allow_redirects=False,
+            ) as resp:
+                await resp.content.read(64 * 1024)
+                status = resp.status
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+        except TimeoutError:
+            raise DeliveryError(
+                f"receiver {name}: no answer from {url} within {limit_s:g} s", retryable=True
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise DeliveryError(
+                f"receiver {name}: cannot reach {url}: {exc or type(exc).__name__}", retryable=True
+            ) from None
+        except asyncio.CancelledError:
+            raise
+        if 200 <= status < 300:
+            return status
+        retryable = status >= 500 or status == 429
+        raise DeliveryError(
+            f"receiver {name}: {url} answered HTTP {status}"
+            + ("" if retryable else " (not retried: a 4xx other than 429 is final)"),
+            retryable=retryable,
+            status=status,
+            retry_after=retry_after,
+        )

@@ -1,0 +1,44 @@
+"""Settings of the alerting services, from ``KEMI_ALERTING_*`` environment variables.
+
+Topic names, consumer groups and timing knobs are here so that tests (and a second
+deployment on the same cluster) can run isolated and fast; defaults live here only.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kemi_stats.topics import ALERTS, ALERTS_DEAD, METRICS
+
+__all__ = ["AlertingSettings"]
+
+
+class AlertingSettings(BaseSettings):
+    """Knobs of the alert evaluator and the notifier."""
+
+    model_config = SettingsConfigDict(env_prefix="KEMI_ALERTING_", extra="ignore", frozen=True)
+
+    metrics_topic: str = METRICS
+    alerts_topic: str = ALERTS
+    dead_topic: str = ALERTS_DEAD
+    evaluator_group: str = "kemi-alert-evaluator"
+    notifier_group: str = "kemi-notifier"
+    #: how often no-data timers and repeat intervals are checked (seconds)
+    evaluation_tick: float = Field(default=1.0, gt=0)
+    #: how often evaluator state + consumed offsets are persisted together (seconds)
+    checkpoint_interval: float = Field(default=1.0, gt=0)
+    #: when set, overrides every receiver's ``group_wait`` (seconds)
+    group_wait: float | None = Field(default=None, ge=0)
+    #: when set, overrides every receiver's initial backoff (seconds)
+    backoff_initial: float | None = Field(default=None, gt=0)
+    #: when set, overrides every receiver's maximum backoff (seconds)
+    backoff_max: float | None = Field(default=None, gt=0)
+    #: ok-state series not seen for this long are forgotten (seconds)
+    series_ttl: float = Field(default=86400.0, gt=0)
+    #: transitions kept for ``kemi-stats alerts history``
+    history_size: int = Field(default=10000, ge=10)
+    #: records the notifier holds undelivered before it pauses fetching
+    max_in_flight: int = Field(default=10000, ge=1)
+    #: where ``kemi-stats alerts`` finds the evaluator's HTTP API
+    evaluator_url: str = "http://127.0.0.1:9104"

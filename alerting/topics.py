@@ -1,0 +1,28 @@
+"""The topics the alerting services use, with names from settings (overridable for isolation)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from alerting.settings import AlertingSettings
+from kemi_stats.topics import ALERTS, ALERTS_DEAD, ALL_TOPICS, METRICS, TopicSpec, ensure_topics
+
+__all__ = ["ensure_alerting_topics"]
+
+_DEFAULTS = {spec.name: spec for spec in ALL_TOPICS}
+
+
+def _specs(settings: AlertingSettings) -> tuple[TopicSpec, ...]:
+    pairs = (
+        (METRICS, settings.metrics_topic),
+        (ALERTS, settings.alerts_topic),
+        (ALERTS_DEAD, settings.dead_topic),
+    )
+    return tuple(replace(_DEFAULTS[default], name=name) for default, name in pairs)
+
+
+async def ensure_alerting_topics(bootstrap: str, settings: AlertingSettings) -> list[str]:
+    """Create the platform topics plus any renamed alerting topics (idempotent)."""
+    specs = ALL_TOPICS + tuple(s for s in _specs(settings) if s.name not in _DEFAULTS)
+    return await asyncio.to_thread(ensure_topics, bootstrap, specs)
