@@ -62,15 +62,21 @@ def encode_batch(batch: SampleBatch) -> bytes:
         config_revision=batch.config_revision,
     )
     add = msg.samples.add
+    gauge = MetricKind.GAUGE
     for s in batch.samples:
+        m = add(metric=s.metric)
         v = s.value
-        if isinstance(v, int) and not isinstance(v, bool):
+        if type(v) is int:
             if 0 <= v <= _U64_MAX:
-                add(metric=s.metric, unsigned=v, labels=s.labels, kind=_KIND_TO_PB[s.kind])
+                m.unsigned = v
             else:
-                add(metric=s.metric, signed=v, labels=s.labels, kind=_KIND_TO_PB[s.kind])
+                m.signed = v
         else:
-            add(metric=s.metric, real=float(v), labels=s.labels, kind=_KIND_TO_PB[s.kind])
+            m.real = float(v)
+        if s.labels:
+            m.labels.update(s.labels)
+        if s.kind is not gauge:
+            m.kind = _KIND_TO_PB[s.kind]
     return msg.SerializeToString()
 
 
