@@ -1,0 +1,127 @@
+"""Push tokens: ``Authorization: Bearer <secret>`` or ``Token <secret>`` (as Influx clients send).
+
+InfluxDB 1.x clients may instead send ``Basic base64(user:<secret>)`` or ``?p=<secret>``
+on ``/write``; the password is the token there.
+
+The registry stores only ``sha256(secret)`` per token (kind ``token``); this index
+follows the registry's live view, so adding, changing or removing a token takes
+effect without a restart. 401: no or unknown token. 403: a resource outside the
+token's ``resource_prefix``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from aggregator.rejection import Rejection
+from kemi_stats.registry.live import Change, LiveView
+from kemi_stats.registry.models import Token
+
+__all__ = ["Grant", "TokenIndex", "parse_authorization", "token_hash"]
+
+_SCHEMES = ("bearer", "token", "basic")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What an authenticated request may do: the token's name, prefix and rate limit."""
+
+    name: str
+    resource_prefix: str
+    rate_limit: float
+
+    def check_resources(self, resources: Iterable[str]) -> None:
+        """403 naming the first resource outside the token's prefix."""
+        if not self.resource_prefix:
+            return
+        for resource in sorted(resources):
+            if not resource.startswith(self.resource_prefix):
+                raise Rejection(
+                    403,
+                    "forbidden",
+                    f"token {self.name} may only write resources starting with "
+                    f"{self.resource_prefix!r}; {resource!r} does not",
+                    value=resource,
+                    expected=f"a resource id starting with {self.resource_prefix!r}",
+                )
+
+
+def parse_authorization(header: str | None) -> str:
+    """The secret in an Authorization header; 401 if there is none."""
+    if not header:
+        raise Rejection(
+            401,
+            "unauthorized",
+            "no token: send 'Authorization: Bearer <token>' (or 'Token <token>')",
+            expected="Authorization: Bearer <token>",
+        )
+    scheme, _, secret = header.strip().partition(" ")
+    secret = secret.strip()
+    if scheme.lower() not in _SCHEMES or not secret:
+        raise Rejection(
+            401,
+            "unauthorized",
+            f"Authorization scheme {scheme!r} is not accepted "
+            "(expected 'Bearer <token>' or 'Token <token>')",
+            value=scheme,
+            expected="Bearer or Token",
+        )
+    if scheme.lower() == "basic":
+        # InfluxDB 1.x clients (Telegraf's influxdb output) send user:password; password = token
+        try:
+            secret = base64.b64decode(secret, validate=True).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            secret = ""
+        if not secret:
+            raise Rejection(
+                401,
+                "unauthorized",
+                "Basic credentials carry no password (the token)",
+                expected="Basic base64(user:token)",
+            )
+    return secret
+
+
+def token_hash(secret: str) -> str:
+    """The registry form of a token secret: sha256 hex."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class TokenIndex:
+    """Token hash -> Grant, rebuilt from the live view on every token change."""
+
+    def __init__(self, view: LiveView | None = None) -> None:
+        self._by_hash: dict[str, Grant] = {}
+        self._lock = threading.Lock()
+        self.view = view
+        if view is not None:
+            view.subscribe(self._changed)
+            self.load(view.get("token"))
+
+    def load(self, tokens: dict[str, Token]) -> None:
+        """Replace the index with ``tokens`` (name -> Token)."""
+        index = {t.hash: Grant(name, t.resource_prefix, t.rate_limit) for name, t in tokens.items()}
+        with self._lock:
+            self._by_hash = index
+
+    def _changed(self, change: Change) -> None:
+        if change.kind == "token" and self.view is not None:
+            self.load(self.view.get("token"))
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def authenticate(self, header: str | None) -> Grant:
+        """The grant of the token in ``header``; 401 if missing or unknown."""
+        digest = token_hash(parse_authorization(header))
+        grant = self._by_hash.get(digest)
+        if grant is None:
+            # the lookup is by sha256 of the secret, so its timing says nothing about a secret
+            raise Rejection(
+                401, "unauthorized", "unknown token", expected="a token from the registry"
+            )
+        return grant

@@ -1,0 +1,97 @@
+"""Reading a request body: size limit, content type, gzip, all before any parsing.
+
+The size limit applies twice: to the bytes on the wire (checked against
+Content-Length before reading anything, then while streaming) and to the
+decompressed body, so a small gzip bomb is a 413 and not an out-of-memory.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from aiohttp import web
+
+from aggregator.rejection import Rejection, invalid
+
+__all__ = ["JSON_TYPES", "LINE_PROTOCOL_TYPES", "check_content_type", "read_body"]
+
+#: media types accepted for line protocol (Telegraf and influxdb-client send text/plain)
+LINE_PROTOCOL_TYPES = frozenset({"", "text/plain", "application/octet-stream"})
+JSON_TYPES = frozenset({"", "application/json"})
+
+_CHUNK = 1 << 16
+
+
+def check_content_type(request: web.Request, accepted: frozenset[str]) -> None:
+    """415 unless the request's media type (parameters ignored) is one of ``accepted``."""
+    raw = request.headers.get("Content-Type", "")
+    media = raw.split(";", 1)[0].strip().lower()
+    if media not in accepted:
+        shown = sorted(t for t in accepted if t)
+        raise Rejection(
+            415,
+            "unsupported_media_type",
+            f"Content-Type {raw!r} is not accepted here (expected one of {', '.join(shown)})",
+            value=raw,
+            expected=", ".join(shown),
+        )
+
+
+def _too_large(what: str, limit: int) -> Rejection:
+    return Rejection(
+        413,
+        "too_large",
+        f"{what} is larger than the limit of {limit} bytes; split it into smaller requests",
+        expected=f"at most {limit} bytes",
+    )
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The decoded body; 413 above ``limit``, 415 for an unknown encoding, 400 for bad gzip."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "x-gzip", ""):
+        raise Rejection(
+            415,
+            "unsupported_encoding",
+            f"Content-Encoding {encoding!r} is not supported (expected gzip or identity)",
+            value=encoding,
+            expected="gzip or identity",
+        )
+    if request.content_length is not None and request.content_length > limit:
+        raise _too_large("request body", limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large("request body", limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if encoding in ("gzip", "x-gzip"):
+        return gunzip(raw, limit)
+    return raw
+
+
+def gunzip(data: bytes, limit: int) -> bytes:
+    """Decompress a gzip body (members concatenated as gzip allows) of at most ``limit`` bytes."""
+    out: list[bytes] = []
+    size = 0
+    rest = data
+    if not rest:
+        raise invalid("gzip body is empty", expected="a gzip stream")
+    while rest:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            part = d.decompress(rest, limit - size + 1)
+        except zlib.error as exc:
+            raise invalid(f"gzip body is corrupt: {exc}", expected="a gzip stream") from None
+        size += len(part)
+        if size > limit or d.unconsumed_tail:
+            raise _too_large("decompressed body", limit)
+        out.append(part)
+        if not d.eof:
+            raise invalid(
+                f"gzip body is truncated after {len(data)} bytes", expected="a complete gzip stream"
+            )
+        rest = d.unused_data
+    return b"".join(out)

@@ -1,0 +1,345 @@
+"""InfluxDB line protocol -> samples, as the InfluxDB v2 reference describes it.
+
+``measurement[,tag=value...] field=value[,field=value...] [timestamp]``
+
+- Each field becomes one sample named ``measurement_field`` (see :mod:`names`).
+- The tag ``resource_tag`` (default ``host``) is required; its value, unchanged,
+  is the resource id. The tag ``kind_tag`` (default ``kemi_kind``: gauge,
+  counter, counter32, counter64) sets the kind of every field of its line;
+  otherwise a metric matching ``counter_metrics`` is a 64-bit counter and every
+  other metric is a gauge. All other tags become sample labels.
+- Field types: float (``1.5``, ``1e3``), integer (``12i``, int64), unsigned
+  (``12u``, uint64), boolean (``t``/``true``/... -> 1, ``f``/``false``/... -> 0),
+  string (``"text"``): dropped and counted (``string_fields=drop``, the default)
+  or a 400 (``string_fields=reject``). NaN and infinities are rejected, as
+  InfluxDB does.
+- Escapes: ``\\,`` ``\\ `` ``\\=`` in names and tags, ``\\"`` and ``\\\\`` in strings.
+- Lines starting with ``#`` and blank lines are ignored. A missing timestamp
+  means the time the request arrived.
+
+Any invalid line rejects the whole request (400 naming the line).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from aggregator.config import AggregatorSettings
+from aggregator.grouping import BatchBuilder, label_key
+from aggregator.names import KIND_NAMES, NameMapper, check_resource_id
+from aggregator.rejection import invalid
+from aggregator.timestamps import PRECISIONS, TimeWindow
+from kemi_stats.model import MetricKind
+
+__all__ = ["LineProtocolParser"]
+
+_SHAPE = "measurement[,tag=value...] field=value[,field=value...] [timestamp]"
+_FIELD_TYPES = "a float, an integer (12i), an unsigned integer (12u), a boolean or a string"
+_TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
+_FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
+_FLOAT_CHARS = frozenset("0123456789.eE+-")
+_I64 = (-(1 << 63), (1 << 63) - 1)
+_U64_MAX = (1 << 64) - 1
+
+
+class _LineError(Exception):
+    """One line is invalid: ``what`` and, when known, the value and what was expected."""
+
+    def __init__(self, what: str, value: Any = None, expected: str | None = None) -> None:
+        super().__init__(what)
+        self.what = what
+        self.value = value
+        self.expected = expected
+
+
+class _Quoted(str):
+    """A string field's value (kept apart from unquoted raw values)."""
+
+    __slots__ = ()
+
+
+def _unescape_scan(line: str, i: int, stops: str) -> tuple[str, int]:
+    """Read up to an unescaped stop character; ``\\x`` escapes any stop, ``=`` or backslash."""
+    out: list[str] = []
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if c == "\\" and i + 1 < n and line[i + 1] in ", =\\":
+            out.append(line[i + 1])
+            i += 2
+            continue
+        if c in stops:
+            break
+        out.append(c)
+        i += 1
+    return "".join(out), i
+
+
+def _scan_line(line: str) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]], str]:
+    """The slow path for lines with escapes or string fields."""
+    n = len(line)
+    measurement, i = _unescape_scan(line, 0, ", ")
+    tags: list[tuple[str, str]] = []
+    while i < n and line[i] == ",":
+        key, i = _unescape_scan(line, i + 1, "=, ")
+        if i >= n or line[i] != "=":
+            raise _LineError(f"tag {key!r} has no value", key, "key=value")
+        value, i = _unescape_scan(line, i + 1, ", ")
+        tags.append((key, value))
+    if i >= n:
+        raise _LineError("no fields", line, _SHAPE)
+    while i < n and line[i] == " ":
+        i += 1
+    fields: list[tuple[str, str]] = []
+    while True:
+        key, i = _unescape_scan(line, i, "=, ")
+        if i >= n or line[i] != "=":
+            raise _LineError(f"field {key!r} has no value", key, "key=value")
+        i += 1
+        if i < n and line[i] == '"':
+            i += 1
+            out: list[str] = []
+            while i < n and line[i] != '"':
+                if line[i] == "\\" and i + 1 < n and line[i + 1] in '"\\':
+                    i += 1
+                out.append(line[i])
+                i += 1
+            if i >= n:
+                raise _LineError(f"field {key!r}: string is not closed", key, 'a closing "')
+            fields.append((key, _Quoted("".join(out))))
+            i += 1
+        else:
+            start = i
+            while i < n and line[i] not in ", ":
+                i += 1
+            fields.append((key, line[start:i]))
+        if i < n and line[i] == ",":
+            i += 1
+            continue
+        break
+    rest = line[i:].strip(" ")
+    if " " in rest:
+        raise _LineError("unexpected text after the timestamp", rest, _SHAPE)
+    return measurement, tags, fields, rest
+
+
+def _split_line(line: str) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]], str]:
+    """Split a line into measurement, tags, fields and timestamp text."""
+    if "\\" in line or '"' in line:
+        return _scan_line(line)
+    parts = line.split(" ")
+    if "" in parts:
+        parts = [p for p in parts if p]
+    if len(parts) == 2:
+        head, body = parts
+        ts = ""
+    elif len(parts) == 3:
+        head, body, ts = parts
+    else:
+        raise _LineError(
+            "no fields" if len(parts) < 2 else "unexpected text after the timestamp", line, _SHAPE
+        )
+    measurement, _, tag_text = head.partition(",")
+    tags: list[tuple[str, str]] = []
+    if tag_text:
+        for item in tag_text.split(","):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise _LineError(f"tag {key!r} has no value", item, "key=value")
+            tags.append((key, value))
+    fields: list[tuple[str, str]] = []
+    for item in body.split(","):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise _LineError(f"field {key!r} has no value", item, "key=value")
+        fields.append((key, value))
+    return measurement, tags, fields, ts
+
+
+def _field_value(key: str, raw: str) -> int | float | None:
+    """The numeric value of a field; None for a string field."""
+    if isinstance(raw, _Quoted):
+        return None
+    if not raw:
+        raise _LineError(f"field {key!r} is empty", raw, _FIELD_TYPES)
+    last = raw[-1]
+    if last == "i" or last == "u":
+        digits = raw[:-1]
+        body = digits[1:] if digits.startswith("-") else digits
+        if not (body.isascii() and body.isdigit()):
+            raise _LineError(f"field {key!r}: {raw!r} is not an integer", raw, _FIELD_TYPES)
+        number = int(digits)
+        if last == "i" and not _I64[0] <= number <= _I64[1]:
+            raise _LineError(f"field {key!r}: {raw} is outside int64", raw, "a 64-bit integer")
+        if last == "u" and not 0 <= number <= _U64_MAX:
+            raise _LineError(f"field {key!r}: {raw} is outside uint64", raw, "a 64-bit unsigned")
+        return number
+    if raw in _TRUE:
+        return 1
+    if raw in _FALSE:
+        return 0
+    if not _FLOAT_CHARS.issuperset(raw):
+        raise _LineError(f"field {key!r}: {raw!r} is not a value", raw, _FIELD_TYPES)
+    try:
+        number_f = float(raw)
+    except ValueError:
+        raise _LineError(f"field {key!r}: {raw!r} is not a value", raw, _FIELD_TYPES) from None
+    if not math.isfinite(number_f):
+        raise _LineError(f"field {key!r}: {raw} is not finite", raw, "a finite number")
+    return number_f
+
+
+class LineProtocolParser:
+    """Parses line-protocol bodies into a :class:`BatchBuilder`; settings resolved once."""
+
+    def __init__(self, settings: AggregatorSettings) -> None:
+        self.resource_tag = settings.resource_tag
+        self.kind_tag = settings.kind_tag
+        self.counters = settings.counter_pattern()
+        self.reject_strings = settings.string_fields == "reject"
+        self.max_labels = settings.max_labels
+        self.max_fields = settings.max_fields_per_line
+        self.max_resource_id = settings.max_resource_id_length
+        self.names = NameMapper()
+        self._counter_cache: dict[str, bool] = {}
+
+    def parse(self, body: bytes, precision: str, window: TimeWindow, out: BatchBuilder) -> None:
+        """Add every sample of ``body`` to ``out``; raise a 400 Rejection naming the line."""
+        scale = PRECISIONS.get(precision)
+        if scale is None:
+            raise invalid(
+                f"precision {precision!r} is not known",
+                value=precision,
+                expected="ns, us, ms or s (v1 also n, u, m, h)",
+            )
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            bad_line = body.count(b"\n", 0, exc.start) + 1
+            raise invalid(
+                f"line {bad_line}: invalid UTF-8 at byte {exc.start}",
+                line=bad_line,
+                value=body[max(exc.start - 10, 0) : exc.start + 10].decode("utf-8", "replace"),
+                expected="UTF-8 text",
+            ) from None
+        for number, raw_line in enumerate(text.split("\n"), 1):
+            if not raw_line or raw_line[0] == "#":
+                continue
+            line = raw_line[:-1] if raw_line[-1] == "\r" else raw_line
+            if not line.strip():
+                continue
+            try:
+                self._line(line, scale, window, out)
+            except _LineError as exc:
+                raise invalid(
+                    f"line {number}: {exc.what}",
+                    line=number,
+                    value=exc.value,
+                    expected=exc.expected,
+                ) from None
+
+    def _line(
+        self, line: str, scale: tuple[int, int], window: TimeWindow, out: BatchBuilder
+    ) -> None:
+        if line.count(",") > self.max_labels + self.max_fields + 2:
+            # a 100k-tag line is refused before it is split
+            tags_guess = line.split(" ", 1)[0].count(",")
+            if tags_guess > self.max_labels:
+                raise _LineError(
+                    f"{tags_guess} tags (at most {self.max_labels})", line[:80], "fewer tags"
+                )
+        measurement, tags, fields, ts = _split_line(line)
+        if not measurement:
+            raise _LineError("measurement is empty", line, _SHAPE)
+        if len(tags) > self.max_labels + 2:
+            raise _LineError(
+                f"{len(tags)} tags (at most {self.max_labels})", line[:80], "fewer tags"
+            )
+        if len(fields) > self.max_fields:
+            raise _LineError(
+                f"{len(fields)} fields (at most {self.max_fields})", line[:80], "fewer fields"
+            )
+        resource = None
+        kind: MetricKind | None = None
+        labels: dict[str, str] = {}
+        for key, value in tags:
+            if not key or not value:
+                raise _LineError(
+                    f"tag {key!r} has an empty key or value", f"{key}={value}", "key=value"
+                )
+            if key == self.resource_tag:
+                resource = value
+            elif key == self.kind_tag:
+                kind = KIND_NAMES.get(value)
+                if kind is None:
+                    raise _LineError(
+                        f"tag {key!r}: kind {value!r} is not known", value, ", ".join(KIND_NAMES)
+                    )
+            else:
+                labels[self.names.label(key)] = value
+        if resource is None:
+            raise _LineError(
+                f"tag {self.resource_tag!r} is missing (its value names the resource)",
+                line[:80],
+                f"a {self.resource_tag}=<resource id> tag",
+            )
+        problem = check_resource_id(resource, self.max_resource_id)
+        if problem:
+            raise _LineError(f"resource id {problem}", resource, "a resource id")
+        if len(labels) > self.max_labels:
+            raise _LineError(
+                f"{len(labels)} labels (at most {self.max_labels})", line[:80], "fewer"
+            )
+        if ts:
+            body = ts[1:] if ts[0] == "-" else ts
+            if not (body.isascii() and body.isdigit()):
+                raise _LineError(f"timestamp {ts!r} is not an integer", ts, "an integer timestamp")
+            time_ms = int(ts) * scale[0] // scale[1]
+            problem = window.problem(time_ms)
+            if problem:
+                raise _LineError(f"timestamp {ts} {problem}", ts, "a time near now")
+        else:
+            time_ms = window.now_ms
+        group = out.group(resource, time_ms)
+        lkey = label_key(labels)
+        for key, raw in fields:
+            if not key:
+                raise _LineError("field key is empty", raw, "key=value")
+            number = _field_value(key, raw)
+            if number is None:
+                if self.reject_strings:
+                    raise _LineError(
+                        f"field {key!r} is a string (string_fields=reject)",
+                        raw,
+                        "a numeric or boolean field",
+                    )
+                out.dropped_fields += 1
+                continue
+            metric = self.names.metric(measurement, key)
+            metric_kind = kind if kind is not None else self._kind(metric)
+            if metric_kind is not MetricKind.GAUGE:
+                number = _counter_value(key, number)
+            out.put(group, metric, number, labels, lkey, metric_kind)
+
+    def _kind(self, metric: str) -> MetricKind:
+        if self.counters is None:
+            return MetricKind.GAUGE
+        hit = self._counter_cache.get(metric)
+        if hit is None:
+            hit = self.counters.fullmatch(metric) is not None
+            if len(self._counter_cache) > 100_000:
+                self._counter_cache.clear()
+            self._counter_cache[metric] = hit
+        return MetricKind.COUNTER64 if hit else MetricKind.GAUGE
+
+
+def _counter_value(key: str, value: int | float) -> int:
+    """Counters are non-negative integers; an integral float (Telegraf sends some) is accepted."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise _LineError(f"field {key!r}: counter value {value} is not an integer", value)
+        value = int(value)
+    if value < 0:
+        raise _LineError(f"field {key!r}: counter value {value} is negative", value, ">= 0")
+    return value

@@ -1,0 +1,253 @@
+"""The aggregator's OpenAPI 3.0 document, served at ``/openapi.json``.
+
+Written by hand (the API is small and stable); schemathesis fuzzes the running
+service against it in tests/integration/test_aggregator_fuzz.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document"]
+
+_ERROR = {
+    "type": "object",
+    "required": ["error", "message"],
+    "properties": {
+        "error": {"type": "string", "description": "machine reason, e.g. invalid, unauthorized"},
+        "message": {"type": "string", "description": "what is wrong, naming line or JSON path"},
+        "line": {"type": "integer", "minimum": 1},
+        "path": {"type": "string", "description": "JSON path, e.g. $[3].metrics.cpu_user"},
+        "value": {"type": "string", "description": "the offending value (cut to 200 characters)"},
+        "expected": {"type": "string"},
+        "retry_after": {"type": "integer", "minimum": 1},
+    },
+}
+
+_RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
+}
+
+
+def _error(description: str, retry: bool = False) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if retry:
+        doc["headers"] = _RETRY_AFTER
+    return doc
+
+
+_WRITE_RESPONSES: dict[str, Any] = {
+    "204": {
+        "description": "every sample acknowledged by Kafka",
+        "headers": {
+            "X-Kemi-Dropped-Fields": {
+                "description": "line-protocol string fields dropped (string_fields=drop)",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
+    "400": _error("invalid body: names the line or JSON path, the value and what was expected"),
+    "401": _error("missing or unknown token"),
+    "403": _error("a resource outside the token's resource prefix"),
+    "413": _error("body larger than max_body_bytes (compressed or decompressed)"),
+    "415": _error("unknown Content-Type or Content-Encoding"),
+    "429": _error("in-flight bound reached or token rate limit; nothing written", retry=True),
+    "503": _error(
+        "Kafka unavailable (nothing written) or acks not in time (outcome unknown)", retry=True
+    ),
+}
+
+_GZIP = {
+    "name": "Content-Encoding",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "enum": ["gzip", "identity"]},
+}
+
+_NAME = "^[A-Za-z_][A-Za-z0-9_.:]*$"
+_LABELS = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": "label name ([A-Za-z_][A-Za-z0-9_]*) -> value",
+}
+_KIND = {"type": "string", "enum": ["gauge", "counter", "counter32", "counter64"]}
+
+_PUSH_OBJECT = {
+    "type": "object",
+    "required": ["resource_id", "metrics"],
+    "additionalProperties": False,
+    "properties": {
+        "resource_id": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 256,
+            "example": "host:web-01",
+        },
+        "time": {
+            "description": "unix seconds (< 1e11), unix milliseconds, or RFC 3339; default now",
+            "oneOf": [{"type": "number"}, {"type": "string", "format": "date-time"}],
+        },
+        "labels": _LABELS,
+        "metrics": {
+            "type": "object",
+            "description": "metric name -> value, or {value, kind, labels}",
+            "additionalProperties": {
+                "oneOf": [
+                    {"type": "number"},
+                    {
+                        "type": "object",
+                        "required": ["value"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "value": {"type": "number"},
+                            "kind": _KIND,
+                            "labels": _LABELS,
+                        },
+                    },
+                ]
+            },
+            "example": {"cpu_user_pct": 12.5, "net_rx_bytes": {"value": 1234, "kind": "counter"}},
+        },
+    },
+}
+
+
+def _write_op(summary: str, params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "security": [{"token": []}],
+        "parameters": [*params, _GZIP],
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/plain": {
+                    "schema": {"type": "string"},
+                    "example": "cpu,host=web-01 usage_user=12.5 1714564800000000000\n",
+                }
+            },
+        },
+        "responses": _WRITE_RESPONSES,
+    }
+
+
+def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
+    """The OpenAPI 3.0.3 document of the push API."""
+    precision_v2 = {
+        "name": "precision",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["ns", "us", "ms", "s"], "default": "ns"},
+    }
+    precision_v1 = {
+        "name": "precision",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["n", "ns", "u", "us", "ms", "s", "m", "h"]},
+    }
+    ignored = [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "accepted for compatibility and ignored"}
+        for n in ("org", "bucket", "orgID")
+    ]  # fmt: skip
+    ignored_v1 = [
+        {"name": n, "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "accepted for compatibility and ignored"}
+        for n in ("db", "rp", "u")
+    ]  # fmt: skip
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "kemi-stats aggregator",
+            "version": version,
+            "description": (
+                "Push endpoint for agents. A request is all-or-nothing: a 204 means Kafka "
+                "acknowledged every sample; any 4xx means nothing was written."
+            ),
+        },
+        "components": {
+            "securitySchemes": {
+                "token": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": "'Bearer <token>' or 'Token <token>'",
+                }
+            },
+            "schemas": {"Error": _ERROR, "PushObject": _PUSH_OBJECT},
+        },
+        "paths": {
+            "/api/v1/push": {
+                "post": {
+                    "summary": "Push samples as JSON (one object or an array)",
+                    "security": [{"token": []}],
+                    "parameters": [_GZIP],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/PushObject"},
+                                        {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/PushObject"},
+                                        },
+                                    ]
+                                }
+                            }
+                        },
+                    },
+                    "responses": {k: v for k, v in _WRITE_RESPONSES.items() if k != "204"}
+                    | {"204": {"description": "every sample acknowledged by Kafka"}},
+                }
+            },
+            "/api/v2/write": {
+                "post": _write_op("InfluxDB v2 line protocol", [precision_v2, *ignored])
+            },
+            "/write": {
+                "post": _write_op(
+                    "InfluxDB v1 line protocol",
+                    [
+                        precision_v1,
+                        *ignored_v1,
+                        {
+                            "name": "p",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "the token, as InfluxDB 1.x clients send a password",
+                        },
+                    ],
+                )
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Health of the process (Kafka's state in the detail)",
+                    "responses": {
+                        "200": {
+                            "description": "healthy",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "503": {
+                            "description": "unhealthy",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                    },
+                }
+            },
+            "/metrics": {
+                "get": {
+                    "summary": "Prometheus self-metrics (kemi_aggregator_*)",
+                    "responses": {
+                        "200": {
+                            "description": "text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}},
+                        }
+                    },
+                }
+            },
+        },
+    }
