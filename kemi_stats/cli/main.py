@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "kemi_stats.cli.declarative_cmd",
     "kemi_stats.cli.profile_import_cmd",
     "kemi_stats.cli.query_cmd",
+    "kemi_stats.cli.agent_cmd",
 )
 
 
