@@ -41,7 +41,7 @@ def sparkline(values: list[float], width: int = 40) -> str:
 
 
 def _fmt(value: float) -> str:
-    if value == int(value) and abs(value) < 1e15:
+    if value == int(value) and abs(value) < 2**64:
         return str(int(value))
     return f"{value:.6g}"
 
@@ -62,19 +62,21 @@ def _label_pairs(labels: list[str]) -> dict[str, str]:
 
 def _print_table(series: list[Series], console: Console) -> None:
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for col in ("series", "points", "min", "max", "last", "history"):
-        table.add_column(
-            col, justify="right" if col in ("points", "min", "max", "last") else "left"
-        )
+    table.add_column("resource", no_wrap=True)
+    table.add_column("labels", overflow="fold")
+    for col in ("points", "min", "max", "last"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("history", no_wrap=True)
     for s in series:
         values = s.values
-        labels = " ".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+        resource = s.labels.get(RESOURCE_TAG, "")
+        labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()) if k != RESOURCE_TAG)
         if not values:
-            table.add_row(labels, "0", "", "", "", "")
+            table.add_row(resource, labels, "0", "", "", "", "")
             continue
         table.add_row(
-            labels, str(len(values)), _fmt(min(values)), _fmt(max(values)), _fmt(values[-1]),
-            sparkline(values),
+            resource, labels, str(len(values)), _fmt(min(values)), _fmt(max(values)),
+            _fmt(values[-1]), sparkline(values),
         )  # fmt: skip
     console.print(table)
 
@@ -150,7 +152,7 @@ def query(
         where = ",".join(f"{k}={v}" for k, v in sorted(q.matchers().items()))
         click.echo(f"no series for {metric}{{{where}}} in the last {since}", err=True)
         return
-    console = Console(soft_wrap=True)
+    console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(f"[bold]{metric}[/] — last {since}, step {step if not raw else 'raw'}")
     _print_table(series, console)
 

@@ -39,6 +39,8 @@ class _Rebalance(ConsumerRebalanceListener):
         self.forwarder = forwarder
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if not revoked:
+            return
         await self.forwarder.on_revoked({tp.partition for tp in revoked})
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
