@@ -97,6 +97,7 @@ class NotifierService:
             self.silences.update(view.get("silence"))
 
         reload()
+
         def on_change(change: Change) -> None:
             loop.call_soon_threadsafe(reload, change)
 
