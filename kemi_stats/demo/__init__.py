@@ -1,0 +1,1 @@
+"""The demo of ``kemi-stats up --demo``: simulated devices, a push agent, a webhook receiver, a live view."""
