@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "kemi_stats.cli.profile_import_cmd",
     "kemi_stats.cli.query_cmd",
     "kemi_stats.cli.agent_cmd",
+    "kemi_stats.cli.alerts_cmd",
 )
 
 

@@ -1,0 +1,222 @@
+"""``kemi-stats alerts`` (pending and firing), ``alerts history`` and ``receiver test NAME``.
+
+Alerts are read from the alert evaluator's HTTP API (``GET /api/v1/alerts``), whose
+address is ``--url`` or ``KEMI_ALERTING_EVALUATOR_URL`` (default: the local stack's
+evaluator). ``receiver test`` POSTs a signed, versioned test payload exactly as the
+notifier would (same body schema, ``X-Kemi-Signature``, ``Idempotency-Key``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import orjson
+
+from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.durations import format_duration
+from kemi_stats.errors import NotFoundError
+from kemi_stats.services import SERVICES
+
+__all__ = ["alerts", "receiver_test_command", "register"]
+
+_DEFAULT_URL = f"http://127.0.0.1:{SERVICES['alert-evaluator'].port}"
+_URL_OPTION = click.option(
+    "--url",
+    envvar="KEMI_ALERTING_EVALUATOR_URL",
+    default=_DEFAULT_URL,
+    show_default=True,
+    help="The alert evaluator's HTTP address.",
+)
+_JSON_OPTION = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON instead of a table."
+)
+
+
+def _get(url: str, timeout: float = 5.0) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return orjson.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        fail(f"alert evaluator {url}: HTTP {exc.code}")
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        fail(f"alert evaluator {url}: cannot connect ({reason}); is alert-evaluator running?")
+
+
+def _when(ms: int) -> str:
+    if not ms:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _ago(ms: int, now_ms: int) -> str:
+    seconds = max(0, (now_ms - ms) // 1000)
+    return format_duration(float(seconds)) if seconds else "0s"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
+    ]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for r in rows:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@click.group(invoke_without_command=True)
+@_URL_OPTION
+@_JSON_OPTION
+@click.option("--rule", help="Only alerts of this rule.")
+@click.pass_context
+def alerts(ctx: click.Context, url: str, as_json: bool, rule: str | None) -> None:
+    """List pending and firing alerts, with since when (see also: alerts history)."""
+    ctx.ensure_object(CliContext)
+    if ctx.invoked_subcommand is not None:
+        return
+    doc = _get(url.rstrip("/") + "/api/v1/alerts")
+    items = [a for a in doc["alerts"] if rule is None or a["rule"] == rule]
+    if as_json:
+        click.echo(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not items:
+        click.echo("no pending or firing alerts")
+        return
+    now_ms = int(doc.get("now_ms") or time.time() * 1000)
+    rows = [
+        [
+            a["status"] + (" (silenced)" if a.get("silenced") else ""),
+            f"{_when(a['since_ms'])} ({_ago(a['since_ms'], now_ms)} ago)",
+            a["rule"],
+            a["severity"],
+            a["resource"],
+            a["metric"],
+            f"{a['value']:g} {a['condition']}" if a["kind"] == "threshold" else a["condition"],
+            a["fingerprint"],
+        ]
+        for a in items
+    ]
+    _table(
+        rows,
+        ["STATUS", "SINCE (UTC)", "RULE", "SEVERITY", "RESOURCE", "METRIC", "VALUE", "FINGERPRINT"],
+    )
+
+
+@alerts.command("history")
+@_URL_OPTION
+@_JSON_OPTION
+@click.option("-n", "--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
+def alerts_history(url: str, as_json: bool, limit: int) -> None:
+    """Show recent alert transitions (pending, firing, repeat, resolved, ok), oldest first."""
+    doc = _get(url.rstrip("/") + f"/api/v1/alerts/history?limit={limit}")
+    items = doc["transitions"]
+    if as_json:
+        click.echo(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode())
+        return
+    if not items:
+        click.echo("no transitions yet")
+        return
+    rows = [
+        [
+            _when(e["event_time_ms"]),
+            e["status"] + (" (silenced)" if e.get("silenced") else ""),
+            e["rule"],
+            e["severity"],
+            e["resource_id"],
+            e["metric"],
+            e["reason"],
+        ]
+        for e in items
+    ]
+    _table(rows, ["TIME (UTC)", "STATUS", "RULE", "SEVERITY", "RESOURCE", "METRIC", "REASON"])
+
+
+def _test_payload(name: str) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    key = uuid.uuid4().hex
+    return {
+        "version": "1",
+        "receiver": name,
+        "status": "firing",
+        "groupKey": "kemi-test{}",
+        "groupLabels": {},
+        "idempotencyKey": key,
+        "test": True,
+        "alerts": [
+            {
+                "status": "firing",
+                "repeat": False,
+                "fingerprint": key[:16],
+                "rule": "kemi-test",
+                "severity": "info",
+                "resource": "kemi:test",
+                "metric": "kemi_test",
+                "labels": {"alertname": "kemi-test", "severity": "info", "resource": "kemi:test"},
+                "annotations": {"summary": f"test notification from kemi-stats to receiver {name}"},
+                "value": 1.0,
+                "threshold": 0.0,
+                "reason": "kemi-stats receiver test",
+                "startsAt": now,
+                "endsAt": None,
+            }
+        ],
+    }
+
+
+@click.command("test")
+@click.argument("name")
+@pass_ctx
+def receiver_test_command(obj: CliContext, name: str) -> None:
+    """Send a signed test notification to receiver NAME and report its answer."""
+    try:
+        receiver = obj.registry.get("receiver", name).doc
+    except NotFoundError:
+        fail(f"receiver {name} does not exist")
+    payload = _test_payload(name)
+    body = orjson.dumps(payload)
+    signature = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
+    headers = {
+        **receiver.headers,
+        "Content-Type": "application/json",
+        "User-Agent": "kemi-stats-cli/1",
+        "X-Kemi-Payload-Version": "1",
+        "Idempotency-Key": payload["idempotencyKey"],
+        "X-Kemi-Signature": signature,
+    }
+    request = urllib.request.Request(receiver.url, data=body, headers=headers, method="POST")
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=receiver.timeout) as resp:
+            status, answer = resp.status, resp.read(300)
+    except urllib.error.HTTPError as exc:
+        status, answer = exc.code, exc.read(300)
+    except (urllib.error.URLError, OSError) as exc:
+        elapsed = time.perf_counter() - started
+        fail(
+            f"receiver {name}: {receiver.url}: {getattr(exc, 'reason', exc)} after {elapsed:.2f} s"
+        )
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    text = answer.decode(errors="replace").strip()
+    click.echo(f"receiver {name}: {receiver.url} answered HTTP {status} in {elapsed_ms:.0f} ms")
+    if text:
+        click.echo(f"  body: {text}")
+    click.echo(f"  idempotency key: {payload['idempotencyKey']}")
+    if not 200 <= status < 300:
+        retry = "would be retried" if status >= 500 or status == 429 else "is final (no retry)"
+        fail(f"receiver {name}: HTTP {status} {retry}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(alerts)
+    receiver = cli.commands.get("receiver")
+    if isinstance(receiver, click.Group):
+        receiver.add_command(receiver_test_command, "test")
+    else:
+        cli.add_command(receiver_test_command, "receiver-test")
