@@ -47,6 +47,9 @@ class ForwarderSettings(BaseSettings):
     unhealthy_after: float = Field(default=30.0, gt=0)
     #: how often end offsets are read for the lag figure
     lag_interval: float = Field(default=5.0, gt=0)
+    #: VictoriaMetrics single node: make writes searchable at once, at most this often
+    #: (see kemi_stats.forwarder.visibility); 0 turns it off
+    visibility_flush: float = Field(default=1.0, ge=0)
     max_poll_records: int = Field(default=5000, ge=1)
 
 

@@ -25,6 +25,7 @@ from kemi_stats.forwarder import metrics as m
 from kemi_stats.forwarder.config import ForwarderSettings, resolve_measurement
 from kemi_stats.forwarder.lineprotocol import BatchEncoder, EncodeStats
 from kemi_stats.forwarder.offsets import Chunk, OffsetTracker
+from kemi_stats.forwarder.visibility import VisibilityFlusher
 from kemi_stats.forwarder.writer import Origin, TsdbWriter
 from kemi_stats.kafka import make_consumer
 from kemi_stats.settings import Settings
@@ -57,6 +58,10 @@ class Forwarder:
         self.encoder = BatchEncoder(self.measurement)
         self.writer = TsdbWriter(settings, self.fwd)
         self.tracker = OffsetTracker()
+        self.flusher = VisibilityFlusher(
+            settings.tsdb_url,
+            self.fwd.visibility_flush if settings.tsdb_kind == "victoriametrics" else 0.0,
+        )
         self.consumer: AIOKafkaConsumer | None = None
         self._current = self.tracker.new_chunk()
         self._stats = EncodeStats()
@@ -116,6 +121,7 @@ class Forwarder:
         self.consumer = consumer
         self.running = True
         lag_task = asyncio.create_task(self._lag_loop())
+        flush_task = asyncio.create_task(self.flusher.run())
         log.info(
             "forwarding %s -> %s %s (measurement %r)", self.fwd.topic, self.settings.tsdb_kind,
             self.settings.tsdb_url, self.measurement,
@@ -125,9 +131,10 @@ class Forwarder:
                 await self._step(consumer)
         finally:
             self.running = False
-            lag_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await lag_task
+            for task in (lag_task, flush_task):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await asyncio.shield(self._shutdown(consumer))
 
     async def _step(self, consumer: AIOKafkaConsumer) -> None:
@@ -205,6 +212,7 @@ class Forwarder:
     async def _write(self, chunk: Chunk) -> None:
         origin = Origin(self.fwd.topic, dict(chunk.ranges))
         await self.writer.write(chunk.lines, chunk.points, origin)
+        self.flusher.written()
         chunk.lines = []
         self.tracker.complete(chunk)
         m.BATCHES_INFLIGHT.set(self.tracker.inflight)
