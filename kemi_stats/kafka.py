@@ -31,7 +31,9 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**options)
 
 
-def make_consumer(settings: Settings, *topics: str, group_id: str, **overrides: Any) -> AIOKafkaConsumer:
+def make_consumer(
+    settings: Settings, *topics: str, group_id: str, **overrides: Any
+) -> AIOKafkaConsumer:
     """A group consumer with manual commits (commit only after the work is done)."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,

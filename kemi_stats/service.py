@@ -53,7 +53,9 @@ class ServiceRuntime:
         self.app.router.add_get("/metrics", self._metrics)
         self._runner: web.AppRunner | None = None
         spec = SERVICES.get(name)
-        self.port = settings.http_port if settings.http_port is not None else (spec.port if spec else 0)
+        self.port = (
+            settings.http_port if settings.http_port is not None else (spec.port if spec else 0)
+        )
 
     def add_check(self, name: str, check: HealthCheck) -> None:
         """Register a named health check shown by ``/healthz``."""

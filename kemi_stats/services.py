@@ -24,11 +24,15 @@ class ServiceSpec:
 SERVICES: dict[str, ServiceSpec] = {
     s.name: s
     for s in (
-        ServiceSpec("poller-scheduler", "poller.scheduler", 9101, "poll job producer (leader-elected)"),
+        ServiceSpec(
+            "poller-scheduler", "poller.scheduler", 9101, "poll job producer (leader-elected)"
+        ),
         ServiceSpec("poller", "poller.worker", 9102, "SNMP poll worker (consumer group)"),
         ServiceSpec("aggregator", "aggregator", 8080, "HTTP push endpoint for agents"),
         ServiceSpec("calculator", "calculator", 9103, "Faust app deriving computed metrics"),
-        ServiceSpec("alert-evaluator", "alerting.evaluator", 9104, "threshold rules -> alert events"),
+        ServiceSpec(
+            "alert-evaluator", "alerting.evaluator", 9104, "threshold rules -> alert events"
+        ),
         ServiceSpec("notifier", "alerting.notifier", 9105, "alert events -> signed webhooks"),
         ServiceSpec("forwarder", "kemi_stats.forwarder", 9106, "kemi.metrics -> time-series DB"),
     )

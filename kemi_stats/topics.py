@@ -91,7 +91,11 @@ def ensure_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = ALL_TOPICS) -> 
         for spec in missing:
             try:
                 admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, spec.replication, topic_configs=spec.configs)]
+                    [
+                        NewTopic(
+                            spec.name, spec.partitions, spec.replication, topic_configs=spec.configs
+                        )
+                    ]
                 )
                 created.append(spec.name)
             except TopicAlreadyExistsError:

@@ -55,7 +55,9 @@ def registry(etcd: RunningServer, etcd_prefix: str) -> Iterator[Registry]:
 
 
 @pytest.fixture
-def settings(kafka: RunningServer, etcd: RunningServer, etcd_prefix: str, tmp_path: Path) -> Settings:
+def settings(
+    kafka: RunningServer, etcd: RunningServer, etcd_prefix: str, tmp_path: Path
+) -> Settings:
     return Settings(
         kafka_bootstrap=kafka.address,
         etcd_endpoint=etcd.address,

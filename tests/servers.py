@@ -109,7 +109,13 @@ class ServiceProcess:
         env = dict(self.env)
         env["KEMI_HTTP_PORT"] = str(self.port)
         self.proc = spawn([sys.executable, "-m", self.module, *self.args], self.log_path, env=env)
-        if not wait_until(lambda: self.proc is not None and (self.proc.poll() is not None or http_ok(self.url + "/healthz")), timeout):
+        if not wait_until(
+            lambda: (
+                self.proc is not None
+                and (self.proc.poll() is not None or http_ok(self.url + "/healthz"))
+            ),
+            timeout,
+        ):
             self.stop()
             raise RuntimeError(f"{self.module} not healthy in {timeout}s:\n{self.log_tail()}")
         if self.proc.poll() is not None:

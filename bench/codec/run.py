@@ -18,7 +18,12 @@ def make_batches(n: int, per: int) -> list[SampleBatch]:
     out = []
     for i in range(n):
         samples = [
-            Sample("ifHCInOctets", 10**12 + i * 1000 + j, {"ifName": f"ge-0/0/{j}"}, MetricKind.COUNTER64)
+            Sample(
+                "ifHCInOctets",
+                10**12 + i * 1000 + j,
+                {"ifName": f"ge-0/0/{j}"},
+                MetricKind.COUNTER64,
+            )
             if j % 2 == 0
             else Sample("cpu_usage_pct", 12.5 + j, {"core": str(j)})
             for j in range(per)
@@ -58,7 +63,9 @@ def main() -> None:
                 lambda d: batch_from_dict(orjson.loads(d))),
     ]  # fmt: skip
     print(f"{args.batches} batches x {args.samples} samples")
-    print(f"| codec | encode samples/s | decode samples/s | bytes/sample | bytes per {args.samples}-sample batch |")
+    print(
+        f"| codec | encode samples/s | decode samples/s | bytes/sample | bytes per {args.samples}-sample batch |"
+    )
     print("|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['codec']} | {r['encode_samples_per_s']:,.0f} | {r['decode_samples_per_s']:,.0f} "

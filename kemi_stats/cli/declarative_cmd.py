@@ -25,7 +25,9 @@ def _current(obj: CliContext) -> dict[str, dict[str, Entry]]:
 
 
 @click.command()
-@click.option("--file", "-f", "directory", required=True, type=click.Path(), help="Directory of YAML files.")
+@click.option(
+    "--file", "-f", "directory", required=True, type=click.Path(), help="Directory of YAML files."
+)
 @click.option("--dry-run", is_flag=True, help="Only validate and show the difference.")
 @click.option("--prune", is_flag=True, help="Remove entries the files no longer name.")
 @pass_ctx
@@ -35,7 +37,8 @@ def apply(obj: CliContext, directory: str, dry_run: bool, prune: bool) -> None:
     current = _current(obj)
     plan = plan_apply(desired, current, prune=prune)
     known = {
-        k: (set(current[k]) | set(desired[k])) - {n for kk, n in plan.remove if kk == k} for k in KINDS
+        k: (set(current[k]) | set(desired[k])) - {n for kk, n in plan.remove if kk == k}
+        for k in KINDS
     }
     for kind, name, doc in [*plan.add, *((k, n, d) for k, n, d, _ in plan.change)]:
         check_refs(obj.registry, kind, name, doc, known)
@@ -45,11 +48,15 @@ def apply(obj: CliContext, directory: str, dry_run: bool, prune: bool) -> None:
     for line in plan.lines():
         click.echo(line)
     if dry_run:
-        click.echo(f"dry run: {len(plan.add)} to add, {len(plan.change)} to change, {len(plan.remove)} to remove")
+        click.echo(
+            f"dry run: {len(plan.add)} to add, {len(plan.change)} to change, {len(plan.remove)} to remove"
+        )
         return
     puts = [(k, n, d) for k, n, d in plan.add] + [(k, n, d) for k, n, d, _ in plan.change]
     obj.registry.write_many(puts, plan.remove)
-    click.echo(f"applied: {len(plan.add)} added, {len(plan.change)} changed, {len(plan.remove)} removed")
+    click.echo(
+        f"applied: {len(plan.add)} added, {len(plan.change)} changed, {len(plan.remove)} removed"
+    )
 
 
 @click.command()
@@ -75,7 +82,11 @@ def _row_to_doc(row: dict[str, Any]) -> dict[str, Any]:
             doc[key] = [p.strip() for p in str(value).replace("|", ";").split(";") if p.strip()]
         elif key in _MAP_COLUMNS:
             pairs = [p for p in str(value).replace("|", ";").split(";") if p.strip()]
-            doc[key] = dict(p.split("=", 1) if "=" in p else (p, "") for p in pairs)
+            labels: dict[str, str] = {}
+            for pair in pairs:
+                k, _, v = pair.partition("=")
+                labels[k.strip()] = v
+            doc[key] = labels
         elif key.startswith("label."):
             doc.setdefault("labels", {})[key[6:]] = value
         else:
@@ -92,7 +103,9 @@ def _read_rows(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
         if not reader.fieldnames or "name" not in reader.fieldnames:
             raise ValidationError(f"{path.name}: the header must have a 'name' column")
         for i, row in enumerate(reader, start=2):
-            rows.append((f"{path.name} line {i}", (row.get("name") or "").strip(), _row_to_doc(row)))
+            rows.append(
+                (f"{path.name} line {i}", (row.get("name") or "").strip(), _row_to_doc(row))
+            )
         return rows
     data = yaml.safe_load(text)
     if isinstance(data, dict) and "targets" in data:
@@ -106,12 +119,16 @@ def _read_rows(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
             item = dict(item)
             rows.append((f"{path.name} item {i}", str(item.pop("name", "")), item))
         return rows
-    raise ValidationError(f"{path.name}: expected CSV, a YAML list of targets or a mapping name -> target")
+    raise ValidationError(
+        f"{path.name}: expected CSV, a YAML list of targets or a mapping name -> target"
+    )
 
 
 @click.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--replace", is_flag=True, help="Replace targets that exist (default: fail if any exists).")
+@click.option(
+    "--replace", is_flag=True, help="Replace targets that exist (default: fail if any exists)."
+)
 @pass_ctx
 def target_import(obj: CliContext, file: str, replace: bool) -> None:
     """Import targets from a CSV or YAML FILE: all rows are validated before any is written."""
@@ -136,7 +153,9 @@ def target_import(obj: CliContext, file: str, replace: bool) -> None:
         existing = {e.name for e in reg.list("target")}
         taken = [n for _, n, _ in docs if n in existing]
         if taken:
-            fail(f"{seen[taken[0]]}: target {taken[0]} already exists ({len(taken)} in all; use --replace)")
+            fail(
+                f"{seen[taken[0]]}: target {taken[0]} already exists ({len(taken)} in all; use --replace)"
+            )
     with Progress(transient=True) as progress:
         task = progress.add_task(f"importing {len(docs)} targets", total=len(docs))
         reg.write_many(docs, create_only=not replace, progress=lambda n: progress.advance(task, n))

@@ -115,7 +115,9 @@ TARGET = KindCli(
         click.option("--timeout", help="Timeout per request, e.g. 2s."),
         click.option("--retries", type=int, help="Retries per request within the deadline."),
         click.option("--max-repetitions", type=int, help="GETBULK max-repetitions."),
-        click.option("--bulk/--no-bulk", default=None, help="Walk tables with GETBULK (or GETNEXT)."),
+        click.option(
+            "--bulk/--no-bulk", default=None, help="Walk tables with GETBULK (or GETNEXT)."
+        ),
         click.option("--resource-id", help="Resource id of its samples (default: the name)."),
         click.option("--enabled/--disabled", default=None, help="Poll it or not."),
         LABEL,
@@ -133,7 +135,9 @@ def _profile_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
         name, _, rest = spec.partition("=")
         oid, _, typ = rest.partition(":")
         if not name or not oid:
-            raise click.BadParameter(f"{spec!r} is not NAME=OID[:gauge|counter]", param_hint="--scalar")
+            raise click.BadParameter(
+                f"{spec!r} is not NAME=OID[:gauge|counter]", param_hint="--scalar"
+            )
         scalars = [s for s in doc.get("scalars", []) if s.get("name") != name]
         scalars.append({"name": name, "oid": oid, "type": typ or "gauge"})
         doc["scalars"] = scalars
@@ -167,7 +171,12 @@ DERIVED = KindCli(
     [
         click.option("--expr", help="Expression, e.g. 'rate(ifHCInOctets) * 8'."),
         click.option("--window", help="Tumbling window for avg/min/max/sum/count/p95, e.g. 5m."),
-        click.option("--group-by", "group_by", multiple=True, help="Aggregate across resources by this label."),
+        click.option(
+            "--group-by",
+            "group_by",
+            multiple=True,
+            help="Aggregate across resources by this label.",
+        ),
         click.option("--resource-prefix", help="Only resources whose id starts with this."),
         click.option("--max-rate", type=float, help="Drop rates above this (counted)."),
         click.option("--description", help="What it means."),
@@ -178,13 +187,22 @@ DERIVED = KindCli(
 
 # --- rule -------------------------------------------------------------------------------------
 
-_OPS = {"above": ">", "at_least": ">=", "below": "<", "at_most": "<=", "equals": "==", "not_equals": "!="}
+_OPS = {
+    "above": ">",
+    "at_least": ">=",
+    "below": "<",
+    "at_most": "<=",
+    "equals": "==",
+    "not_equals": "!=",
+}
 
 
 def _condition(v: dict[str, Any], prefix: str) -> dict[str, Any] | None:
     given = [(op, v[prefix + name]) for name, op in _OPS.items() if v[prefix + name] is not None]
     if len(given) > 1:
-        flags = ", ".join(f"--{(prefix + n).replace('_', '-')}" for n in _OPS if v[prefix + n] is not None)
+        flags = ", ".join(
+            f"--{(prefix + n).replace('_', '-')}" for n in _OPS if v[prefix + n] is not None
+        )
         raise click.UsageError(f"give one of {flags}, not several")
     if not given:
         return None
@@ -263,7 +281,9 @@ RECEIVER = KindCli(
         click.option("--backoff-max", help="Longest retry delay, e.g. 60s."),
         click.option("--max-elapsed", help="Give up after retrying this long, e.g. 10m."),
         click.option("--group-wait", help="Wait this long to group alerts, e.g. 2s."),
-        click.option("--header", "headers", multiple=True, metavar="K=V", help="Extra HTTP header."),
+        click.option(
+            "--header", "headers", multiple=True, metavar="K=V", help="Extra HTTP header."
+        ),
     ],
     _receiver_doc,
 )
@@ -316,7 +336,9 @@ def _silence_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
 SILENCE = KindCli(
     "silence",
     [
-        click.option("--match", multiple=True, metavar="MATCHER", help="Label matcher (repeatable)."),
+        click.option(
+            "--match", multiple=True, metavar="MATCHER", help="Label matcher (repeatable)."
+        ),
         click.option("--starts", help="Start this long from now (default: now)."),
         click.option("--duration", help="How long it lasts, e.g. 2h."),
         click.option("--reason", help="Why (shown with silenced alerts)."),

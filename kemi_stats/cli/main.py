@@ -27,10 +27,14 @@ COMMAND_MODULES = (
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--kafka", "kafka_bootstrap", envvar="KEMI_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port.")
+@click.option(
+    "--kafka", "kafka_bootstrap", envvar="KEMI_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port."
+)
 @click.option("--etcd", "etcd_endpoint", envvar="KEMI_ETCD_ENDPOINT", help="etcd host:port.")
 @click.option("--prefix", "etcd_prefix", envvar="KEMI_ETCD_PREFIX", help="Registry prefix in etcd.")
-@click.option("--data-dir", type=click.Path(), envvar="KEMI_DATA_DIR", help="Local stack data directory.")
+@click.option(
+    "--data-dir", type=click.Path(), envvar="KEMI_DATA_DIR", help="Local stack data directory."
+)
 @click.version_option(package_name="kemi-stats")
 @click.pass_context
 def cli(

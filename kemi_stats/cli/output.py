@@ -71,10 +71,16 @@ def _cell(kind: str, column: str, value: Any) -> str:
 def print_entries(kind: str, entries: list[Entry], output: str) -> None:
     """Print entries of one kind in the chosen format."""
     if output == "json":
-        click.echo(orjson.dumps({e.name: masked(kind, e.doc) for e in entries}, option=orjson.OPT_INDENT_2).decode())
+        click.echo(
+            orjson.dumps(
+                {e.name: masked(kind, e.doc) for e in entries}, option=orjson.OPT_INDENT_2
+            ).decode()
+        )
         return
     if output == "yaml":
-        click.echo(yaml.safe_dump({e.name: masked(kind, e.doc) for e in entries}, sort_keys=False).rstrip())
+        click.echo(
+            yaml.safe_dump({e.name: masked(kind, e.doc) for e in entries}, sort_keys=False).rstrip()
+        )
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     columns = COLUMNS[kind]

@@ -43,7 +43,9 @@ def _load_file(path: str | None) -> dict[str, Any]:
     return data
 
 
-def check_refs(registry: Registry, kind: str, name: str, doc: Any, known: dict[str, set[str]] | None = None) -> None:
+def check_refs(
+    registry: Registry, kind: str, name: str, doc: Any, known: dict[str, set[str]] | None = None
+) -> None:
     """Raise ValidationError if ``doc`` names an entry (credential, profile, receiver) that does not exist."""
     for field, ref_kind in KIND_CLIS[kind].refs:
         value = getattr(doc, field)
@@ -51,7 +53,8 @@ def check_refs(registry: Registry, kind: str, name: str, doc: Any, known: dict[s
             exists = ref in known[ref_kind] if known is not None else registry.exists(ref_kind, ref)
             if not exists:
                 raise ValidationError(
-                    f"{kind} {name}: field {field!r}: {ref_kind} {ref!r} does not exist", field=field
+                    f"{kind} {name}: field {field!r}: {ref_kind} {ref!r} does not exist",
+                    field=field,
                 )
 
 
@@ -71,7 +74,9 @@ def _make_group(kc: KindCli) -> click.Group:
 
     @group.command("add", help=f"Add a {kind} (fails if the name exists).")
     @name_arg
-    @click.option("--file", "-f", "file", type=click.Path(), help="YAML/JSON document to start from.")
+    @click.option(
+        "--file", "-f", "file", type=click.Path(), help="YAML/JSON document to start from."
+    )
     @with_options
     @pass_ctx
     def add(obj: CliContext, name: str | None, file: str | None, **values: Any) -> None:
@@ -134,7 +139,9 @@ def _make_group(kc: KindCli) -> click.Group:
             for other_kind, field in _REFERRED_BY.get(kind, []):
                 users = [e.name for e in obj.registry.list(other_kind) if _refers(e, field, name)]
                 if users:
-                    fail(f"{kind} {name} is used by {other_kind} {', '.join(users[:5])} (use --force)")
+                    fail(
+                        f"{kind} {name} is used by {other_kind} {', '.join(users[:5])} (use --force)"
+                    )
         obj.registry.delete(kind, name)
         click.echo(f"{kind} {name} removed")
 

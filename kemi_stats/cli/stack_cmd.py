@@ -20,7 +20,11 @@ __all__ = ["register"]
 
 
 def _data_dir(obj: CliContext, data_dir: str | None) -> Path:
-    return Path(data_dir).expanduser().resolve() if data_dir else obj.settings.data_dir.expanduser().resolve()
+    return (
+        Path(data_dir).expanduser().resolve()
+        if data_dir
+        else obj.settings.data_dir.expanduser().resolve()
+    )
 
 
 def _progress_line(comp: ComponentState, seconds: float) -> str:
@@ -34,17 +38,57 @@ def _print_progress(comp: ComponentState, seconds: float) -> None:
 
 
 @click.command()
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Where data and logs go (default ~/.kemi-stats).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Where data and logs go (default ~/.kemi-stats).",
+)
 @click.option("--detach", is_flag=True, help="Run in the background; 'kemi-stats down' stops it.")
-@click.option("--demo", is_flag=True, help="Also start simulated devices, a push agent and a webhook receiver.")
-@click.option("--kafka-port", type=click.IntRange(1, 65535), default=9092, envvar="KEMI_KAFKA_PORT", show_default=True)
-@click.option("--etcd-port", type=click.IntRange(1, 65535), default=2379, envvar="KEMI_ETCD_PORT", show_default=True)
-@click.option("--etcd-peer-port", type=click.IntRange(1, 65535), default=2380, envvar="KEMI_ETCD_PEER_PORT", show_default=True)
-@click.option("--vm-port", type=click.IntRange(1, 65535), default=8428, envvar="KEMI_VM_PORT", show_default=True)
-@click.option("--service-port", "service_ports", multiple=True, metavar="SERVICE=PORT", help="Override a service's HTTP port.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Also start simulated devices, a push agent and a webhook receiver.",
+)
+@click.option(
+    "--kafka-port",
+    type=click.IntRange(1, 65535),
+    default=9092,
+    envvar="KEMI_KAFKA_PORT",
+    show_default=True,
+)
+@click.option(
+    "--etcd-port",
+    type=click.IntRange(1, 65535),
+    default=2379,
+    envvar="KEMI_ETCD_PORT",
+    show_default=True,
+)
+@click.option(
+    "--etcd-peer-port",
+    type=click.IntRange(1, 65535),
+    default=2380,
+    envvar="KEMI_ETCD_PEER_PORT",
+    show_default=True,
+)
+@click.option(
+    "--vm-port",
+    type=click.IntRange(1, 65535),
+    default=8428,
+    envvar="KEMI_VM_PORT",
+    show_default=True,
+)
+@click.option(
+    "--service-port",
+    "service_ports",
+    multiple=True,
+    metavar="SERVICE=PORT",
+    help="Override a service's HTTP port.",
+)
 @click.option("--services", "only", help="Comma-separated services to start (default: all).")
 @click.option("--supervise", is_flag=True, hidden=True)
-@click.option("--no-live", is_flag=True, help="With --demo in the foreground: no live view, just logs.")
+@click.option(
+    "--no-live", is_flag=True, help="With --demo in the foreground: no live view, just logs."
+)
 @pass_ctx
 def up(
     obj: CliContext, data_dir: str | None, detach: bool, demo: bool, kafka_port: int, etcd_port: int,
@@ -94,7 +138,9 @@ def _print_ready(config: StackConfig) -> None:
         f"ready: kafka {config.kafka}, etcd {config.etcd}, VictoriaMetrics {config.tsdb_url} "
         f"(graphs: {config.tsdb_url}/vmui)"
     )
-    click.echo(f"env for the CLI: export KEMI_KAFKA_BOOTSTRAP={config.kafka} KEMI_ETCD_ENDPOINT={config.etcd}")
+    click.echo(
+        f"env for the CLI: export KEMI_KAFKA_BOOTSTRAP={config.kafka} KEMI_ETCD_ENDPOINT={config.etcd}"
+    )
 
 
 def _up_detached(config: StackConfig, demo: bool) -> None:
@@ -125,7 +171,9 @@ def _up_detached(config: StackConfig, demo: bool) -> None:
                     _print_progress(comp, time.monotonic() - started)
             if state.status == "ready":
                 _print_ready(config)
-                click.echo(f"all {len(state.components)} components healthy in {time.monotonic() - started:.1f} s")
+                click.echo(
+                    f"all {len(state.components)} components healthy in {time.monotonic() - started:.1f} s"
+                )
                 return
             if state.status in ("failed", "stopped", "stopping"):
                 wait_until(lambda: not pid_alive(proc.pid), 15)
@@ -181,6 +229,8 @@ def status(obj: CliContext, data_dir: str | None, output: str) -> None:
         alive = comp.pid is not None and pid_alive(comp.pid)
         if alive and comp.health_url:
             healthy = http_ok(comp.health_url)
+        elif comp.kind == "demo":
+            healthy = alive  # UDP agents and the push agent have no TCP port to probe
         else:
             host, _, port = comp.address.rpartition(":")
             healthy = alive and port.isdigit() and port_open(host, int(port))
@@ -214,7 +264,9 @@ def status(obj: CliContext, data_dir: str | None, output: str) -> None:
             table.add_column(col)
         for c, s in rows:
             style = "green" if s == "up" else "red"
-            table.add_row(c.name, f"[{style}]{s}[/]", str(c.pid or "-"), c.address, str(c.restarts), c.log)
+            table.add_row(
+                c.name, f"[{style}]{s}[/]", str(c.pid or "-"), c.address, str(c.restarts), c.log
+            )
         console = Console(soft_wrap=True)
         if not console.is_terminal:
             console = Console(soft_wrap=True, width=300)

@@ -43,7 +43,9 @@ def topics_list(obj: CliContext) -> None:
 @click.option("-n", "count", type=click.IntRange(min=1), help="Stop after N records.")
 @click.option("--timeout", type=float, default=None, help="Stop after this many idle seconds.")
 @pass_ctx
-def tail(obj: CliContext, topic: str, from_beginning: bool, count: int | None, timeout: float | None) -> None:
+def tail(
+    obj: CliContext, topic: str, from_beginning: bool, count: int | None, timeout: float | None
+) -> None:
     """Print records of TOPIC as JSON lines (decoded from the wire format)."""
     bootstrap = obj.settings.kafka_bootstrap
     try:
@@ -63,14 +65,12 @@ def tail(obj: CliContext, topic: str, from_beginning: bool, count: int | None, t
             consumer.seek_to_beginning(*tps)
         else:
             consumer.seek_to_end(*tps)
-        seen = 0
-        for record in consumer:
+        for seen, record in enumerate(consumer, start=1):
             try:
                 line = record_to_json(topic, record.value)
             except CodecError as exc:
                 line = f'{{"error": "{exc}", "partition": {record.partition}, "offset": {record.offset}}}'
             click.echo(line)
-            seen += 1
             if count is not None and seen >= count:
                 break
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import sys
@@ -98,10 +99,8 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=9190)
     ap.add_argument("--secret", required=True)
     args = ap.parse_args()
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args.host, args.port, args.secret))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

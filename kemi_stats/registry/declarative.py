@@ -64,7 +64,9 @@ def export_registry(registry: Registry, directory: Path) -> dict[str, int]:
     for spec in KINDS.values():
         entries = sorted(registry.list(spec.name), key=lambda e: e.name)
         body = {spec.plural: {e.name: _masked(spec.name, e.doc) for e in entries}}
-        (directory / f"{spec.plural}.yaml").write_text(yaml.dump(body, Dumper=_Dumper, sort_keys=False))
+        (directory / f"{spec.plural}.yaml").write_text(
+            yaml.dump(body, Dumper=_Dumper, sort_keys=False)
+        )
         counts[spec.name] = len(entries)
     return counts
 
@@ -81,7 +83,9 @@ def read_desired(directory: Path) -> dict[str, dict[str, dict[str, Any]]]:
         except yaml.YAMLError as exc:
             raise ValidationError(f"{path.name}: not YAML: {str(exc).splitlines()[0]}") from None
         if not isinstance(data, dict):
-            raise ValidationError(f"{path.name}: expected a mapping of kinds (targets:, rules:, ...)")
+            raise ValidationError(
+                f"{path.name}: expected a mapping of kinds (targets:, rules:, ...)"
+            )
         for plural, entries in data.items():
             kind = _BY_PLURAL.get(plural) or (plural if plural in KINDS else None)
             if kind is None:
@@ -92,7 +96,9 @@ def read_desired(directory: Path) -> dict[str, dict[str, dict[str, Any]]]:
                 if name in desired[kind]:
                     raise ValidationError(f"{path.name}: {kind} {name} is defined twice")
                 if not isinstance(doc, dict):
-                    raise ValidationError(f"{path.name}: {kind} {name}: expected a mapping of fields")
+                    raise ValidationError(
+                        f"{path.name}: {kind} {name}: expected a mapping of fields"
+                    )
                 desired[kind][str(name)] = doc
     return desired
 

@@ -100,7 +100,9 @@ class LiveView:
         self._thread = threading.Thread(target=self._run, name="kemi-live-view", daemon=True)
         self._thread.start()
         if wait is not None and not self._ready.wait(wait):
-            raise KemiError(f"etcd {self.registry.endpoint}: no registry snapshot after {wait:.0f} s")
+            raise KemiError(
+                f"etcd {self.registry.endpoint}: no registry snapshot after {wait:.0f} s"
+            )
         return self
 
     def wait_ready(self, timeout: float | None = None) -> bool:
@@ -120,7 +122,9 @@ class LiveView:
                 self._follow(revision)
             except Exception as exc:
                 self.connected = False
-                log.warning("registry watch on %s broke: %s; reloading", self.registry.endpoint, exc)
+                log.warning(
+                    "registry watch on %s broke: %s; reloading", self.registry.endpoint, exc
+                )
                 self._stop.wait(self.retry_interval)
 
     def _load_snapshot(self) -> int:

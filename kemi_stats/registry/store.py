@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -123,7 +124,9 @@ class Registry:
             resp = self._client.get_response(self.prefix + "\x00")
         return int(resp.header.revision)
 
-    def scan(self, prefix: str, revision: int | None = None) -> tuple[int, list[tuple[str, bytes, int]]]:
+    def scan(
+        self, prefix: str, revision: int | None = None
+    ) -> tuple[int, list[tuple[str, bytes, int]]]:
         """Every (key, value, mod_revision) under ``prefix`` at one revision, read in pages."""
         end = _prefix_end(prefix)
         start = prefix
@@ -225,7 +228,7 @@ class Registry:
         If a later transaction fails, the ones already applied are rolled back to the
         values read before the first write, so the registry ends as it started.
         """
-        ops: list[tuple[str, bytes | None]] = [
+        ops: builtins.list[tuple[str, bytes | None]] = [
             (self.key(k, n), orjson.dumps(dump_doc(d))) for k, n, d in puts
         ] + [(self.key(k, n), None) for k, n in deletes]
         txn = self._client.transactions
@@ -242,7 +245,7 @@ class Registry:
             taken = [k for k, v in before.items() if v is not None]
             if taken:
                 raise AlreadyExistsError(f"{taken[0]} already exists ({len(taken)} keys taken)")
-        applied: list[tuple[str, bytes | None]] = []
+        applied: builtins.list[tuple[str, bytes | None]] = []
         try:
             with self._errors("write"):
                 for i in range(0, len(ops), _TXN_OPS):
@@ -250,7 +253,9 @@ class Registry:
                     compare = [txn.version(k) == 0 for k, _ in chunk] if create_only else []
                     ok, _ = self._client.transaction(
                         compare=compare,
-                        success=[txn.put(k, v) if v is not None else txn.delete(k) for k, v in chunk],
+                        success=[
+                            txn.put(k, v) if v is not None else txn.delete(k) for k, v in chunk
+                        ],
                         failure=[],
                     )
                     if not ok:
@@ -263,7 +268,9 @@ class Registry:
             raise
         return self._header_revision()
 
-    def _rollback(self, applied: list[tuple[str, bytes | None]], before: dict[str, bytes | None]) -> None:
+    def _rollback(
+        self, applied: builtins.list[tuple[str, bytes | None]], before: dict[str, bytes | None]
+    ) -> None:
         txn = self._client.transactions
         for i in range(0, len(applied), _TXN_OPS):
             chunk = applied[i : i + _TXN_OPS]

@@ -88,6 +88,7 @@ class _Child:
     state: ComponentState
     argv: list[str]
     env: dict[str, str] | None
+    check: Callable[[], bool] | None = None
     pid: int | None = None
     next_restart: float = 0.0
     backoff: float = 1.0
@@ -118,7 +119,11 @@ class Supervisor:
         except OSError as exc:
             raise StackError(f"data dir {cfg.data_dir}: not writable ({exc.strerror})") from None
         existing = StackState.load(cfg.data_dir)
-        if existing and pid_alive(existing.supervisor_pid) and existing.supervisor_pid != os.getpid():
+        if (
+            existing
+            and pid_alive(existing.supervisor_pid)
+            and existing.supervisor_pid != os.getpid()
+        ):
             raise StackError(
                 f"a stack is already running from {cfg.data_dir} (supervisor pid "
                 f"{existing.supervisor_pid}); run 'kemi-stats down' first"
@@ -146,14 +151,17 @@ class Supervisor:
 
     def add_child(
         self, name: str, kind: str, argv: list[str], address: str, health_url: str | None,
-        env: dict[str, str] | None = None,
+        env: dict[str, str] | None = None, check: Callable[[], bool] | None = None,
     ) -> _Child:  # fmt: skip
-        """Register a process to start and supervise (used by the demo too)."""
+        """Register a process to start and supervise (used by the demo too).
+
+        Health is ``check()`` if given, else GET ``health_url``, else a TCP connect to ``address``.
+        """
         comp = ComponentState(
             name=name, kind=kind, address=address, log=str(self.logs / f"{name}.log"),
             health_url=health_url,
         )  # fmt: skip
-        child = _Child(comp, argv, env)
+        child = _Child(comp, argv, env, check)
         self.children.append(child)
         self.state.components.append(comp)
         return child
@@ -166,6 +174,8 @@ class Supervisor:
         self.state.save()
 
     def _healthy(self, child: _Child) -> bool:
+        if child.check is not None:
+            return child.check()
         if child.state.health_url:
             return http_ok(child.state.health_url)
         host, _, port = child.state.address.rpartition(":")

@@ -20,9 +20,9 @@ __all__ = [
     "broker_command",
     "etcd_command",
     "free_port",
+    "http_ok",
     "port_open",
     "victoria_command",
-    "http_ok",
 ]
 
 
@@ -55,7 +55,7 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
 def http_ok(url: str, timeout: float = 1.0) -> bool:
     """Whether GET url answers 2xx."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
             return 200 <= int(resp.status) < 300
     except Exception:
         return False
@@ -64,7 +64,9 @@ def http_ok(url: str, timeout: float = 1.0) -> bool:
 def _binary(name: str, install_hint: str) -> str:
     path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
     if not path:
-        raise StackError(f"{name}: binary not found; install it with: {install_hint}", component=name)
+        raise StackError(
+            f"{name}: binary not found; install it with: {install_hint}", component=name
+        )
     return path
 
 
@@ -93,7 +95,9 @@ def broker_command(port: int, host: str = "127.0.0.1") -> ServerCommand:
     )  # fmt: skip
 
 
-def etcd_command(data_dir: Path, port: int, peer_port: int, host: str = "127.0.0.1") -> ServerCommand:
+def etcd_command(
+    data_dir: Path, port: int, peer_port: int, host: str = "127.0.0.1"
+) -> ServerCommand:
     """A single-member etcd cluster."""
     client = f"http://{host}:{port}"
     peer = f"http://{host}:{peer_port}"

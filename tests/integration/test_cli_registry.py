@@ -59,7 +59,16 @@ def test_documented_examples_work_as_written(cli: Cli, registry: Registry) -> No
         "--receiver", "ops-hook")  # fmt: skip
     cli("rule", "add", "sw-silent", "--metric", "snmp_up", "--match", "resource=~net:.*", "--below",
         "1", "--no-data", "3m", "--severity", "warning", "--receiver", "ops-hook")  # fmt: skip
-    cli("silence", "add", "--match", "resource=host:web-01", "--duration", "2h", "--reason", "disk swap")
+    cli(
+        "silence",
+        "add",
+        "--match",
+        "resource=host:web-01",
+        "--duration",
+        "2h",
+        "--reason",
+        "disk swap",
+    )
     cli("derived", "add", "if_in_bps", "--expr", "rate(ifHCInOctets) * 8")
     cli("derived", "add", "cpu_load_5m", "--expr", "avg(hrProcessorLoad)", "--window", "5m")
 
@@ -67,11 +76,18 @@ def test_documented_examples_work_as_written(cli: Cli, registry: Registry) -> No
     assert (target.host, target.credential, target.profiles, target.interval, target.labels) == (
         "127.0.0.3", "lab-v3", ["if-mib", "system"], 60.0, {"site": "pangyo"})  # fmt: skip
     rule = registry.get("rule", "cpu-high").doc
-    assert (str(rule.condition), rule.for_, str(rule.clear), rule.clear_for) == ("> 90", 120, "< 80", 60)
+    assert (str(rule.condition), rule.for_, str(rule.clear), rule.clear_for) == (
+        "> 90",
+        120,
+        "< 80",
+        60,
+    )
     assert len(registry.get("token", "agents-web").doc.hash) == 64
 
     # secrets never come back
-    shown = cli("credential", "list", "-o", "json").stdout + cli("receiver", "show", "ops-hook").stdout
+    shown = (
+        cli("credential", "list", "-o", "json").stdout + cli("receiver", "show", "ops-hook").stdout
+    )
     shown += cli("token", "show", "agents-web", "-o", "json").stdout
     for secret in ("public", "authpass123", "privpass123", "S3CRET", token.split(": ")[-1].strip()):
         assert secret not in shown
@@ -97,7 +113,9 @@ def test_documented_examples_work_as_written(cli: Cli, registry: Registry) -> No
         (["target", "add", "--bogus"], "No such option: --bogus"),
     ],
 )  # fmt: skip
-def test_errors_are_one_line_and_write_nothing(cli: Cli, registry: Registry, args: list[str], needle: str) -> None:
+def test_errors_are_one_line_and_write_nothing(
+    cli: Cli, registry: Registry, args: list[str], needle: str
+) -> None:
     _seed(cli)
     before = registry.scan(registry.prefix)[1]
     proc = cli(*args, ok=False)
@@ -141,9 +159,21 @@ def test_import_10k_targets_all_or_nothing(cli: Cli, registry: Registry, tmp_pat
     assert elapsed < 20, f"import took {elapsed:.1f} s"
 
 
-def test_export_then_apply_dry_run_reports_no_difference(cli: Cli, registry: Registry, tmp_path: Path) -> None:
+def test_export_then_apply_dry_run_reports_no_difference(
+    cli: Cli, registry: Registry, tmp_path: Path
+) -> None:
     _seed(cli)
-    cli("target", "add", "sw1", "--host", "127.0.0.3", "--credential", "lab-v3", "--profile", "system")
+    cli(
+        "target",
+        "add",
+        "sw1",
+        "--host",
+        "127.0.0.3",
+        "--credential",
+        "lab-v3",
+        "--profile",
+        "system",
+    )
     cli("receiver", "add", "hook", "--url", "http://127.0.0.1:9/x", "--secret", "s3")
     out = tmp_path / "reg"
     cli("export", str(out))

@@ -54,7 +54,9 @@ def test_invalid_entry_is_skipped_and_reported(registry: Registry) -> None:
         view.stop()
 
 
-def test_change_made_while_etcd_restarts_is_delivered(registry: Registry, etcd: RunningServer) -> None:
+def test_change_made_while_etcd_restarts_is_delivered(
+    registry: Registry, etcd: RunningServer
+) -> None:
     view = LiveView(registry, kinds=["target"], retry_interval=0.2).start()
     changes: queue.Queue[Change] = queue.Queue()
     view.subscribe(changes.put)

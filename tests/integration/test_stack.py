@@ -61,7 +61,10 @@ def test_port_in_use_is_one_line(tmp_path: Path) -> None:
         flags[1] = str(port)
         proc = kemi("up", "--detach", "--data-dir", str(tmp_path / "s"), *flags)
     assert proc.returncode == 1
-    assert proc.stderr.strip() == f"error: broker: port 127.0.0.1:{port} is in use (pick another with --kafka-port)"
+    assert (
+        proc.stderr.strip()
+        == f"error: broker: port 127.0.0.1:{port} is in use (pick another with --kafka-port)"
+    )
 
 
 def test_unwritable_data_dir_is_one_line(tmp_path: Path) -> None:

@@ -28,7 +28,9 @@ values = st.one_of(
     st.integers(min_value=0, max_value=2**64 - 1),
     st.integers(min_value=-(2**63), max_value=-1),
 )
-samples = st.builds(Sample, st.text(min_size=1, max_size=20), values, labels, st.sampled_from(MetricKind))
+samples = st.builds(
+    Sample, st.text(min_size=1, max_size=20), values, labels, st.sampled_from(MetricKind)
+)
 batches = st.builds(
     SampleBatch,
     st.text(min_size=1, max_size=30),

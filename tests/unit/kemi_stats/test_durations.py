@@ -20,4 +20,10 @@ def test_bad_durations_name_the_text(text: str) -> None:
 
 
 def test_format_is_shortest_exact() -> None:
-    assert [format_duration(s) for s in (0, 90, 300, 7200, 86400)] == ["0s", "90s", "5m", "2h", "1d"]
+    assert [format_duration(s) for s in (0, 90, 300, 7200, 86400)] == [
+        "0s",
+        "90s",
+        "5m",
+        "2h",
+        "1d",
+    ]

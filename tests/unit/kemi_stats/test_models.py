@@ -47,7 +47,9 @@ def test_credentials_v2c_and_v3() -> None:
                                       "auth_key": "authpass1", "priv": "AES", "priv_key": "privpass1"})  # fmt: skip
     assert v3.security_level == "authPriv"
     with pytest.raises(ValidationError, match="priv requires auth"):
-        parse_doc("credential", "c", {"version": "3", "user": "u", "priv": "AES", "priv_key": "privpass1"})
+        parse_doc(
+            "credential", "c", {"version": "3", "user": "u", "priv": "AES", "priv_key": "privpass1"}
+        )
 
 
 def test_oids_resolve_names_once() -> None:
@@ -61,7 +63,9 @@ def test_oids_resolve_names_once() -> None:
 
 
 def test_rule_conditions_and_default_clear() -> None:
-    r = Rule.model_validate({"metric": "cpu", "condition": {"op": ">", "threshold": 90}, "for": "2m"})
+    r = Rule.model_validate(
+        {"metric": "cpu", "condition": {"op": ">", "threshold": 90}, "for": "2m"}
+    )
     assert r.for_ == 120
     clear = r.effective_clear
     assert clear is not None and clear.holds(90) and not clear.holds(90.1)
