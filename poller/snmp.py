@@ -16,6 +16,7 @@ same user and different keys would otherwise overwrite each other mid-poll.
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -196,8 +197,10 @@ class SnmpClient:
             self._transports[key] = transport
         return transport
 
-    async def session(self, name: str, target: Target, credential: Credential) -> PysnmpSession:
-        """A session for one poll of target ``name``."""
+    async def session(
+        self, name: str, target: Target, credential: Credential, deadline: float | None = None
+    ) -> PysnmpSession:
+        """A session for one poll of target ``name`` ending at ``deadline`` (time.monotonic)."""
         engine, auth = self._engine_and_auth(credential)
         limits = self._limits.get(name)
         if limits is None or limits.max_repetitions > target.max_repetitions:
@@ -207,22 +210,17 @@ class SnmpClient:
         context = (
             ContextData(contextName=credential.context) if credential.context else ContextData()
         )
-        return PysnmpSession(
-            self,
-            name,
-            target,
-            credential,
-            engine,
-            auth,
-            await self._transport(target),
-            context,
-            limits,
+        transport = await self._transport(target)
+        session = PysnmpSession(
+            self, name, target, credential, engine, auth, transport, context, limits
         )
+        session.deadline = deadline
+        return session
 
-    async def probe_alive(self, target: Target) -> bool:
+    async def probe_alive(self, target: Target, wait: float) -> bool:
         """Whether an SNMP agent answers at the target (SNMPv3 discovery with an unknown user)."""
         transport = await UdpTransportTarget.create(
-            (target.host, target.port), timeout=target.timeout, retries=0
+            (target.host, target.port), timeout=wait, retries=0
         )
         err, _, _, _ = await get_cmd(
             self._probe_engine, UsmUserData("kemi-probe"), transport, ContextData(),
@@ -266,6 +264,9 @@ class PysnmpSession:
         self.context = context
         self.limits = limits
         self.requests = 0
+        #: responses received; 0 means the agent never answered this poll
+        self.answered = 0
+        self.deadline: float | None = None
 
     # --- errors -----------------------------------------------------------------------
 
@@ -276,10 +277,14 @@ class PysnmpSession:
         t = self.target
         detail = f"{what}: no response after {t.timeout:g} s ({t.retries} retries)"
         alive = False
-        try:
-            alive = await self.client.probe_alive(t)
-        except Exception:
-            alive = False
+        budget = t.timeout
+        if self.deadline is not None:
+            budget = min(budget, self.deadline - time.monotonic() - 0.05)
+        if budget >= 0.1:
+            try:
+                alive = await self.client.probe_alive(t, budget)
+            except Exception:
+                alive = False
         if alive and self.credential.version in ("1", "2c"):
             return self._fail(
                 "bad_community", f"{detail}; the agent answers SNMPv3, so the community is wrong"
@@ -319,6 +324,7 @@ class PysnmpSession:
             if isinstance(err, errind.RequestTimedOut):
                 raise _Timeout(what)
             raise self._indication(err, what)
+        self.answered += 1
         return status, int(index), list(varbinds)
 
     # --- GET ----------------------------------------------------------------------------

@@ -84,7 +84,11 @@ class SnmpAgent:
 
     def start(self, timeout: float = 30.0) -> SnmpAgent:
         self.proc = spawn(self.command.argv, self.log_path, env=self.env)
-        if not wait_until(lambda: self.proc is None or self.proc.poll() is not None or self.answers(), timeout, 0.2):
+        if not wait_until(
+            lambda: self.proc is None or self.proc.poll() is not None or self.answers(),
+            timeout,
+            0.2,
+        ):
             self.stop()
             raise RuntimeError(f"{self.command.name} not answering:\n{self.log_tail()}")
         if self.proc.poll() is not None:
@@ -104,7 +108,9 @@ class SnmpAgent:
             self.proc = None
 
 
-def start_snmpsim(tmp: Path, devices: tuple[str, ...] = SIM_DEVICES, **options: object) -> SnmpAgent:
+def start_snmpsim(
+    tmp: Path, devices: tuple[str, ...] = SIM_DEVICES, **options: object
+) -> SnmpAgent:
     """snmpsim with one data file per device (community = device name) on a free UDP port."""
     data = tmp / "snmpsim-data"
     for name in devices:

@@ -35,7 +35,7 @@ from poller.errors import PollError
 from poller.offsets import OffsetTracker
 from poller.plan import PollPlan, compile_plan
 from poller.settings import PollerSettings
-from poller.snmp import SnmpClient
+from poller.snmp import PysnmpSession, SnmpClient
 
 __all__ = ["PollWorker", "main"]
 
@@ -134,13 +134,23 @@ class PollWorker:
                 )
             plan = self._plan(job.target, target)
             remaining = job.deadline_ms / 1000 - time.time()
+            session: PysnmpSession | None = None
             try:
                 async with asyncio.timeout(remaining):
-                    session = await self.client.session(job.target, target, credential)
+                    session = await self.client.session(
+                        job.target, target, credential, time.monotonic() + remaining
+                    )
                     batch = await collect(
                         job.target, target, plan, session, state, revision=job.config_revision
                     )
             except TimeoutError:
+                if session is None or session.answered == 0:
+                    # the agent never answered: the deadline only cut the retries short
+                    raise PollError(
+                        job.target,
+                        "timeout",
+                        f"no response within the deadline ({remaining:.1f} s)",
+                    ) from None
                 raise PollError(
                     job.target,
                     "deadline",

@@ -29,7 +29,9 @@ async def client() -> AsyncIterator[SnmpClient]:
     c.close()
 
 
-def _target(agent: SnmpAgent | None, profiles: list[str], port: int | None = None, **kw: object) -> Target:
+def _target(
+    agent: SnmpAgent | None, profiles: list[str], port: int | None = None, **kw: object
+) -> Target:
     return Target(
         host="127.0.0.1",
         port=port or (agent.port if agent else 1),
@@ -42,7 +44,11 @@ def _target(agent: SnmpAgent | None, profiles: list[str], port: int | None = Non
 
 
 async def _poll(
-    client: SnmpClient, name: str, target: Target, cred: Credential, state: TargetState | None = None
+    client: SnmpClient,
+    name: str,
+    target: Target,
+    cred: Credential,
+    state: TargetState | None = None,
 ) -> SampleBatch:
     session = await client.session(name, target, cred)
     plan = compile_plan(name, target, PROFILES)
@@ -55,7 +61,9 @@ def _values(batch: SampleBatch, metric: str) -> dict[tuple[tuple[str, str], ...]
 
 
 async def test_snmpsim_v2c_all_builtin_profiles(snmpsim: SnmpAgent, client: SnmpClient) -> None:
-    target = _target(snmpsim, ["system", "if-mib", "host-resources", "ucd-snmp"], labels={"site": "lab"})
+    target = _target(
+        snmpsim, ["system", "if-mib", "host-resources", "ucd-snmp"], labels={"site": "lab"}
+    )
     cred = Credential(version="2c", community="sim-b")
     state = TargetState()
     first = await _poll(client, "sim-b", target, cred, state)
@@ -78,13 +86,19 @@ async def test_snmpsim_v2c_all_builtin_profiles(snmpsim: SnmpAgent, client: Snmp
     }
     assert len(_values(first, "hrProcessorLoad")) == 2
     assert ("hrStorageDescr", "Physical memory") in next(iter(_values(first, "hrStorageUsed")))
-    assert {s.kind for s in first.samples if s.metric.startswith("ssCpuRaw")} == {MetricKind.COUNTER32}
+    assert {s.kind for s in first.samples if s.metric.startswith("ssCpuRaw")} == {
+        MetricKind.COUNTER32
+    }
     n_values = by_metric["snmp_values"].value
     assert n_values == sum(1 for s in first.samples if not s.metric.startswith("snmp_"))
     await asyncio.sleep(1.1)
     second = await _poll(client, "sim-b", target, cred, state)
-    before = next(s.value for s in first.samples if s.metric == "ifHCInOctets" and s.labels["ifIndex"] == "1")
-    after = next(s.value for s in second.samples if s.metric == "ifHCInOctets" and s.labels["ifIndex"] == "1")
+    before = next(
+        s.value for s in first.samples if s.metric == "ifHCInOctets" and s.labels["ifIndex"] == "1"
+    )
+    after = next(
+        s.value for s in second.samples if s.metric == "ifHCInOctets" and s.labels["ifIndex"] == "1"
+    )
     assert after - before >= 100_000, "ifHCInOctets moves at ~125 kB/s"
     # lookups are cached: the second poll walked only the value columns
     assert state.lookup_walks == 3
@@ -103,7 +117,9 @@ async def test_getnext_walk_matches_getbulk(snmpsim: SnmpAgent, client: SnmpClie
 async def test_snmpd_v2c_and_v1(snmpd_agent: SnmpAgent, client: SnmpClient) -> None:
     target = _target(snmpd_agent, ["system", "if-mib", "ucd-snmp"])
     for version in ("2c", "1"):
-        batch = await _poll(client, f"snmpd-v{version}", target, Credential(version=version, community="public"))
+        batch = await _poll(
+            client, f"snmpd-v{version}", target, Credential(version=version, community="public")
+        )
         up = _values(batch, "snmp_up")
         assert up == {(): 1}, batch
         assert _values(batch, "memTotalReal")
@@ -154,7 +170,13 @@ async def test_failure_reasons_are_distinct(snmpd_agent: SnmpAgent, client: Snmp
         _reason(client, target, Credential.model_validate({**good_v3, "priv_key": "wrongpriv1"})),
         _reason(client, target, Credential.model_validate({**good_v3, "user": "nobody-here"})),
     )
-    assert reasons == ["timeout", "bad_community", "auth_wrong_digest", "bad_priv_key", "auth_unknown_user"]
+    assert reasons == [
+        "timeout",
+        "bad_community",
+        "auth_wrong_digest",
+        "bad_priv_key",
+        "auth_unknown_user",
+    ]
     # the good credential still works on the same engine set afterwards
     ok = await _poll(client, "good", target, Credential.model_validate(good_v3))
     assert _values(ok, "snmp_up") == {(): 1}
