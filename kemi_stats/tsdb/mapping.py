@@ -22,9 +22,10 @@ VictoriaMetrics names a series ``<measurement>_<field>``, or just ``<field>`` wh
 measurement is empty, so on the local stack a series is named after its metric:
 ``ifHCInOctets{resource="net:core-sw-3", ifName="Gi0/1", site="pangyo"}``. In InfluxDB the
 same series is ``_measurement="kemi"``, ``_field="ifHCInOctets"`` with the same tags.
-VictoriaMetrics keeps every value as a float64, so a Counter64 above 2**53 is rounded to
-53 significant bits there (a relative error below 1e-16; rates are unaffected in
-practice); InfluxDB stores the unsigned integer exactly.
+VictoriaMetrics keeps every value with float64-like precision (about 16 significant
+digits), so a Counter64 above 2**53 comes back rounded (measured: 2**64-1 reads back as
+1.8446744073709548e19, a relative error of 2e-16; rates over such counters are unaffected
+in practice); InfluxDB stores the unsigned integer exactly.
 """
 
 from __future__ import annotations
