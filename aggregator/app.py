@@ -36,6 +36,7 @@ from aggregator.metrics import (
 from aggregator.openapi import openapi_document
 from aggregator.ratelimit import RateLimiter
 from aggregator.rejection import Rejection
+from aggregator.runtime import AggregatorRuntime
 from aggregator.timestamps import TimeWindow
 from kemi_stats.registry.live import LiveView
 from kemi_stats.registry.store import Registry
@@ -169,7 +170,7 @@ def run(settings: Settings | None = None) -> int:
     config = AggregatorSettings()
     delivery = Delivery(settings, config)
     handler = PushHandler(config, TokenIndex(), delivery)
-    runtime = ServiceRuntime("aggregator", settings, build_app(handler))
+    runtime = AggregatorRuntime("aggregator", settings, build_app(handler))
 
     async def main(runtime: ServiceRuntime) -> None:
         registry = Registry(settings.etcd_endpoint, settings.etcd_prefix)

@@ -51,7 +51,13 @@ class JsonPushParser:
         try:
             doc = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise invalid(f"body is not JSON: {exc}", expected="a JSON object or array") from None
+            near = body[max(exc.pos - 20, 0) : exc.pos + 20].decode("utf-8", "replace")
+            raise invalid(
+                f"body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                line=exc.lineno,
+                value=near,
+                expected="a JSON object or array (no NaN or Infinity)",
+            ) from None
         if isinstance(doc, dict):
             self._object(doc, "$", window, out)
         elif isinstance(doc, list):

@@ -34,6 +34,7 @@ class KafkaProbe:
         self.idempotence: bool | None = None
         self._client: AIOKafkaClient | None = None
         self._changed = asyncio.Event()
+        self._probed = False
 
     async def run(self) -> None:
         """Probe until cancelled."""
@@ -71,7 +72,7 @@ class KafkaProbe:
 
     async def _supports_idempotence(self, client: AIOKafkaClient) -> bool:
         node = client.get_random_node()
-        request = InitProducerIdRequest[0](transactional_id=None, transaction_timeout_ms=60000)
+        request = InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=60000)
         response = await client.send(node, request)
         supported = response.error_code == 0
         log.info(
@@ -82,10 +83,11 @@ class KafkaProbe:
         return supported
 
     def _set(self, ok: bool, detail: str) -> None:
-        if ok != self.ok:
-            log.warning("%s", detail if not ok else f"kafka {self.bootstrap}: available again")
+        if ok != self.ok or not self._probed:
+            log.warning("%s", detail if not ok else f"kafka {self.bootstrap}: available")
             self.since = time.time()
             self._changed.set()
+        self._probed = True
         self.ok = ok
         self.detail = detail
 

@@ -1,0 +1,330 @@
+"""The aggregator as a real process against the real broker and etcd: what clients see.
+
+One aggregator (module scope) writes to a topic of its own; tests tell their
+records apart by resource id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest
+from influxdb_client import InfluxDBClient, Point, WritePrecision
+from influxdb_client.client.write_api import SYNCHRONOUS
+
+from kemi_stats.agent import Agent, Pusher
+from kemi_stats.codec import decode_batch
+from kemi_stats.kafka import make_consumer
+from kemi_stats.model import MetricKind, SampleBatch
+from kemi_stats.registry.models import Token
+from kemi_stats.registry.store import Registry
+from kemi_stats.settings import Settings
+from kemi_stats.stack.servers import http_ok
+from kemi_stats.topics import TopicSpec, ensure_topics
+from tests.servers import RunningServer, ServiceProcess, service_env
+
+pytestmark = pytest.mark.integration
+
+SECRET = "s3cret-" + uuid.uuid4().hex
+OTHER_SECRET = "other-" + uuid.uuid4().hex
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Aggregator:
+    def __init__(self, proc: ServiceProcess, topic: str, registry: Registry, kafka: str) -> None:
+        self.proc = proc
+        self.topic = topic
+        self.registry = registry
+        self.kafka = kafka
+
+    @property
+    def url(self) -> str:
+        return self.proc.url
+
+    async def post(
+        self, path: str, body: bytes, token: str | None = SECRET, **headers: str
+    ) -> tuple[int, dict[str, str], bytes]:
+        if token is not None:
+            headers.setdefault("Authorization", f"Bearer {token}")
+        json = path.startswith("/api/v1/")
+        headers.setdefault(
+            "Content-Type", "application/json" if json else "text/plain; charset=utf-8"
+        )
+        async with aiohttp.ClientSession() as session:
+            async with session.post(self.url + path, data=body, headers=headers) as resp:
+                return resp.status, dict(resp.headers), await resp.read()
+
+    async def records(
+        self, resource_ids: set[str], want: int, wait: float = 20.0
+    ) -> list[SampleBatch]:
+        """Batches of ``resource_ids`` on the topic, waiting until ``want`` are there (or ``wait``)."""
+        settings = Settings(kafka_bootstrap=self.kafka)
+        consumer = make_consumer(settings, self.topic, group_id=f"t-{uuid.uuid4().hex}")
+        await consumer.start()
+        got: list[SampleBatch] = []
+        deadline = time.monotonic() + wait
+        try:
+            while time.monotonic() < deadline:
+                records = await consumer.getmany(timeout_ms=300)
+                for recs in records.values():
+                    for r in recs:
+                        batch = decode_batch(r.value)
+                        assert r.key == batch.resource_id.encode()
+                        if batch.resource_id in resource_ids:
+                            got.append(batch)
+                if len(got) >= want and not records:
+                    break
+        finally:
+            await consumer.stop()
+        return got
+
+
+@pytest.fixture(scope="module")
+def aggregator(
+    kafka: RunningServer, etcd: RunningServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Aggregator]:
+    prefix = f"/kemi-agg-{uuid.uuid4().hex[:8]}/"
+    topic = f"test.agg.{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka.address, (TopicSpec(topic, 3),))
+    registry = Registry(etcd.address, prefix)
+    registry.create("token", "ops", Token(hash=_hash(SECRET), resource_prefix=""))
+    registry.create(
+        "token", "tenant", Token(hash=_hash(OTHER_SECRET), resource_prefix="host:tenant-")
+    )
+    env = service_env(
+        kafka_bootstrap=kafka.address,
+        etcd_endpoint=etcd.address,
+        etcd_prefix=prefix,
+        aggregator_topic=topic,
+        aggregator_max_body_bytes=str(8 << 20),
+    )
+    log = tmp_path_factory.mktemp("aggregator") / "aggregator.log"
+    proc = ServiceProcess("aggregator", env, log).start()
+    agg = Aggregator(proc, topic, registry, kafka.address)
+    try:
+        asyncio.run(_wait_kafka(agg))
+        yield agg
+    finally:
+        proc.stop()
+        registry.close()
+
+
+async def _wait_kafka(agg: Aggregator) -> None:
+    """Until the aggregator's producer is up (a push of nothing is 204 right away)."""
+    deadline = time.monotonic() + 30
+    body = orjson.dumps({"resource_id": "host:warmup", "metrics": {"up": 1}})
+    while time.monotonic() < deadline:
+        status, _, text = await agg.post("/api/v1/push", body)
+        if status == 204:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(
+        f"aggregator never accepted a push: {status} {text!r}\n{agg.proc.log_tail()}"
+    )
+
+
+def _rid() -> str:
+    return f"host:t-{uuid.uuid4().hex[:10]}"
+
+
+async def test_agent_pushes_proc_metrics(aggregator: Aggregator) -> None:
+    rid = _rid()
+    async with Pusher(aggregator.url, SECRET) as pusher:
+        agent = Agent(pusher, rid, interval=0.2, labels={"site": "pangyo"})
+        agent.collect()
+        await asyncio.sleep(0.2)
+        result = await agent.push_once()
+    assert result.status == 204, result
+    batches = await aggregator.records({rid}, 1)
+    assert len(batches) == 1
+    batch = batches[0]
+    names = {s.metric for s in batch.samples}
+    assert {"cpu_usage_pct", "mem_available_bytes", "load1"} <= names
+    assert any(s.metric == "net_rx_bytes" and s.kind is MetricKind.COUNTER64 for s in batch.samples)
+    assert all(s.labels.get("site") == "pangyo" for s in batch.samples)
+    assert abs(batch.time_ms - time.time() * 1000) < 10_000
+
+
+def test_influxdb_client_write_api(aggregator: Aggregator) -> None:
+    host = f"influx-{uuid.uuid4().hex[:8]}"
+    t0 = int(time.time()) - 5
+    points = [
+        Point("cpu").tag("host", host).tag("cpu", "cpu0").field("usage_user", 12.5)
+        .field("usage_system", 3).time(t0, WritePrecision.S),
+        Point("net").tag("host", host).tag("interface", "eth0").tag("kemi_kind", "counter")
+        .field("bytes_recv", 123456789).time(t0 + 1, WritePrecision.S),
+        Point("system").tag("host", host).field("uptime_format", "3 days").field("load1", 0.5)
+        .time((t0 + 2) * 1_000_000_000, WritePrecision.NS),
+    ]  # fmt: skip
+    with InfluxDBClient(url=aggregator.url, token=SECRET, org="kemi") as client:
+        client.write_api(write_options=SYNCHRONOUS).write(bucket="kemi", record=points)
+    batches = asyncio.run(aggregator.records({host}, 3))
+    by_time = {b.time_ms: b for b in batches}
+    assert sorted(by_time) == [t0 * 1000, (t0 + 1) * 1000, (t0 + 2) * 1000]
+    cpu = {s.metric: s for s in by_time[t0 * 1000].samples}
+    assert cpu["cpu_usage_user"].value == 12.5
+    assert cpu["cpu_usage_system"].value == 3
+    assert cpu["cpu_usage_user"].kind is MetricKind.GAUGE
+    assert cpu["cpu_usage_user"].labels == {"cpu": "cpu0"}
+    (net,) = by_time[(t0 + 1) * 1000].samples
+    assert (net.metric, net.value, net.kind) == ("net_bytes_recv", 123456789, MetricKind.COUNTER64)
+    assert net.labels == {"interface": "eth0"}
+    (load,) = by_time[(t0 + 2) * 1000].samples  # the string field was dropped, as documented
+    assert load.metric == "system_load1"
+
+
+async def test_v1_write_with_precision_and_gzip(aggregator: Aggregator) -> None:
+    host = f"v1-{uuid.uuid4().hex[:8]}"
+    now_ms = int(time.time() * 1000)
+    body = gzip.compress(
+        f"mem,host={host} used=1i {now_ms}\nmem,host={host} used=2i {now_ms + 1}\n".encode()
+    )
+    status, _, text = await aggregator.post(
+        "/write?precision=ms&db=telegraf", body, token=None, **{"Content-Encoding": "gzip"},
+        Authorization="Token " + SECRET,
+    )  # fmt: skip
+    assert status == 204, text
+    batches = await aggregator.records({host}, 2)
+    assert sorted(b.time_ms for b in batches) == [now_ms, now_ms + 1]
+
+
+async def test_refusals_are_clear_and_write_nothing(aggregator: Aggregator) -> None:
+    rid = _rid()
+    host = rid.removeprefix("host:")
+    now_ns = time.time_ns()
+    good = f"cpu,host={host} v=1 {now_ns}\n"
+    cases: list[tuple[str, str, bytes, dict[str, str], str | None, int]] = [
+        ("no token", "/api/v2/write", good.encode(), {}, None, 401),
+        ("unknown token", "/api/v2/write", good.encode(), {}, "nope", 401),
+        ("bad line", "/api/v2/write", (good + "cpu,host=x v=abc\n").encode(), {}, SECRET, 400),
+        ("NaN", "/api/v2/write", (good + f"cpu,host={host} v=NaN\n").encode(), {}, SECRET, 400),
+        ("inf", "/api/v2/write", (good + f"cpu,host={host} v=inf\n").encode(), {}, SECRET, 400),
+        ("future", "/api/v2/write", (good + f"cpu,host={host} v=1 {now_ns * 2}\n").encode(), {}, SECRET, 400),
+        ("utf-8", "/api/v2/write", good.encode() + b"cpu,host=x v=1 \xff\n", {}, SECRET, 400),
+        ("truncated gzip", "/api/v2/write", gzip.compress(good.encode() * 50)[:-30],
+         {"Content-Encoding": "gzip"}, SECRET, 400),
+        ("not gzip", "/api/v2/write", good.encode(), {"Content-Encoding": "gzip"}, SECRET, 400),
+        ("brotli", "/api/v2/write", good.encode(), {"Content-Encoding": "br"}, SECRET, 415),
+        ("xml", "/api/v1/push", b"<x/>", {"Content-Type": "application/xml"}, SECRET, 415),
+        ("json NaN", "/api/v1/push", b'{"resource_id": "%s", "metrics": {"a": NaN}}' % rid.encode(),
+         {"Content-Type": "application/json"}, SECRET, 400),
+        ("json 1e999", "/api/v1/push", b'{"resource_id": "%s", "metrics": {"a": 1e999}}' % rid.encode(),
+         {"Content-Type": "application/json"}, SECRET, 400),
+        ("json future", "/api/v1/push",
+         orjson.dumps({"resource_id": rid, "time": time.time() + 86400, "metrics": {"a": 1}}),
+         {"Content-Type": "application/json"}, SECRET, 400),
+        ("prefix", "/api/v1/push", orjson.dumps({"resource_id": rid, "metrics": {"a": 1}}),
+         {"Content-Type": "application/json"}, OTHER_SECRET, 403),
+        ("100k tags", "/api/v2/write",
+         (f"cpu,host={host}," + ",".join(f"t{i}=v" for i in range(100_000)) + " v=1\n").encode(),
+         {}, SECRET, 400),
+    ]  # fmt: skip
+    for name, path, body, headers, token, want in cases:
+        status, resp_headers, text = await aggregator.post(path, body, token=token, **headers)
+        assert status == want, f"{name}: {status} {text!r}"
+        doc = orjson.loads(text)
+        assert doc["message"], name
+        if want == 400:
+            assert "line" in doc or "path" in doc or "gzip" in doc["message"], f"{name}: {doc}"
+    # the clear message names the line, the value and what was expected
+    status, _, text = await aggregator.post(
+        "/api/v2/write", (good + good + "cpu,host=x v=abc\n").encode()
+    )
+    doc = orjson.loads(text)
+    assert (doc["line"], doc["value"]) == (3, "abc") and "float" in doc["expected"]
+    assert http_ok(aggregator.url + "/healthz")
+    assert await aggregator.records({rid, host}, 0, wait=2.0) == []
+
+
+async def test_huge_bodies_get_413_and_the_process_stays_healthy(aggregator: Aggregator) -> None:
+    # 100 MB with a Content-Length is refused before it is read
+    async with aiohttp.ClientSession() as session:
+        big = b"cpu,host=big v=1\n" * (100_000_000 // 17)
+
+        async def chunks() -> object:
+            for i in range(0, len(big), 1 << 20):
+                yield big[i : i + (1 << 20)]
+
+        async with session.post(
+            aggregator.url + "/api/v2/write", data=chunks(),
+            headers={"Authorization": f"Bearer {SECRET}"},
+        ) as resp:  # fmt: skip
+            assert resp.status == 413
+        # a gzip bomb: 100 MB of line protocol in a small gzip body
+        bomb = gzip.compress(big)
+        async with session.post(
+            aggregator.url + "/api/v2/write", data=bomb,
+            headers={"Authorization": f"Bearer {SECRET}", "Content-Encoding": "gzip"},
+        ) as resp:  # fmt: skip
+            assert resp.status == 413
+            assert "decompressed" in (await resp.json())["message"]
+    assert http_ok(aggregator.url + "/healthz")
+
+
+async def test_tokens_change_without_restart(aggregator: Aggregator) -> None:
+    secret = "live-" + uuid.uuid4().hex
+    name = f"live-{uuid.uuid4().hex[:6]}"
+    rid = _rid()
+    body = orjson.dumps({"resource_id": rid, "metrics": {"a": 1}})
+    assert (await aggregator.post("/api/v1/push", body, token=secret))[0] == 401
+    aggregator.registry.create("token", name, Token(hash=_hash(secret), resource_prefix="host:"))
+    deadline = time.monotonic() + 10
+    while (status := (await aggregator.post("/api/v1/push", body, token=secret))[0]) == 401:
+        assert time.monotonic() < deadline, "token not picked up"
+        await asyncio.sleep(0.1)
+    assert status == 204
+    aggregator.registry.update("token", name, Token(hash=_hash(secret), resource_prefix="net:"))
+    deadline = time.monotonic() + 10
+    while (status := (await aggregator.post("/api/v1/push", body, token=secret))[0]) == 204:
+        assert time.monotonic() < deadline, "prefix change not picked up"
+        await asyncio.sleep(0.1)
+    assert status == 403
+    aggregator.registry.delete("token", name)
+    deadline = time.monotonic() + 10
+    while (status := (await aggregator.post("/api/v1/push", body, token=secret))[0]) != 401:
+        assert time.monotonic() < deadline, "token removal not picked up"
+        await asyncio.sleep(0.1)
+
+
+async def test_rate_limit_answers_429_with_retry_after(aggregator: Aggregator) -> None:
+    secret = "rl-" + uuid.uuid4().hex
+    name = f"rl-{uuid.uuid4().hex[:6]}"
+    aggregator.registry.create("token", name, Token(hash=_hash(secret), rate_limit=5))
+    rid = _rid()
+    body = orjson.dumps({"resource_id": rid, "metrics": {f"m{i}": i for i in range(20)}})
+    deadline = time.monotonic() + 10
+    while (status := (await aggregator.post("/api/v1/push", body, token=secret))[0]) == 401:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.1)
+    assert status == 204  # the first request may overdraw the bucket ...
+    status, headers, _ = await aggregator.post("/api/v1/push", body, token=secret)
+    assert status == 429  # ... then the token waits until it has paid it back
+    assert int(headers["Retry-After"]) >= 1
+
+
+async def test_self_metrics_count_accepted_rejected(aggregator: Aggregator) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(aggregator.url + "/metrics") as resp:
+            text = await resp.text()
+    assert "kemi_aggregator_samples_accepted_total" in text
+    assert 'kemi_aggregator_requests_rejected_total{reason="unauthorized",token=""}' in text
+    assert "kemi_aggregator_kafka_available 1.0" in text
+
+
+def test_openapi_document_is_served(aggregator: Aggregator, tmp_path: Path) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(aggregator.url + "/openapi.json", timeout=5) as resp:
+        doc = orjson.loads(resp.read())
+    assert {"/api/v1/push", "/api/v2/write", "/write"} <= set(doc["paths"])
