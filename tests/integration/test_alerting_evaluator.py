@@ -94,7 +94,7 @@ def evaluator_env(settings: Settings, topics: dict[str, str]) -> dict[str, str]:
         etcd_endpoint=settings.etcd_endpoint,
         etcd_prefix=settings.etcd_prefix,
         data_dir=str(settings.data_dir),
-        kafka_session_timeout_ms="6000",
+        kafka_session_timeout_ms="3000",
     )
     env.update(
         KEMI_ALERTING_METRICS_TOPIC=topics["metrics"],
