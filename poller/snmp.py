@@ -120,8 +120,21 @@ def convert_value(value: Any) -> SnmpValue | None:
     return "string", value.prettyPrint()
 
 
-def _oid_text(name: Any) -> str:
-    return ".".join(map(str, name.asTuple()))
+_OBJECT_TYPES: dict[str, ObjectType] = {}
+
+
+def _object_type(oid: str) -> ObjectType:
+    """A request varbind for ``oid``, reused across polls.
+
+    pysnmp resolves every request varbind against its MIB view unless it is already
+    resolved; reusing the resolved object skips that (a third of a GET's CPU here).
+    """
+    obj = _OBJECT_TYPES.get(oid)
+    if obj is None:
+        if len(_OBJECT_TYPES) > 200_000:
+            _OBJECT_TYPES.clear()
+        obj = _OBJECT_TYPES[oid] = ObjectType(ObjectIdentity(oid))
+    return obj
 
 
 class SnmpSession(Protocol):
@@ -159,8 +172,22 @@ class SnmpClient:
         self._auth: dict[str, CommunityData | UsmUserData] = {}
         self._transports: dict[tuple[str, int, float, int], UdpTransportTarget] = {}
         self._limits: dict[str, _TargetLimits] = {}
+        # the live view hands out the same Credential object until it changes
+        self._by_object: dict[int, tuple[Credential, SnmpEngine, CommunityData | UsmUserData]] = {}
 
     def _engine_and_auth(self, cred: Credential) -> tuple[SnmpEngine, CommunityData | UsmUserData]:
+        known = self._by_object.get(id(cred))
+        if known is not None and known[0] is cred:
+            return known[1], known[2]
+        engine, auth = self._engine_and_auth_slow(cred)
+        if len(self._by_object) > 100_000:
+            self._by_object.clear()
+        self._by_object[id(cred)] = (cred, engine, auth)
+        return engine, auth
+
+    def _engine_and_auth_slow(
+        self, cred: Credential
+    ) -> tuple[SnmpEngine, CommunityData | UsmUserData]:
         key = hashlib.sha256(cred.model_dump_json().encode()).hexdigest()
         auth = self._auth.get(key)
         if cred.version in ("1", "2c"):
@@ -352,7 +379,7 @@ class PysnmpSession:
             if not live:
                 return [None] * len(asked)
             status, index, varbinds = await self._request(
-                f"get {len(live)} OIDs", get_cmd, *(ObjectType(ObjectIdentity(o)) for o in live)
+                f"get {len(live)} OIDs", get_cmd, *(_object_type(o) for o in live)
             )
             if status == _TOO_BIG and len(live) > 1:
                 self.limits.max_oids = max(1, len(live) // 2)
