@@ -1,0 +1,59 @@
+"""Registry entries compile into point, window and group definitions; bad ones are set aside."""
+
+from __future__ import annotations
+
+from calculator.definitions import compile_definitions
+from kemi_stats.registry.models import Derived
+
+
+def test_modes_and_order() -> None:
+    defs = compile_definitions(
+        {
+            "if_in_bits_k": Derived(expr="if_in_bps / 1000"),
+            "if_in_bps": Derived(expr="rate(ifHCInOctets) * 8"),
+            "cpu_load_5m": Derived(expr="avg(hrProcessorLoad)", window="5m"),
+            "site_in_bps": Derived(expr="sum(if_in_bps)", group_by=["site"]),
+        }
+    )
+    assert [d.name for d in defs.point] == ["if_in_bps", "if_in_bits_k"]
+    assert [d.name for d in defs.window] == ["cpu_load_5m"]
+    assert defs.window[0].window_ms == 300_000
+    assert [d.name for d in defs.group] == ["site_in_bps"]
+    assert defs.counter_metrics == {"ifHCInOctets"}
+    assert not defs.invalid
+
+
+def test_invalid_entries_are_reported_not_fatal() -> None:
+    defs = compile_definitions(
+        {
+            "ok": Derived(expr="a * 2"),
+            "agg_without_window": Derived(expr="avg(a)"),
+            "window_without_agg": Derived(expr="a", window=60),
+            "loop_a": Derived(expr="loop_b + 1"),
+            "loop_b": Derived(expr="loop_a + 1"),
+            "unsafe": Derived(expr="open(a)"),
+        }
+    )
+    assert [d.name for d in defs.point] == ["ok"]
+    assert set(defs.invalid) == {
+        "agg_without_window",
+        "window_without_agg",
+        "loop_a",
+        "loop_b",
+        "unsafe",
+    }
+    assert "cycle" in defs.invalid["loop_a"]
+    assert "needs a window or group_by" in defs.invalid["agg_without_window"]
+
+
+def test_delta_on_a_gauge_tracks_it() -> None:
+    defs = compile_definitions({"temp_change": Derived(expr="delta(temperature)")})
+    assert defs.tracked_gauges == {"temperature"}
+
+
+def test_default_max_rate_applies_unless_the_definition_has_one() -> None:
+    defs = compile_definitions(
+        {"a": Derived(expr="rate(x)"), "b": Derived(expr="rate(x)", max_rate=5)},
+        default_max_rate=100,
+    )
+    assert defs.by_name["a"].max_rate == 100 and defs.by_name["b"].max_rate == 5
