@@ -13,6 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aiohttp
 import orjson
 import pytest
 from click.testing import CliRunner
@@ -25,7 +26,6 @@ from kemi_stats.registry.models import Rule
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
 from kemi_stats.topics import TopicSpec, ensure_topics
-from kemi_stats.stack.servers import http_ok
 from tests.servers import ServiceProcess, service_env
 
 pytestmark = pytest.mark.integration
@@ -147,15 +147,16 @@ async def samples(settings: Settings, topics: dict[str, str]) -> AsyncIterator[S
 
 async def wait_ready(evaluator: ServiceProcess) -> None:
     """The consumer has its partitions (the health detail lists them)."""
-    import urllib.request
-
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if http_ok(evaluator.url + "/healthz"):
-            with urllib.request.urlopen(evaluator.url + "/healthz", timeout=2) as r:
-                if "partitions [0, 1, 2]" in r.read().decode():
-                    return
-        await asyncio.sleep(0.1)
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(evaluator.url + "/healthz") as r:
+                    if "partitions [0, 1, 2]" in await r.text():
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
     raise AssertionError("evaluator never got its partitions:\n" + evaluator.log_tail())
 
 
