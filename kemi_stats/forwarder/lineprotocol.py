@@ -64,6 +64,7 @@ class BatchEncoder:
         self.measurement = measurement
         self._prefix = escape_measurement(measurement)
         self._esc: dict[str, str] = {}
+        self._tag_cache: dict[object, str] = {}
 
     def _e(self, text: str) -> str:
         cached = self._esc.get(text)
@@ -115,7 +116,14 @@ class BatchEncoder:
         prefix = self._prefix
         base = batch.labels
         resource = batch.resource_id
+        base_key = (resource, tuple(base.items()))
+        cache = self._tag_cache
         for key, fields in groups.items():
-            tags = self._tags(base, dict(key), resource)
+            # the same resource sends the same label sets every interval: build them once
+            tags = cache.get((base_key, key))
+            if tags is None:
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                tags = cache[(base_key, key)] = self._tags(base, dict(key), resource)
             out.append(f"{prefix}{tags} {','.join(fields)}{ts}")
             stats.lines += 1
