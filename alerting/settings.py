@@ -40,5 +40,7 @@ class AlertingSettings(BaseSettings):
     history_size: int = Field(default=10000, ge=10)
     #: records the notifier holds undelivered before it pauses fetching
     max_in_flight: int = Field(default=10000, ge=1)
+    #: how long the broker may hold a fetch when there is nothing new (ms): bounds alert latency
+    fetch_max_wait_ms: int = Field(default=50, ge=0, le=5000)
     #: where ``kemi-stats alerts`` finds the evaluator's HTTP API
     evaluator_url: str = "http://127.0.0.1:9104"

@@ -253,7 +253,9 @@ class EvaluatorService:
             lambda: (True, f"{len(self.engine.rules)} rules, invalid: {self.engine.invalid_rules}"),
         )
         self.producer = make_producer(s)
-        self.consumer = make_consumer(s, group_id=a.evaluator_group)
+        self.consumer = make_consumer(
+            s, group_id=a.evaluator_group, fetch_max_wait_ms=a.fetch_max_wait_ms
+        )
         await self.producer.start()
         self._last_tick = self._last_checkpoint = time.time()
         try:

@@ -119,7 +119,9 @@ class NotifierService:
             "receivers",
             lambda: (True, f"retrying for over 60 s: {pipeline.stuck(60.0) or 'none'}"),
         )
-        self.consumer = consumer = make_consumer(s, group_id=a.notifier_group)
+        self.consumer = consumer = make_consumer(
+            s, group_id=a.notifier_group, fetch_max_wait_ms=a.fetch_max_wait_ms
+        )
         await consumer.start()
         consumer.subscribe([a.alerts_topic], listener=_Rebalance(self))
         log.info("notifying from %s (dead letters: %s)", a.alerts_topic, a.dead_topic)
