@@ -33,23 +33,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from alerting.evaluator.engine import Engine  # noqa: E402
-from alerting.recording_receiver import RecordingReceiver  # noqa: E402
-from kemi_stats.codec import decode_batch, encode_batch  # noqa: E402
-from kemi_stats.kafka import make_producer  # noqa: E402
-from kemi_stats.model import Sample, SampleBatch, Source  # noqa: E402
-from kemi_stats.registry.models import Receiver, Rule  # noqa: E402
-from kemi_stats.registry.store import Registry  # noqa: E402
-from kemi_stats.settings import Settings  # noqa: E402
-from kemi_stats.stack.process import spawn, stop_pid, wait_until  # noqa: E402
-from kemi_stats.stack.servers import (  # noqa: E402
+from alerting.evaluator.engine import Engine
+from alerting.recording_receiver import RecordingReceiver
+from kemi_stats.codec import decode_batch, encode_batch
+from kemi_stats.kafka import make_producer
+from kemi_stats.model import Sample, SampleBatch, Source
+from kemi_stats.registry.models import Receiver, Rule
+from kemi_stats.registry.store import Registry
+from kemi_stats.settings import Settings
+from kemi_stats.stack.process import spawn, stop_pid, wait_until
+from kemi_stats.stack.servers import (
     broker_command,
     etcd_command,
     free_port,
     http_ok,
     port_open,
 )
-from kemi_stats.topics import ALL_TOPICS, TopicSpec, ensure_topics  # noqa: E402
+from kemi_stats.topics import ALL_TOPICS, TopicSpec, ensure_topics
 
 METRICS = [f"m{i}" for i in range(10)]
 SITES = [f"site{i:02d}" for i in range(100)]
