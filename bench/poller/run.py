@@ -24,19 +24,34 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kemi_stats.codec import encode_batch, encode_job  # noqa: E402
-from kemi_stats.registry.models import Credential, Profile, Target  # noqa: E402
-from tests.snmp_agents import SnmpAgent, start_snmpd  # noqa: E402
+from kemi_stats.codec import encode_batch, encode_job
+from kemi_stats.registry.models import Credential, Profile, Target
+from tests.snmp_agents import SnmpAgent, start_snmpd
 
 AGENTS = 4
 TARGETS_PER_AGENT = 50
 CONCURRENCY = 64
 
 SCALARS = [
-    "sysDescr", "sysObjectID", "sysContact", "sysName", "sysLocation", "hrSystemUptime",
-    "memTotalSwap", "memAvailSwap", "memTotalReal", "memAvailReal", "memBuffer", "memCached",
-    "ssCpuRawUser", "ssCpuRawNice", "ssCpuRawSystem", "ssCpuRawIdle", "ssCpuRawWait",
-    "ssCpuRawInterrupt", "ssCpuRawSoftIRQ",
+    "sysDescr",
+    "sysObjectID",
+    "sysContact",
+    "sysName",
+    "sysLocation",
+    "hrSystemUptime",
+    "memTotalSwap",
+    "memAvailSwap",
+    "memTotalReal",
+    "memAvailReal",
+    "memBuffer",
+    "memCached",
+    "ssCpuRawUser",
+    "ssCpuRawNice",
+    "ssCpuRawSystem",
+    "ssCpuRawIdle",
+    "ssCpuRawWait",
+    "ssCpuRawInterrupt",
+    "ssCpuRawSoftIRQ",
 ]  # fmt: skip  (+ sysUpTime, always fetched = 20 OIDs)
 
 
@@ -53,7 +68,10 @@ async def _get_loop(ports: list[int], seconds: float, out: mp.Queue) -> None:  #
     profiles = {"bench": _profile()}
     cred = Credential(version="2c", community="public")
     targets = [
-        (f"t{p}-{i}", Target(host="127.0.0.1", port=p, credential="c", profiles=["bench"], timeout=2))
+        (
+            f"t{p}-{i}",
+            Target(host="127.0.0.1", port=p, credential="c", profiles=["bench"], timeout=2),
+        )
         for p in ports
         for i in range(TARGETS_PER_AGENT)
     ]
@@ -153,7 +171,9 @@ def bench_snmpget(agents: list[SnmpAgent], polls: int, parallel: int = 8) -> dic
     for cmd in cmds:
         if len(running) >= parallel:
             failures += running.pop(0).wait() != 0
-        running.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env))
+        running.append(
+            subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        )
     for p in running:
         failures += p.wait() != 0
     wall = time.monotonic() - started
@@ -177,7 +197,9 @@ def bench_scheduler(targets: int = 10_000, interval: float = 60.0) -> dict[str, 
         async def fire(name: str) -> None:
             now = time.time()
             scheduled = nominal_time(name, interval, now)
-            encode_job(PollJob(name, ["if-mib"], int(scheduled * 1000), int((scheduled + 10) * 1000)))
+            encode_job(
+                PollJob(name, ["if-mib"], int(scheduled * 1000), int((scheduled + 10) * 1000))
+            )
             fired.append(now)
             lateness.append(now - scheduled)
 
@@ -217,7 +239,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--skip-scheduler", action="store_true")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()}")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()}"
+    )
     with tempfile.TemporaryDirectory(prefix="kemi-bench-") as tmp:
         agents = [start_snmpd(Path(tmp) / f"snmpd-{i}", users=()) for i in range(AGENTS)]
         try:
