@@ -25,7 +25,9 @@ def main() -> int:
     for name in names:
         print(f"== {name}", flush=True)
         started = time.monotonic()
-        proc = subprocess.run([sys.executable, str(HERE / name / "run.py")], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, str(HERE / name / "run.py")], capture_output=True, text=True
+        )
         took = time.monotonic() - started
         print(proc.stdout, flush=True)
         if proc.returncode != 0:

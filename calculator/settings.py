@@ -21,20 +21,20 @@ class CalculatorSettings(BaseSettings):
     output_topic: str = topics.METRICS
     groups_topic: str = topics.METRICS_GROUPS
     #: partitions of the input and groups topics (tables are co-partitioned with them)
-    partitions: int = Field(12, ge=1)
+    partitions: int = Field(default=12, ge=1)
     #: rates above this are dropped and counted, for every definition without its own max_rate
-    max_rate: float | None = Field(None, gt=0)
+    max_rate: float | None = Field(default=None, gt=0)
     #: group aggregates of definitions without a window use buckets of this many seconds
-    group_interval: float = Field(60.0, gt=0)
+    group_interval: float = Field(default=60.0, gt=0)
     #: a window or group bucket closes this long after its end (late inputs are dropped)
-    grace: float = Field(10.0, ge=0)
+    grace: float = Field(default=10.0, ge=0)
     #: how often open windows and group buckets are checked against the wall clock
-    close_check_interval: float = Field(5.0, gt=0)
+    close_check_interval: float = Field(default=5.0, gt=0)
     #: counter state of a series not seen for this long is forgotten
-    series_ttl: float = Field(86400.0, gt=0)
+    series_ttl: float = Field(default=86400.0, gt=0)
     #: Faust refuses to start when a local table store is ahead of its changelog's end offset.
     #: Real Kafka: keep True. The local broker reports wrong end offsets (INFRA.md), so the
     #: local stack and tests set KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK=false.
     recovery_consistency_check: bool = True
     #: seconds between offset commits (at-least-once: a crash repeats at most this much)
-    commit_interval: float = Field(2.0, gt=0)
+    commit_interval: float = Field(default=2.0, gt=0)

@@ -61,9 +61,11 @@ class Aggregator:
         headers.setdefault(
             "Content-Type", "application/json" if json else "text/plain; charset=utf-8"
         )
-        async with aiohttp.ClientSession() as session:
-            async with session.post(self.url + path, data=body, headers=headers) as resp:
-                return resp.status, dict(resp.headers), await resp.read()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.url + path, data=body, headers=headers) as resp,
+        ):
+            return resp.status, dict(resp.headers), await resp.read()
 
     async def records(
         self, resource_ids: set[str], want: int, wait: float = 20.0
@@ -231,7 +233,7 @@ async def test_refusals_are_clear_and_write_nothing(aggregator: Aggregator) -> N
          {}, SECRET, 400),
     ]  # fmt: skip
     for name, path, body, headers, token, want in cases:
-        status, resp_headers, text = await aggregator.post(path, body, token=token, **headers)
+        status, _, text = await aggregator.post(path, body, token=token, **headers)
         assert status == want, f"{name}: {status} {text!r}"
         doc = orjson.loads(text)
         assert doc["message"], name
@@ -314,9 +316,11 @@ async def test_rate_limit_answers_429_with_retry_after(aggregator: Aggregator) -
 
 
 async def test_self_metrics_count_accepted_rejected(aggregator: Aggregator) -> None:
-    async with aiohttp.ClientSession() as session:
-        async with session.get(aggregator.url + "/metrics") as resp:
-            text = await resp.text()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(aggregator.url + "/metrics") as resp,
+    ):
+        text = await resp.text()
     assert "kemi_aggregator_samples_accepted_total" in text
     assert 'kemi_aggregator_requests_rejected_total{reason="unauthorized",token=""}' in text
     assert "kemi_aggregator_kafka_available 1.0" in text

@@ -145,14 +145,19 @@ async def samples(settings: Settings, topics: dict[str, str]) -> AsyncIterator[S
     await s.producer.stop()
 
 
-async def wait_ready(evaluator: ServiceProcess) -> None:
-    """The consumer has its partitions (the health detail lists them)."""
+async def wait_ready(evaluator: ServiceProcess, rules: int | None = None) -> None:
+    """The consumer has its partitions and, if given, that many rules are loaded.
+
+    A sample that arrives before its rule is loaded matches nothing, by design.
+    """
+    want = ["partitions [0, 1, 2]"] + ([] if rules is None else [f'"{rules} rules'])
     deadline = time.monotonic() + 30
     async with aiohttp.ClientSession() as session:
         while time.monotonic() < deadline:
             try:
                 async with session.get(evaluator.url + "/healthz") as r:
-                    if "partitions [0, 1, 2]" in await r.text():
+                    text = await r.text()
+                    if all(w in text for w in want):
                         return
             except aiohttp.ClientError:
                 pass
@@ -168,7 +173,7 @@ async def test_fires_after_for_resolves_after_clear_for_with_hysteresis(
     evaluator_env: dict[str, str],
 ) -> None:  # fmt: skip
     registry.create("rule", "cpu-high", Rule.model_validate(CPU_RULE))
-    await wait_ready(evaluator)
+    await wait_ready(evaluator, rules=1)
     t0 = int(time.time() * 1000) - 10 * MIN
     r = f"host:web-{uuid.uuid4().hex[:6]}"
     for i, v in enumerate([95, 96, 97]):  # 0, 1m, 2m: fires at 2m
@@ -203,7 +208,7 @@ async def test_oscillating_value_never_fires(
     registry: Registry, evaluator: ServiceProcess, samples: Samples, alerts: Alerts
 ) -> None:
     registry.create("rule", "cpu-high", Rule.model_validate(CPU_RULE))
-    await wait_ready(evaluator)
+    await wait_ready(evaluator, rules=1)
     t0 = int(time.time() * 1000) - 30 * MIN
     r = "host:flappy"
     for i in range(20):
@@ -223,7 +228,7 @@ async def test_restart_keeps_pending_time_and_does_not_refire(
     t0 = int(time.time() * 1000) - 20 * MIN
     r = "host:restarted"
     try:
-        await wait_ready(proc)
+        await wait_ready(proc, rules=1)
         await samples.send(r, t0, cpu_usage_pct=95)
         await samples.send(r, t0 + MIN, cpu_usage_pct=95)
         assert await alerts.wait(lambda ev: "pending" in [e.status for e in ev])
@@ -231,7 +236,7 @@ async def test_restart_keeps_pending_time_and_does_not_refire(
         proc.kill()  # a crash, in the middle of the pending period
 
         proc = ServiceProcess("alerting.evaluator", evaluator_env, tmp_path / "ev2.log").start()
-        await wait_ready(proc)
+        await wait_ready(proc, rules=1)
         await samples.send(r, t0 + 2 * MIN, cpu_usage_pct=95)  # 2m after the first: fires now
         assert await alerts.wait(lambda ev: "firing" in [e.status for e in ev])
         assert alerts.statuses(r) == ["pending", "firing"]
@@ -239,7 +244,7 @@ async def test_restart_keeps_pending_time_and_does_not_refire(
         proc.stop()  # a clean restart while firing
 
         proc = ServiceProcess("alerting.evaluator", evaluator_env, tmp_path / "ev3.log").start()
-        await wait_ready(proc)
+        await wait_ready(proc, rules=1)
         for i in range(3, 6):
             await samples.send(r, t0 + i * MIN, cpu_usage_pct=97)
         api = CliRunner().invoke(cli, ["alerts", "--url", proc.url, "--json"])

@@ -1,0 +1,213 @@
+"""Calculator throughput: raw samples/s through one Faust worker, and what limits it.
+
+    python bench/calculator/run.py [--resources 500] [--steps 40]
+
+Starts its own broker (Tansu) and etcd on free loopback ports, registers two derived
+definitions (``if_in_bps = rate(ifHCInOctets) * 8`` and
+``mem_used_pct = 100 * (memTotalReal - memAvailReal) / memTotalReal``), fills a
+12-partition raw topic with SampleBatches (``--resources`` resources x ``--steps`` polls,
+each batch 4 interfaces x 4 Counter64 + sysUpTime + 2 memory gauges + 1 CPU gauge =
+20 samples), then starts ``python -m calculator`` and samples its /metrics until every
+raw sample was processed. Reports raw samples/s (first to last processed), derived
+samples produced, CPU seconds of the worker per 100k samples, and, for comparison, the
+same batches through the pure per-batch path (decode + BatchProcessor + encode, no
+Faust, no Kafka) in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from calculator.definitions import compile_definitions
+from calculator.processor import BatchProcessor
+from calculator.state import ResourceState
+from kemi_stats.codec import decode_batch, encode_batch
+from kemi_stats.kafka import make_producer
+from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
+from kemi_stats.registry.models import Derived
+from kemi_stats.registry.store import Registry
+from kemi_stats.settings import Settings
+from kemi_stats.stack.process import spawn, stop_pid, wait_until
+from kemi_stats.stack.servers import broker_command, etcd_command, free_port, http_ok, port_open
+from kemi_stats.topics import TopicSpec, ensure_topics
+
+PARTITIONS = 12
+TICKS = os.sysconf("SC_CLK_TCK")
+DERIVED = {
+    "if_in_bps": "rate(ifHCInOctets) * 8",
+    "mem_used_pct": "100 * (memTotalReal - memAvailReal) / memTotalReal",
+}
+C64 = MetricKind.COUNTER64
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def scrape(url: str, name: str) -> float:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return 0.0
+    total = 0.0
+    for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M):
+        total += float(m.group(1))
+    return total
+
+
+def batches(resources: int, steps: int, t0_ms: int) -> list[SampleBatch]:
+    """Poll-ordered batches: every resource at step 0, then every resource at step 1, ..."""
+    out = []
+    for step in range(steps):
+        t = t0_ms + step * 60_000
+        for r in range(resources):
+            samples = [Sample("sysUpTime", 100_000 + step * 6000, {}, MetricKind.GAUGE)]
+            for i in range(4):
+                labels = {"ifName": f"eth{i}", "ifIndex": str(i + 1)}
+                base = (r * 7 + i) * 1_000_000 + step * 7_500_000
+                samples += [
+                    Sample("ifHCInOctets", base, labels, C64),
+                    Sample("ifHCOutOctets", base // 2, labels, C64),
+                    Sample("ifHCInUcastPkts", base // 500, labels, C64),
+                    Sample("ifHCOutUcastPkts", base // 900, labels, C64),
+                ]
+            samples += [
+                Sample("memTotalReal", 16_000_000, {}, MetricKind.GAUGE),
+                Sample("memAvailReal", 4_000_000 + step * 1000, {}, MetricKind.GAUGE),
+                Sample("hrProcessorLoad", (r + step) % 100, {}, MetricKind.GAUGE),
+            ]
+            out.append(SampleBatch(f"net:bench-{r:04d}", t, Source.SNMP, samples,
+                                   labels={"site": f"s{r % 3}"}))  # fmt: skip
+    return out
+
+
+def bench_pure(encoded: list[bytes]) -> tuple[float, int]:
+    """The per-batch path alone: samples/s and derived samples produced."""
+    defs = compile_definitions({n: Derived(expr=e) for n, e in DERIVED.items()})
+    proc = BatchProcessor(defs)
+    states: dict[bytes, bytes] = {}
+    n_samples = produced = 0
+    started = time.perf_counter()
+    for raw in encoded:
+        batch = decode_batch(raw)
+        state = ResourceState.from_bytes(states.get(batch.key))
+        res = proc.process(batch, state)
+        states[batch.key] = state.to_bytes()
+        for out in res.derived:
+            encode_batch(out)
+        n_samples += len(batch.samples)
+        produced += res.produced
+    return n_samples / (time.perf_counter() - started), produced
+
+
+async def fill(bootstrap: str, topic: str, encoded: list[tuple[bytes, bytes]]) -> None:
+    producer = make_producer(Settings(kafka_bootstrap=bootstrap), linger_ms=20)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in encoded]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--resources", type=int, default=500)
+    parser.add_argument("--steps", type=int, default=40)
+    args = parser.parse_args()
+
+    t0 = (int(time.time()) - 86400) * 1000
+    all_batches = batches(args.resources, args.steps, t0)
+    encoded = [(b.key, encode_batch(b)) for b in all_batches]
+    total = sum(len(b.samples) for b in all_batches)
+    pure_rate, pure_produced = bench_pure([v for _, v in encoded])
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-calc-"))
+    broker = broker_command(free_port())
+    etcd = etcd_command(tmp / "etcd", free_port(), free_port())
+    procs = [spawn(broker.argv, tmp / "broker.log"), spawn(etcd.argv, tmp / "etcd.log")]
+    calc_pid = 0
+    try:
+        for cmd in (broker, etcd):
+            host, port = cmd.address.rsplit(":", 1)
+            if not wait_until(lambda h=host, p=int(port): port_open(h, p), 20):
+                raise SystemExit(f"{cmd.name} did not start; see {tmp}")
+        raw, out, groups = "bench.calc.raw", "bench.calc.out", "bench.calc.groups"
+        ensure_topics(broker.address, tuple(TopicSpec(n, PARTITIONS) for n in (raw, out, groups)))
+        with Registry(etcd.address, "/kemi/") as reg:
+            for name, expr in DERIVED.items():
+                reg.create("derived", name, Derived(expr=expr))
+        asyncio.run(fill(broker.address, raw, encoded))
+
+        port = free_port()
+        env = {**os.environ, "KEMI_KAFKA_BOOTSTRAP": broker.address,
+               "KEMI_ETCD_ENDPOINT": etcd.address, "KEMI_HTTP_PORT": str(port),
+               "KEMI_DATA_DIR": str(tmp / "data"), "KEMI_LOG_LEVEL": "WARNING",
+               "KEMI_KAFKA_SESSION_TIMEOUT_MS": "6000",
+               "KEMI_CALCULATOR_APP_ID": "bench-calc", "KEMI_CALCULATOR_INPUT_TOPIC": raw,
+               "KEMI_CALCULATOR_OUTPUT_TOPIC": out, "KEMI_CALCULATOR_GROUPS_TOPIC": groups,
+               "KEMI_CALCULATOR_PARTITIONS": str(PARTITIONS),
+               "KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK": "false"}  # fmt: skip
+        started = time.monotonic()
+        calc = spawn([sys.executable, "-m", "calculator"], tmp / "calculator.log", env=env)
+        calc_pid = calc.pid
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        if not wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 60):
+            raise SystemExit(f"calculator did not start; see {tmp / 'calculator.log'}")
+        first_at = last_at = 0.0
+        cpu_first = 0.0
+        done = 0.0
+        deadline = time.monotonic() + 600
+        while done < total and time.monotonic() < deadline:
+            done = scrape(metrics_url, "kemi_calculator_samples_in_total")
+            now = time.monotonic()
+            if done and not first_at:
+                first_at, cpu_first, first_done = now, cpu_seconds(calc_pid), done
+            last_at = now
+            time.sleep(0.2)
+        cpu = cpu_seconds(calc_pid)
+        derived = scrape(metrics_url, "kemi_calculator_derived_samples_total")
+        steady = (done - first_done) / (last_at - first_at) if last_at > first_at else 0.0
+        wall = last_at - started
+        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
+              f"{args.resources} resources x {args.steps} polls x 20 samples = {total:,} raw "
+              f"samples on {PARTITIONS} partitions; definitions: rate, expression\n")  # fmt: skip
+        print("| figure | result |")
+        print("|---|---|")
+        print(
+            f"| Faust worker, steady rate (first to last processed) | **{steady:,.0f} samples/s** |"
+        )
+        print(f"| Faust worker, wall time incl. start-up and group join | {wall:.1f} s "
+              f"({total / wall:,.0f} samples/s) |")  # fmt: skip
+        print(f"| processed / derived samples produced | {done:,.0f} / {derived:,.0f} |")
+        print(f"| worker CPU per 100k raw samples (steady part) | "
+              f"{(cpu - cpu_first) / max(done - first_done, 1) * 100_000:.2f} s |")  # fmt: skip
+        print(f"| pure per-batch path (decode, process, encode), no Faust | "
+              f"{pure_rate:,.0f} samples/s ({pure_produced:,} derived) |")  # fmt: skip
+        if done < total:
+            print(f"\nINCOMPLETE: {done:,.0f} of {total:,} processed; see {tmp}")
+            raise SystemExit(1)
+    finally:
+        if calc_pid:
+            stop_pid(calc_pid)
+        for p in procs:
+            stop_pid(p.pid)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""Forwarder throughput: points/s from a Kafka topic into VictoriaMetrics, one forwarder process.
+
+    python bench/forwarder/run.py [--batches 60000] [--outage 0]
+
+Starts its own broker (Tansu) and VictoriaMetrics on free loopback ports, fills a
+12-partition topic with SampleBatches (half interface batches: 5 interfaces x 4 Counter64
+with ifName/ifIndex labels; half host batches: 20 unlabelled gauges; 20 samples each),
+then starts ``python -m kemi_stats.forwarder`` and samples its /metrics until every point
+is written. Reports the steady rate (first to last written point), the wall time including
+group join, CPU seconds of the forwarder and of VictoriaMetrics, and checks the point
+count against VictoriaMetrics' own ``vm_rows_inserted_total{type="influx"}``.
+With ``--outage S`` VictoriaMetrics is stopped S seconds after the forwarder starts, for S
+seconds, and the count check shows whether anything was lost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from kemi_stats.codec import encode_batch
+from kemi_stats.kafka import make_producer
+from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
+from kemi_stats.settings import Settings
+from kemi_stats.stack.process import spawn, stop_pid, wait_until
+from kemi_stats.stack.servers import (
+    broker_command,
+    free_port,
+    http_ok,
+    port_open,
+    victoria_command,
+)
+from kemi_stats.topics import TopicSpec, ensure_topics
+
+TOPIC = "bench.metrics"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def scrape(url: str, name: str) -> float:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return -1.0
+    total = 0.0
+    for m in re.finditer(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M):
+        total += float(m.group(1))
+    return total
+
+
+def make_batch(i: int, t0: int) -> SampleBatch:
+    t = t0 + (i // 1000) * 1000
+    if i % 2:
+        return SampleBatch(
+            f"net:sw-{i % 1000:04d}", t, Source.SNMP, labels={"site": "pangyo", "role": "access"},
+            samples=[
+                Sample(m, 10**12 + i * 7 + k, {"ifName": f"Gi0/{k}", "ifIndex": str(k)},
+                       MetricKind.COUNTER64)
+                for k in range(5)
+                for m in ("ifHCInOctets", "ifHCOutOctets", "ifInErrors", "ifOutErrors")
+            ],
+        )  # fmt: skip
+    return SampleBatch(
+        f"host:web-{i % 1000:04d}", t, Source.PUSH, labels={"site": "pangyo"},
+        samples=[Sample(f"host_metric_{k}", (i * 31 + k) % 1000 / 10) for k in range(20)],
+    )  # fmt: skip
+
+
+async def fill(bootstrap: str, batches: int) -> int:
+    producer = make_producer(Settings(kafka_bootstrap=bootstrap), linger_ms=20)
+    await producer.start()
+    t0 = int(time.time() * 1000) - (batches // 1000 + 1) * 1000
+    points = 0
+    try:
+        pending = []
+        for i in range(batches):
+            b = make_batch(i, t0)
+            points += len(b.samples)
+            pending.append(await producer.send(TOPIC, encode_batch(b), key=b.key))
+            if len(pending) >= 5000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return points
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--batches", type=int, default=60000)
+    ap.add_argument("--outage", type=float, default=0.0, help="stop VictoriaMetrics this long")
+    ap.add_argument("--outage-at", type=float, default=6.0, help="seconds after forwarder start")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="kemi-bench-fw-"))
+    broker = broker_command(free_port())
+    vm_cmd = victoria_command(tmp / "vm", free_port())
+    vm_argv = [*vm_cmd.argv, "-dedup.minScrapeInterval=1ms"]
+    procs = []
+    try:
+        b = spawn(broker.argv, tmp / "broker.log")
+        procs.append(b)
+        vm = spawn(vm_argv, tmp / "vm.log")
+        procs.append(vm)
+        host, port = broker.address.rsplit(":", 1)
+        assert wait_until(lambda: port_open(host, int(port)), 30), "broker did not start"
+        assert wait_until(lambda: http_ok(vm_cmd.health_url or ""), 30), "vm did not start"
+        ensure_topics(broker.address, (TopicSpec(TOPIC, 12),))
+        t = time.monotonic()
+        points = asyncio.run(fill(broker.address, args.batches))
+        print(f"filled {TOPIC}: {args.batches} batches, {points} points in "
+              f"{time.monotonic() - t:.1f} s")  # fmt: skip
+        http = free_port()
+        env = dict(os.environ)
+        env.update(
+            KEMI_KAFKA_BOOTSTRAP=broker.address, KEMI_KAFKA_SESSION_TIMEOUT_MS="6000",
+            KEMI_TSDB_URL=f"http://{vm_cmd.address}", KEMI_HTTP_PORT=str(http),
+            KEMI_FORWARDER_TOPIC=TOPIC, KEMI_FORWARDER_GROUP_ID="bench", KEMI_LOG_LEVEL="WARNING",
+            KEMI_FORWARDER_BACKOFF_MAX="2",
+        )  # fmt: skip
+        started = time.monotonic()
+        fw = spawn([sys.executable, "-m", "kemi_stats.forwarder"], tmp / "forwarder.log", env=env)
+        procs.append(fw)
+        url = f"http://127.0.0.1:{http}/metrics"
+        first_t = last_t = None
+        samples: list[tuple[float, float]] = []
+        vm_down_at = None
+        restarted = False
+        deadline = time.monotonic() + 600 + 2 * args.outage
+        while time.monotonic() < deadline:
+            written = scrape(url, "kemi_forwarder_points_written_total")
+            now = time.monotonic()
+            samples.append((now, written))
+            if written > 0 and first_t is None:
+                first_t = now
+            if args.outage and vm_down_at is None and now - started > args.outage_at:
+                stop_pid(vm.pid)
+                vm.wait()
+                vm_down_at = now
+                print(f"victoriametrics stopped at {now - started:.1f} s, {written:.0f} points")
+            if vm_down_at is not None and not restarted and now - vm_down_at > args.outage:
+                restarted = True
+                vm = spawn(vm_argv, tmp / "vm.log")
+                procs[1] = vm
+                wait_until(lambda: http_ok(vm_cmd.health_url or ""), 30)
+                print(f"victoriametrics back at {time.monotonic() - started:.1f} s")
+            if written >= points:
+                last_t = now
+                break
+            time.sleep(0.2)
+        fw_cpu = cpu_seconds(fw.pid)
+        vm_cpu = cpu_seconds(vm.pid)
+        wall = time.monotonic() - started
+        if last_t is None or first_t is None:
+            print(f"did not finish: {samples[-1][1]:.0f}/{points} points written")
+            print((tmp / "forwarder.log").read_text()[-3000:])
+            return 1
+        steady = last_t - first_t
+        urllib.request.urlopen(f"http://{vm_cmd.address}/internal/force_flush").read()
+        q = urllib.parse.urlencode({"query": 'sum(count_over_time({site="pangyo"}[2h]))'})
+        with urllib.request.urlopen(f"http://{vm_cmd.address}/api/v1/query?{q}") as resp:
+            stored = float(json.loads(resp.read())["data"]["result"][0]["value"][1])
+        malformed = scrape(url, "kemi_forwarder_malformed_records_total")
+        errors = scrape(url, "kemi_forwarder_write_errors_total")
+        print(f"points written         {points}")
+        print(f"steady rate            {points / steady:,.0f} points/s "
+              f"({steady:.2f} s from first to last write)")  # fmt: skip
+        print(f"wall incl. group join  {wall:.2f} s ({points / wall:,.0f} points/s)")
+        print(f"forwarder CPU          {fw_cpu:.1f} s ({fw_cpu / points * 1e6:.2f} us/point)")
+        print(f"victoriametrics CPU    {vm_cpu:.1f} s (this run since its last start)")
+        print(f"points stored (VM)     {stored:.0f}  malformed {malformed:.0f}  "
+              f"write errors {errors:.0f}")  # fmt: skip
+        print("all points stored" if stored == points else f"MISMATCH: {points - stored:.0f}")
+        return 0
+    finally:
+        for p in reversed(procs):
+            stop_pid(p.pid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""``/healthz`` and Prometheus ``/metrics`` on the Faust worker's own web server."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from calculator.agents import definitions
+from calculator.app import app
+
+__all__ = ["healthz", "metrics_page"]
+
+_STARTED = time.time()
+
+
+def _checks() -> dict[str, tuple[bool, str]]:
+    view = definitions.view
+    defs = definitions.definitions
+    recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+    return {
+        "registry": (
+            view is not None and view.connected,
+            f"revision {view.revision}" if view is not None else "not started",
+        ),
+        "definitions": (
+            True,
+            f"{len(defs)} in force, {len(defs.invalid)} invalid"
+            + (f": {', '.join(sorted(defs.invalid))}" if defs.invalid else ""),
+        ),
+        "tables": (recovered, "recovered" if recovered else "recovering"),
+    }
+
+
+@app.page("/healthz")
+async def healthz(self: Any, request: Any) -> Any:
+    """The service's health: registry watch, definitions, table recovery."""
+    checks = _checks()
+    healthy = all(ok for ok, _ in checks.values())
+    body = {
+        "service": "calculator",
+        "status": "ok" if healthy else "unhealthy",
+        "uptime_seconds": round(time.time() - _STARTED, 1),
+        "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
+    }
+    return self.json(body, status=200 if healthy else 503)
+
+
+@app.page("/metrics")
+async def metrics_page(self: Any, request: Any) -> Any:
+    """Prometheus self-metrics (``kemi_calculator_*`` and the process collectors)."""
+    # aiohttp refuses a charset in ``content_type=``; the exposition format needs it
+    return self.bytes(generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,103 @@
+"""The whole platform as real processes, started once for the acceptance suite.
+
+``kemi-stats up --detach`` on free loopback ports with its own data dir; the tests
+drive it through the CLI and HTTP, as a user would, and ``kemi-stats down`` stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from kemi_stats.services import available_services
+from kemi_stats.stack.servers import free_port
+
+
+@dataclass
+class Stack:
+    """A running local stack and how to talk to it."""
+
+    data_dir: Path
+    ports: dict[str, int]
+    env: dict[str, str] = field(default_factory=dict)
+    up_seconds: float = 0.0
+
+    def kemi(
+        self, *args: str, ok: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``kemi-stats ARGS`` against this stack."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "kemi_stats.cli", *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        if ok:
+            assert proc.returncode == 0, f"kemi-stats {' '.join(args)}:\n{proc.stderr}{proc.stdout}"
+        return proc
+
+    def status(self) -> dict[str, Any]:
+        proc = self.kemi("status", "--data-dir", str(self.data_dir), "-o", "json", ok=False)
+        return dict(orjson.loads(proc.stdout))
+
+    def component(self, name: str) -> dict[str, Any]:
+        return next(c for c in self.status()["components"] if c["name"] == name)
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    @property
+    def vm_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['vm']}"
+
+    def wait_up(self, name: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.component(name)["status"] == "up":
+                return
+            time.sleep(0.5)
+        raise AssertionError(f"{name} not up again after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data = tmp_path_factory.mktemp("stack")
+    ports = {"kafka": free_port(), "etcd": free_port(), "etcd-peer": free_port(), "vm": free_port()}
+    ports.update({s.name: free_port() for s in available_services()})
+    env = {
+        **os.environ,
+        "KEMI_KAFKA_BOOTSTRAP": f"127.0.0.1:{ports['kafka']}",
+        "KEMI_ETCD_ENDPOINT": f"127.0.0.1:{ports['etcd']}",
+        "KEMI_TSDB_URL": f"http://127.0.0.1:{ports['vm']}",
+        "KEMI_DATA_DIR": str(data),
+    }
+    for service in ("alert-evaluator", "aggregator"):
+        if service in ports:
+            env[f"KEMI_{service.upper().replace('-', '_')}_URL"] = (
+                f"http://127.0.0.1:{ports[service]}"
+            )
+    stack = Stack(data, ports, env)
+    args = ["up", "--detach", "--data-dir", str(data), "--kafka-port", str(ports["kafka"]),
+            "--etcd-port", str(ports["etcd"]), "--etcd-peer-port", str(ports["etcd-peer"]),
+            "--vm-port", str(ports["vm"])]  # fmt: skip
+    for s in available_services():
+        args += ["--service-port", f"{s.name}={ports[s.name]}"]
+    started = time.monotonic()
+    proc = stack.kemi(*args, ok=False, timeout=180)
+    stack.up_seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}"
+                         for p in sorted((data / "logs").glob("*.log")))  # fmt: skip
+        stack.kemi("down", "--data-dir", str(data), ok=False)
+        pytest.fail(f"kemi-stats up failed:\n{proc.stderr}\n{proc.stdout}\n{logs}")
+    try:
+        yield stack
+    finally:
+        stack.kemi("down", "--data-dir", str(data), ok=False)

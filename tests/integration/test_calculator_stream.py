@@ -1,0 +1,220 @@
+"""The calculator as a real process against the real broker and etcd.
+
+Each test gets its own topics, Faust app id, registry prefix and data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from kemi_stats.codec import decode_batch, encode_batch
+from kemi_stats.kafka import make_consumer, make_producer
+from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
+from kemi_stats.registry.models import Derived
+from kemi_stats.registry.store import Registry
+from kemi_stats.settings import Settings
+from kemi_stats.topics import TopicSpec, ensure_topics
+from tests.servers import ServiceProcess, service_env
+
+pytestmark = pytest.mark.integration
+
+C64 = MetricKind.COUNTER64
+PARTITIONS = 3
+
+
+class Calc:
+    """A calculator process with its own topics, plus a producer/consumer pair for tests."""
+
+    def __init__(self, settings: Settings, tmp: Path) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.settings = settings
+        self.raw = f"test.calc.raw.{tag}"
+        self.out = f"test.calc.out.{tag}"
+        self.groups = f"test.calc.groups.{tag}"
+        ensure_topics(
+            settings.kafka_bootstrap,
+            tuple(TopicSpec(n, PARTITIONS) for n in (self.raw, self.out, self.groups)),
+        )
+        env = service_env(
+            kafka_bootstrap=settings.kafka_bootstrap,
+            etcd_endpoint=settings.etcd_endpoint,
+            etcd_prefix=settings.etcd_prefix,
+            data_dir=str(tmp / "data"),
+            kafka_session_timeout_ms="6000",
+        )
+        env.update(
+            KEMI_CALCULATOR_APP_ID=f"test-calc-{tag}",
+            KEMI_CALCULATOR_INPUT_TOPIC=self.raw,
+            KEMI_CALCULATOR_OUTPUT_TOPIC=self.out,
+            KEMI_CALCULATOR_GROUPS_TOPIC=self.groups,
+            KEMI_CALCULATOR_PARTITIONS=str(PARTITIONS),
+            KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK="false",
+            KEMI_CALCULATOR_GRACE="1",
+            KEMI_CALCULATOR_CLOSE_CHECK_INTERVAL="0.5",
+            KEMI_CALCULATOR_GROUP_INTERVAL="10",
+            KEMI_CALCULATOR_COMMIT_INTERVAL="0.5",
+        )
+        self.proc = ServiceProcess("calculator", env, tmp / "calculator.log")
+        self.seen: list[tuple[bytes, SampleBatch]] = []
+        self._consumer_group = f"test-reader-{tag}"
+
+    async def send(self, *batches: SampleBatch) -> None:
+        producer = make_producer(self.settings)
+        await producer.start()
+        try:
+            for b in batches:
+                await producer.send_and_wait(self.raw, encode_batch(b), key=b.key)
+        finally:
+            await producer.stop()
+
+    async def collect(
+        self, done: Callable[[list[SampleBatch]], bool], wait: float = 30.0
+    ) -> list[SampleBatch]:
+        """Read the output topic until ``done(all batches so far)`` or the timeout."""
+        consumer = make_consumer(self.settings, self.out, group_id=self._consumer_group)
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + wait
+            while not done([b for _, b in self.seen]) and time.monotonic() < deadline:
+                records = await consumer.getmany(timeout_ms=300)
+                for recs in records.values():
+                    self.seen.extend((r.key, decode_batch(r.value)) for r in recs)
+                if records:
+                    await consumer.commit()
+        finally:
+            await consumer.stop()
+        return [b for _, b in self.seen]
+
+
+@pytest.fixture
+def calc(settings: Settings, tmp_path: Path) -> Iterator[Calc]:
+    c = Calc(settings, tmp_path)
+    c.proc.start(timeout=60)
+    yield c
+    c.proc.stop()
+
+
+def derived_values(
+    batches: list[SampleBatch], metric: str
+) -> list[tuple[str, int, dict[str, str], float]]:
+    rows = [
+        (b.resource_id, b.time_ms, s.labels, float(s.value))
+        for b in batches
+        if b.source is Source.CALC
+        for s in b.samples
+        if s.metric == metric
+    ]
+    return sorted(rows, key=lambda r: (r[0], r[1], sorted(r[2].items())))
+
+
+def if_batch(rid: str, t: int, octets: dict[str, int], **extra: float) -> SampleBatch:
+    samples = [Sample("ifHCInOctets", v, {"ifName": n}, C64) for n, v in octets.items()]
+    samples += [Sample(k, v) for k, v in extra.items()]
+    return SampleBatch(rid, t, Source.SNMP, samples, labels={"site": "pangyo"})
+
+
+async def test_pass_through_rate_expression_and_live_reload(calc: Calc, registry: Registry) -> None:
+    registry.create("derived", "if_in_bps", Derived(expr="rate(ifHCInOctets) * 8"))
+    registry.create(
+        "derived",
+        "mem_used_pct",
+        Derived(expr="100 * (memTotalReal - memAvailReal) / memTotalReal"),
+    )
+    t0 = int(time.time() * 1000) - 600_000
+    rid = f"net:sw-{uuid.uuid4().hex[:6]}"
+    sent = [
+        if_batch(rid, t0 + i * 10_000, {"eth0": 1000 + i * 1_250_000, "eth1": 7 + i * 10_000},
+                 memTotalReal=1000, memAvailReal=250)
+        for i in range(3)
+    ]  # fmt: skip
+    await calc.send(*sent)
+    got = await calc.collect(lambda bs: len(derived_values(bs, "if_in_bps")) >= 4)
+    raw_out = [b for b in got if b.source is Source.SNMP]
+    assert raw_out == sent, "every raw batch passes through unchanged"
+    assert all(k == rid.encode() for k, _ in calc.seen)
+    assert derived_values(got, "if_in_bps") == [
+        (rid, t0 + 10_000, {"ifName": "eth0"}, 1_000_000.0),
+        (rid, t0 + 10_000, {"ifName": "eth1"}, 8000.0),
+        (rid, t0 + 20_000, {"ifName": "eth0"}, 1_000_000.0),
+        (rid, t0 + 20_000, {"ifName": "eth1"}, 8000.0),
+    ]
+    assert [v for *_, v in derived_values(got, "mem_used_pct")] == [75.0, 75.0, 75.0]
+
+    # live reload: add a definition, the next batch follows it; remove it, it stops
+    registry.create("derived", "mem_free_pct", Derived(expr="100 * memAvailReal / memTotalReal"))
+    await asyncio.sleep(0.5)
+    await calc.send(
+        if_batch(
+            rid, t0 + 30_000, {"eth0": 1000 + 3 * 1_250_000}, memTotalReal=1000, memAvailReal=500
+        )
+    )
+    got = await calc.collect(lambda bs: len(derived_values(bs, "mem_free_pct")) >= 1)
+    assert derived_values(got, "mem_free_pct") == [(rid, t0 + 30_000, {}, 50.0)]
+    registry.delete("derived", "mem_free_pct")
+    await asyncio.sleep(0.5)
+    await calc.send(
+        if_batch(
+            rid, t0 + 40_000, {"eth0": 1000 + 4 * 1_250_000}, memTotalReal=1000, memAvailReal=500
+        )
+    )
+    got = await calc.collect(
+        lambda bs: any(b.time_ms == t0 + 40_000 and b.source is Source.CALC for b in bs)
+    )
+    assert [t for _, t, *_ in derived_values(got, "mem_free_pct")] == [t0 + 30_000]
+    assert (rid, t0 + 40_000, {"ifName": "eth0"}, 1_000_000.0) in derived_values(got, "if_in_bps")
+
+    health = await asyncio.to_thread(urllib.request.urlopen, calc.proc.url + "/healthz", timeout=5)
+    assert health.status == 200
+    page = await asyncio.to_thread(urllib.request.urlopen, calc.proc.url + "/metrics", timeout=5)
+    text = page.read().decode()
+    assert "kemi_calculator_batches_total 5.0" in text
+    assert 'kemi_calculator_dropped_total{definition="if_in_bps",reason="counter_seed"} 2.0' in text
+
+
+async def test_windows_and_group_aggregates(calc: Calc, registry: Registry) -> None:
+    registry.create("derived", "cpu_load_10s", Derived(expr="avg(cpu)", window="10s"))
+    registry.create("derived", "site_in", Derived(expr="sum(if_in)", group_by=["site"]))
+    # the current 10 s window and bucket, with time to send every input before it closes;
+    # the clock closes both at their end + grace (1 s)
+    now = int(time.time() * 1000)
+    if now % 10_000 > 4_000:
+        await asyncio.sleep((10_000 - now % 10_000) / 1000 + 0.05)
+        now = int(time.time() * 1000)
+    w0 = now - now % 10_000
+    tag = uuid.uuid4().hex[:6]
+    batches = []
+    for i, rid in enumerate([f"host:a-{tag}", f"host:b-{tag}", f"host:c-{tag}"]):
+        for j, cpu in enumerate([10.0, 20.0, 60.0]):
+            batches.append(
+                SampleBatch(rid, w0 + 1000 + j * 2000, Source.PUSH,
+                            [Sample("cpu", cpu + i), Sample("if_in", float(i + 1) * (j + 1))],
+                            labels={"site": f"s-{tag}"})
+            )  # fmt: skip
+    await calc.send(*batches)
+
+    def done(bs: list[SampleBatch]) -> bool:
+        return (
+            len(derived_values(bs, "cpu_load_10s")) >= 3 and len(derived_values(bs, "site_in")) >= 1
+        )
+
+    got = await calc.collect(done, wait=30)
+    assert [(r, t, v) for r, t, _, v in derived_values(got, "cpu_load_10s")] == [
+        (f"host:a-{tag}", w0, 30.0),
+        (f"host:b-{tag}", w0, 31.0),
+        (f"host:c-{tag}", w0, 32.0),
+    ]
+    # the latest value of each member in the bucket: 3 + 6 + 9
+    assert derived_values(got, "site_in") == [
+        (f"group:site=s-{tag}", w0, {"site": f"s-{tag}"}, 18.0)
+    ]
+    await asyncio.sleep(1.5)
+    again = await calc.collect(lambda bs: False, wait=1.0)
+    assert len(derived_values(again, "cpu_load_10s")) == 3, "a window is emitted once"
+    assert len(derived_values(again, "site_in")) == 1, "a bucket is emitted once"

@@ -1,0 +1,121 @@
+"""The JSON push format: shapes, kinds, times, and 400s naming the JSON path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from aggregator.config import AggregatorSettings
+from aggregator.grouping import BatchBuilder
+from aggregator.jsonpush import JsonPushParser
+from aggregator.rejection import Rejection
+from aggregator.timestamps import TimeWindow
+from kemi_stats.model import MetricKind, SampleBatch
+
+NOW_MS = 1_714_564_800_000
+WINDOW = TimeWindow.around(NOW_MS, 7 * 86400, 600)
+
+
+def parse(doc: Any) -> list[SampleBatch]:
+    out = BatchBuilder(config_revision=7)
+    JsonPushParser(AggregatorSettings()).parse(orjson.dumps(doc), WINDOW, out)
+    return out.batches()
+
+
+def reject(doc: Any) -> Rejection:
+    body = doc if isinstance(doc, bytes) else orjson.dumps(doc)
+    with pytest.raises(Rejection) as info:
+        JsonPushParser(AggregatorSettings()).parse(body, WINDOW, BatchBuilder())
+    assert info.value.status == 400
+    return info.value
+
+
+def test_object_with_plain_and_typed_metrics() -> None:
+    (batch,) = parse(
+        {
+            "resource_id": "host:web-01",
+            "time": NOW_MS // 1000,
+            "labels": {"env": "prod"},
+            "metrics": {
+                "cpu_user": 12.5,
+                "up": True,
+                "rx": {"value": 10, "kind": "counter", "labels": {"interface": "eth0"}},
+            },
+        }
+    )
+    assert (batch.resource_id, batch.time_ms, batch.config_revision) == ("host:web-01", NOW_MS, 7)
+    samples = {s.metric: s for s in batch.samples}
+    assert samples["cpu_user"].value == 12.5 and samples["cpu_user"].labels == {"env": "prod"}
+    assert samples["up"].value == 1
+    assert samples["rx"].kind is MetricKind.COUNTER64
+    assert samples["rx"].labels == {"env": "prod", "interface": "eth0"}
+
+
+@pytest.mark.parametrize(
+    "time", [NOW_MS / 1000, NOW_MS, "2024-05-01T12:00:00Z", "2024-05-01T21:00:00+09:00"]
+)
+def test_time_forms(time: object) -> None:
+    (batch,) = parse({"resource_id": "h", "time": time, "metrics": {"a": 1}})
+    assert batch.time_ms == NOW_MS
+
+
+def test_array_groups_by_resource_and_time() -> None:
+    batches = parse(
+        [
+            {"resource_id": "h", "time": NOW_MS, "metrics": {"a": 1}},
+            {"resource_id": "h", "time": NOW_MS, "labels": {"device": "sda"}, "metrics": {"a": 2}},
+            {"resource_id": "h", "time": NOW_MS + 1000, "metrics": {"a": 3}},
+        ]
+    )
+    assert [(b.time_ms, len(b.samples)) for b in batches] == [(NOW_MS, 2), (NOW_MS + 1000, 1)]
+
+
+@pytest.mark.parametrize(
+    ("doc", "path"),
+    [
+        ({"resource_id": "h", "metrics": {"a": "x"}}, "$.metrics.a"),
+        ([{"resource_id": "h", "metrics": {}}, 5], "$[1]"),
+        ({"metrics": {}}, "$.resource_id"),
+        ({"resource_id": "", "metrics": {}}, "$.resource_id"),
+        ({"resource_id": "h", "metrics": {"a": 1}, "extra": 1}, "$.extra"),
+        ({"resource_id": "h", "time": NOW_MS + 86_400_000, "metrics": {}}, "$.time"),
+        ({"resource_id": "h", "time": "yesterday", "metrics": {}}, "$.time"),
+        ({"resource_id": "h", "metrics": {"bad name": 1}}, "$.metrics.bad name"),
+        ({"resource_id": "h", "labels": {"k": 1}, "metrics": {}}, "$.labels.k"),
+        (
+            {"resource_id": "h", "metrics": {"a": {"value": -1, "kind": "counter"}}},
+            "$.metrics.a.value",
+        ),
+        (
+            {"resource_id": "h", "metrics": {"a": {"value": 1.5, "kind": "counter"}}},
+            "$.metrics.a.value",
+        ),
+        (
+            {"resource_id": "h", "metrics": {"a": {"value": 1, "kind": "histogram"}}},
+            "$.metrics.a.kind",
+        ),
+        ({"resource_id": "h", "metrics": {"a": {"kind": "gauge"}}}, "$.metrics.a.value"),
+        ("just a string", "$"),
+    ],
+)
+def test_invalid_documents_name_the_path(doc: Any, path: str) -> None:
+    err = reject(doc)
+    assert err.path == path, err.message
+    assert err.expected
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"resource_id": "h", "metrics": {"a": NaN}}', b"[1e999]", b"{", b"\xff"]
+)
+def test_not_json(body: bytes) -> None:
+    err = reject(body)
+    assert err.line == 1 and "not JSON" in err.message
+
+
+def test_empty_body_and_empty_array_write_nothing() -> None:
+    out = BatchBuilder()
+    JsonPushParser(AggregatorSettings()).parse(b"", WINDOW, out)
+    JsonPushParser(AggregatorSettings()).parse(b"[]", WINDOW, out)
+    assert out.batches() == []

@@ -1,0 +1,165 @@
+"""Line protocol as the InfluxDB reference describes it, mapped to samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from aggregator.config import AggregatorSettings
+from aggregator.grouping import BatchBuilder
+from aggregator.lineprotocol import LineProtocolParser
+from aggregator.rejection import Rejection
+from aggregator.timestamps import TimeWindow
+from kemi_stats.model import MetricKind, SampleBatch
+
+NOW_MS = 1_714_564_800_000
+NOW_NS = NOW_MS * 1_000_000
+WINDOW = TimeWindow.around(NOW_MS, 7 * 86400, 600)
+
+
+def parse(
+    text: str, precision: str = "ns", **settings: object
+) -> tuple[list[SampleBatch], BatchBuilder]:
+    out = BatchBuilder()
+    LineProtocolParser(AggregatorSettings(**settings)).parse(text.encode(), precision, WINDOW, out)  # type: ignore[arg-type]
+    return out.batches(), out
+
+
+def reject(text: str | bytes, precision: str = "ns", **settings: object) -> Rejection:
+    body = text.encode() if isinstance(text, str) else text
+    with pytest.raises(Rejection) as info:
+        LineProtocolParser(AggregatorSettings(**settings)).parse(
+            body, precision, WINDOW, BatchBuilder()
+        )  # type: ignore[arg-type]
+    assert info.value.status == 400
+    return info.value
+
+
+def test_fields_become_samples_named_measurement_field() -> None:
+    (batch,), _ = parse(f"cpu,host=web-01,cpu=cpu0 usage_user=12.5,usage_system=3i {NOW_NS}")
+    assert batch.resource_id == "web-01" and batch.time_ms == NOW_MS
+    assert {(s.metric, s.value, s.kind) for s in batch.samples} == {
+        ("cpu_usage_user", 12.5, MetricKind.GAUGE),
+        ("cpu_usage_system", 3, MetricKind.GAUGE),
+    }
+    assert all(s.labels == {"cpu": "cpu0"} for s in batch.samples)
+
+
+def test_field_types() -> None:
+    (batch,), out = parse(
+        f'm,host=h f=1.5,e=-1e3,i=-7i,u=18446744073709551615u,t=t,T=TRUE,f0=false,s="text" {NOW_NS}'
+    )
+    values = {s.metric: s.value for s in batch.samples}
+    assert values == {
+        "m_f": 1.5,
+        "m_e": -1000.0,
+        "m_i": -7,
+        "m_u": 2**64 - 1,
+        "m_t": 1,
+        "m_T": 1,
+        "m_f0": 0,
+    }
+    assert out.dropped_fields == 1
+
+
+def test_string_fields_rejected_when_configured() -> None:
+    err = reject(f'm,host=h s="x" {NOW_NS}', string_fields="reject")
+    assert err.line == 1 and "string" in err.message
+
+
+def test_escapes_and_quoted_strings() -> None:
+    text = f'my\\ cpu,host=web\\,01,ta\\=g=a\\ b value=1,note="a \\"q\\" b, c=d" {NOW_NS}'
+    (batch,), out = parse(text)
+    assert batch.resource_id == "web,01"
+    (sample,) = batch.samples
+    assert sample.metric == "my_cpu_value" and sample.labels == {"ta_g": "a b"}
+    assert out.dropped_fields == 1
+
+
+def test_precisions_and_missing_timestamp() -> None:
+    for precision, ts in (
+        ("s", NOW_MS // 1000),
+        ("ms", NOW_MS),
+        ("us", NOW_MS * 1000),
+        ("h", NOW_MS // 3_600_000),
+    ):
+        (batch,), _ = parse(f"m,host=h v=1 {ts}", precision)
+        assert abs(batch.time_ms - NOW_MS) < 3_600_000
+    (batch,), _ = parse("m,host=h v=1")
+    assert batch.time_ms == NOW_MS
+    assert reject("m,host=h v=1", precision="fortnight").value == "fortnight"
+
+
+def test_kinds_from_tag_and_counter_globs() -> None:
+    (batch,), _ = parse(
+        f"net,host=h,kemi_kind=counter32 rx=5i {NOW_NS}\nnet,host=h tx=6i,drops=1.0 {NOW_NS}",
+        counter_metrics="net_tx,*_drops",
+    )
+    kinds = {s.metric: (s.kind, s.value) for s in batch.samples}
+    assert kinds == {
+        "net_rx": (MetricKind.COUNTER32, 5),
+        "net_tx": (MetricKind.COUNTER64, 6),
+        "net_drops": (MetricKind.COUNTER64, 1),
+    }
+    assert "negative" in reject(f"net,host=h,kemi_kind=counter v=-1i {NOW_NS}").message
+    assert "not known" in reject(f"net,host=h,kemi_kind=histogram v=1 {NOW_NS}").message
+
+
+def test_lines_group_per_resource_and_time_last_value_wins() -> None:
+    batches, out = parse(
+        f"cpu,host=a v=1 {NOW_NS}\nmem,host=a used=2 {NOW_NS}\ncpu,host=b v=3 {NOW_NS}\ncpu,host=a v=4 {NOW_NS}\n"
+    )
+    by_rid = {b.resource_id: {s.metric: s.value for s in b.samples} for b in batches}
+    assert by_rid == {"a": {"cpu_v": 4, "mem_used": 2}, "b": {"cpu_v": 3}}
+    assert out.samples == 3
+
+
+def test_comments_blank_lines_and_crlf() -> None:
+    batches, _ = parse(f"# hello\n\n  \nm,host=h v=1 {NOW_NS}\r\n")
+    assert len(batches) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("m,host=h v=NaN", "not a value"),
+        ("m,host=h v=inf", "not a value"),
+        ("m,host=h v=1e999", "not finite"),
+        ("m,host=h v=1_0", "not a value"),
+        ("m,host=h v=abc", "not a value"),
+        ("m,host=h v=9223372036854775808i", "int64"),
+        ("m,host=h v=-1u", "outside uint64"),
+        ("m v=1", "'host' is missing"),
+        ("m,host=h", "no fields"),
+        ("m,host=h v", "no value"),
+        ("m,host=h v=1 12x", "not an integer"),
+        ("m,host=h v=1 1 2", "after the timestamp"),
+        ('m,host=h v="open', "not closed"),
+        ("m,host= v=1", "empty"),
+        (",host=h v=1", "measurement is empty"),
+        (f"m,host=h v=1 {NOW_NS * 3}", "in the future"),
+        ("m,host=h v=1 1", "old"),
+    ],
+)
+def test_invalid_lines_name_line_value_and_expectation(text: str, needle: str) -> None:
+    err = reject(f"m,host=ok v=1 {NOW_NS}\n{text}")
+    assert err.line == 2
+    assert needle in err.message, err.message
+    assert err.body()["line"] == 2 and "message" in err.body()
+
+
+def test_invalid_utf8_names_the_line() -> None:
+    err = reject(b"m,host=h v=1\nm,host=h\xff v=1\n")
+    assert err.line == 2 and "UTF-8" in err.message
+
+
+def test_100k_tags_refused_quickly() -> None:
+    line = "m,host=h," + ",".join(f"t{i}=v" for i in range(100_000)) + " v=1"
+    err = reject(line)
+    assert "tags" in err.message
+    assert len(err.body()["value"]) < 300
+
+
+def test_names_are_mapped_to_platform_names() -> None:
+    (batch,), _ = parse(f"disk-io,host=h,dev/name=sda 1st=1 {NOW_NS}")
+    (sample,) = batch.samples
+    assert sample.metric == "disk_io_1st" and sample.labels == {"dev_name": "sda"}
