@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from calculator import metrics
@@ -52,7 +51,7 @@ def _account(res: Result, samples_in: int) -> None:
 
 
 @app.agent(raw_topic)
-async def calculate(stream: Any) -> AsyncIterator[None]:
+async def calculate(stream: Any) -> None:
     """Pass every raw batch through unchanged and add what the definitions derive from it."""
     async for event in stream.events():
         raw: bytes = event.value
@@ -84,11 +83,10 @@ async def calculate(stream: Any) -> AsyncIterator[None]:
             await groups_topic.send(key=key, value=value)
         _account(res, len(batch.samples))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        yield None
 
 
 @app.agent(groups_topic)
-async def aggregate_groups(stream: Any) -> AsyncIterator[None]:
+async def aggregate_groups(stream: Any) -> None:
     """Fold the contributions of each group into per-bucket aggregates."""
     async for event in stream.events():
         try:
@@ -108,7 +106,6 @@ async def aggregate_groups(stream: Any) -> AsyncIterator[None]:
         metrics.GROUP_INPUTS.labels(status).inc()
         for out in outs:
             await _emit(out)
-        yield None
 
 
 async def _emit(out: SampleBatch) -> None:

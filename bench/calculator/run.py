@@ -6,8 +6,8 @@ Starts its own broker (Tansu) and etcd on free loopback ports, registers two der
 definitions (``if_in_bps = rate(ifHCInOctets) * 8`` and
 ``mem_used_pct = 100 * (memTotalReal - memAvailReal) / memTotalReal``), fills a
 12-partition raw topic with SampleBatches (``--resources`` resources x ``--steps`` polls,
-each batch 4 interfaces x 4 Counter64 + sysUpTime + 2 memory gauges + 1 CPU gauge =
-20 samples), then starts ``python -m calculator`` and samples its /metrics until every
+each batch ``--interfaces`` (default 4) x 4 Counter64 + sysUpTime + 2 memory gauges +
+1 CPU gauge = 20 samples by default), then starts ``python -m calculator`` and samples its /metrics until every
 raw sample was processed. Reports raw samples/s (first to last processed), derived
 samples produced, CPU seconds of the worker per 100k samples, and, for comparison, the
 same batches through the pure per-batch path (decode + BatchProcessor + encode, no
@@ -68,14 +68,14 @@ def scrape(url: str, name: str) -> float:
     return total
 
 
-def batches(resources: int, steps: int, t0_ms: int) -> list[SampleBatch]:
+def batches(resources: int, steps: int, t0_ms: int, interfaces: int) -> list[SampleBatch]:
     """Poll-ordered batches: every resource at step 0, then every resource at step 1, ..."""
     out = []
     for step in range(steps):
         t = t0_ms + step * 60_000
         for r in range(resources):
             samples = [Sample("sysUpTime", 100_000 + step * 6000, {}, MetricKind.GAUGE)]
-            for i in range(4):
+            for i in range(interfaces):
                 labels = {"ifName": f"eth{i}", "ifIndex": str(i + 1)}
                 base = (r * 7 + i) * 1_000_000 + step * 7_500_000
                 samples += [
@@ -129,12 +129,14 @@ def main() -> None:
     )
     parser.add_argument("--resources", type=int, default=500)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--interfaces", type=int, default=4, help="per resource (4 Counter64 each)")
     args = parser.parse_args()
 
     t0 = (int(time.time()) - 86400) * 1000
-    all_batches = batches(args.resources, args.steps, t0)
+    all_batches = batches(args.resources, args.steps, t0, args.interfaces)
     encoded = [(b.key, encode_batch(b)) for b in all_batches]
     total = sum(len(b.samples) for b in all_batches)
+    per = len(all_batches[0].samples)
     pure_rate, pure_produced = bench_pure([v for _, v in encoded])
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-calc-"))
@@ -185,7 +187,7 @@ def main() -> None:
         steady = (done - first_done) / (last_at - first_at) if last_at > first_at else 0.0
         wall = last_at - started
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
-              f"{args.resources} resources x {args.steps} polls x 20 samples = {total:,} raw "
+              f"{args.resources} resources x {args.steps} polls x {per} samples = {total:,} raw "
               f"samples on {PARTITIONS} partitions; definitions: rate, expression\n")  # fmt: skip
         print("| figure | result |")
         print("|---|---|")
