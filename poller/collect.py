@@ -136,11 +136,14 @@ async def collect(
 ) -> SampleBatch:
     """Poll target ``name`` once; raise PollError if it fails (the caller bounds the time)."""
     started = time.monotonic()
-    time_ms = int(time.time() * 1000)
     labels = _base_labels(target, name)
     samples: list[Sample] = []
     count = 0
     values = await session.get([s.oid for s in plan.scalars])
+    # The batch time is when the agent answered the first request (sysUpTime is always
+    # in it), not when the poll began: set-up before the first answer (v3 engine
+    # discovery, an agent's slow first response) would otherwise skew every rate.
+    time_ms = int(time.time() * 1000)
     for spec, value in zip(plan.scalars, values, strict=True):
         if value is None:
             continue

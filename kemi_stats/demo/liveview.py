@@ -23,14 +23,15 @@ from kemi_stats.stack.process import pid_alive
 
 __all__ = ["STAGES", "Scrape", "run_live_view", "scrape"]
 
-#: stage -> sample names (counters) whose sum over services is that stage's throughput
+#: stage -> sample names (counters) whose sum over services is that stage's throughput;
+#: ``name|label=value`` counts only the samples with that label
 STAGES: dict[str, tuple[str, ...]] = {
     "polled (raw)": ("kemi_poller_values_total",),
     "pushed (raw)": ("kemi_aggregator_samples_accepted_total",),
     "derived": ("kemi_calculator_derived_samples_total", "kemi_calculator_samples_out_total"),
     "stored": ("kemi_forwarder_points_written_total", "kemi_forwarder_points_total"),
     "alert transitions": ("kemi_alert_evaluator_transitions_total",),
-    "webhooks sent": ("kemi_notifier_deliveries_total", "kemi_notifier_sent_total"),
+    "webhooks delivered": ("kemi_notifier_notifications_total|outcome=delivered",),
 }
 
 
@@ -62,12 +63,19 @@ def scrape(metrics_urls: Iterable[tuple[str, str]]) -> Scrape:
         for family in text_string_to_metric_families(body.decode(errors="replace")):
             for sample in family.samples:
                 name = sample.name
-                out.values[name] = out.values.get(name, 0.0) + float(sample.value)
+                value = float(sample.value)
+                out.values[name] = out.values.get(name, 0.0) + value
+                for k, v in sample.labels.items():
+                    key = f"{name}|{k}={v}"
+                    out.values[key] = out.values.get(key, 0.0) + value
                 if "lag" in name and not name.endswith(("_bucket", "_count", "_sum", "_created")):
-                    label = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-                    out.lags[f"{service} {name.removeprefix('kemi_')}{{{label}}}"] = float(
-                        sample.value
-                    )
+                    # one row per group: records behind add up over partitions, seconds do not
+                    what = name.removeprefix("kemi_").removeprefix(service.replace("-", "_") + "_")
+                    key = f"{service}: {what.replace('_', ' ')}"
+                    if name.endswith("_seconds"):
+                        out.lags[key] = max(out.lags.get(key, 0.0), value)
+                    else:
+                        out.lags[key] = out.lags.get(key, 0.0) + value
                 if name == "kemi_poller_target_last_poll_timestamp_seconds":
                     out.last_polls.append(float(sample.value))
     return out
@@ -109,7 +117,7 @@ def _render(sup: Supervisor, prev: Scrape, cur: Scrape, alerts: list[dict[str, o
     recent = sum(1 for t in cur.last_polls if t > cur.at - 20)
     stages.add_row("targets polled (last 20 s)", str(recent), str(len(cur.last_polls)))
     lag = Table(title="consumer lag", box=None, header_style="bold")
-    lag.add_column("group / partition")
+    lag.add_column("consumer group")
     lag.add_column("lag", justify="right")
     for key, value in sorted(cur.lags.items())[:12]:
         lag.add_row(key, f"{value:,.1f}")

@@ -6,7 +6,9 @@ process that the command watches through the state file.
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -30,6 +32,8 @@ from kemi_stats.stack.state import ComponentState, StackState
 from kemi_stats.topics import ensure_topics
 
 __all__ = ["StackConfig", "Supervisor"]
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[ComponentState, float], None]
 
@@ -68,10 +72,17 @@ class StackConfig:
             "KEMI_ETCD_ENDPOINT": self.etcd,
             "KEMI_ETCD_PREFIX": self.prefix,
             "KEMI_TSDB_URL": self.tsdb_url,
-            "KEMI_DATA_DIR": str(self.data_dir / "services"),
+            "KEMI_DATA_DIR": str(self.services_dir),
             # the local broker makes a group join take half the session timeout (INFRA.md)
             "KEMI_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            # the local broker reports wrong end offsets, so Faust would refuse its own
+            # RocksDB state after a calculator restart (INFRA.md); real Kafka keeps the check
+            "KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK": "false",
         }
+
+    @property
+    def services_dir(self) -> Path:
+        return self.data_dir / "services"
 
     def services(self) -> list[ServiceSpec]:
         found = available_services()
@@ -211,6 +222,7 @@ class Supervisor:
     def start_all(self) -> None:
         """Start servers one by one, create topics, then every service at once."""
         cfg = self.config
+        self._reset_kafka_bound_state()
         self.state.env = cfg.service_env()
         self.state.save()
         base_env = {**os.environ, **cfg.service_env()}
@@ -235,6 +247,19 @@ class Supervisor:
             hook(self)
         self.state.status = "ready"
         self.state.save()
+
+    def _reset_kafka_bound_state(self) -> None:
+        """Drop what services saved against the previous broker's offsets.
+
+        The local broker keeps topics in memory only, so every ``up`` starts with empty
+        topics. Saved offsets and the state that goes with them (calculator tables,
+        evaluator checkpoints, notifier positions) would point past the new topics' ends.
+        Production brokers keep their topics, and services keep their state there.
+        """
+        services = self.config.services_dir
+        if services.exists():
+            shutil.rmtree(services)
+            log.info("local broker starts empty: reset service state in %s", services)
 
     def start_extra(self, children: list[_Child]) -> None:
         """Start and wait for processes added after :meth:`start_all` (e.g. the demo's)."""
