@@ -10,9 +10,11 @@
 2. **evaluator process**: the same rules and batches read from a 12-partition topic by
    ``python -m alerting.evaluator`` (fetch, decode, evaluate, checkpoint): samples/s
    from its first to its last consumed batch, sampled from its /metrics.
-3. **latency**: a rule with ``for: 0``; one sample crossing the threshold produced to the
-   evaluator's input topic -> evaluator -> kemi.alerts -> notifier (group_wait 0) ->
-   a signed webhook received by an aiohttp receiver in this process; p50/p99 over N.
+3. **latency**: a rule with ``for: 0``; one sample crossing the threshold produced to
+   ``kemi.metrics.raw`` -> calculator (Faust, pass-through) -> kemi.metrics -> evaluator
+   -> kemi.alerts -> notifier (group_wait 0) -> a signed webhook received by an aiohttp
+   receiver in this process; p50/p99 over N. Then the same without the calculator (the
+   sample produced to kemi.metrics), to show each stage's share.
 
 Starts its own broker (Tansu) and etcd on free loopback ports and stops them.
 """
@@ -189,9 +191,9 @@ async def bench_process(servers: Servers, n_batches: int) -> dict[str, float]:
         stop_pid(proc.pid)
 
 
-async def bench_latency(servers: Servers, n: int) -> dict[str, float]:
+async def bench_latency(servers: Servers, n: int, via_calculator: bool) -> dict[str, float]:
     ensure_topics(servers.broker.address, ALL_TOPICS)
-    prefix = "/bench-lat/"
+    prefix = f"/bench-lat-{uuid.uuid4().hex[:6]}/"
     receiver = await RecordingReceiver(secret="s").start()
     with Registry(servers.etcd.address, prefix) as reg:
         reg.put("receiver", "bench", Receiver(url=receiver.url, secret="s"))
@@ -201,8 +203,15 @@ async def bench_latency(servers: Servers, n: int) -> dict[str, float]:
     tag = uuid.uuid4().hex[:6]
     env = service_env(servers, prefix, servers.tmp / "lat-data", group_wait="0",
                       evaluator_group=f"e-{tag}", notifier_group=f"n-{tag}")  # fmt: skip
+    env.update(
+        KEMI_CALCULATOR_APP_ID=f"c-{tag}", KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK="false"
+    )
     procs = []
-    for module in ("alerting.evaluator", "alerting.notifier"):
+    modules = ["alerting.evaluator", "alerting.notifier"] + (
+        ["calculator"] if via_calculator else []
+    )
+    topic = "kemi.metrics.raw" if via_calculator else "kemi.metrics"
+    for module in modules:
         e = dict(env, KEMI_HTTP_PORT=str(free_port()))
         procs.append(spawn([sys.executable, "-m", module], servers.tmp / f"{module}.log", env=e))
         assert wait_until(
@@ -214,7 +223,7 @@ async def bench_latency(servers: Servers, n: int) -> dict[str, float]:
     try:
         # warm-up until the pipeline answers end to end
         for i in range(200):
-            await send_sample(producer, f"warm:{i}")
+            await send_sample(producer, topic, f"warm:{i}")
             if await receiver.wait_for(lambda rs: len(rs) > 0, 0.5):
                 break
         await asyncio.sleep(1.0)
@@ -222,7 +231,7 @@ async def bench_latency(servers: Servers, n: int) -> dict[str, float]:
         for i in range(n):
             resource = f"lat:{tag}:{i}"
             sent = time.monotonic()
-            await send_sample(producer, resource)
+            await send_sample(producer, topic, resource)
             ok = await receiver.wait_for(
                 lambda rs, r=resource: any(
                     a["resource"] == r for x in rs[base:] for a in x.json["alerts"]
@@ -245,9 +254,9 @@ async def bench_latency(servers: Servers, n: int) -> dict[str, float]:
     return {"n": n, "p50": q[49], "p99": q[98], "max": latencies[-1], "min": latencies[0]}
 
 
-async def send_sample(producer, resource: str) -> None:  # type: ignore[no-untyped-def]
+async def send_sample(producer, topic: str, resource: str) -> None:  # type: ignore[no-untyped-def]
     b = SampleBatch(resource, int(time.time() * 1000), Source.PUSH, [Sample("lat", 1.0)])
-    await producer.send_and_wait("kemi.metrics", encode_batch(b), key=b.key)
+    await producer.send_and_wait(topic, encode_batch(b), key=b.key)
 
 
 async def amain(args: argparse.Namespace) -> None:
@@ -265,10 +274,16 @@ async def amain(args: argparse.Namespace) -> None:
                 print(f"| evaluator process from a 12-partition topic | {p['samples']:.0f} | "
                       f"{p['seconds']:.2f} | {p['rate']:,.0f} | fetch+decode+evaluate+checkpoint |")  # fmt: skip
             if args.webhooks:
-                lat = await bench_latency(servers, args.webhooks)
-                print(f"\nlatency sample -> signed webhook (for: 0, group_wait 0), n={lat['n']}: "
-                      f"p50 {lat['p50'] * 1000:.1f} ms, p99 {lat['p99'] * 1000:.1f} ms, "
-                      f"min {lat['min'] * 1000:.1f} ms, max {lat['max'] * 1000:.1f} ms")  # fmt: skip
+                print()
+                for via, start in (
+                    (True, "kemi.metrics.raw -> calculator"),
+                    (False, "kemi.metrics"),
+                ):
+                    lat = await bench_latency(servers, args.webhooks, via)
+                    print(f"latency {start} -> evaluator -> notifier -> signed webhook "
+                          f"(for: 0, group_wait 0), n={lat['n']}: "
+                          f"p50 {lat['p50'] * 1000:.1f} ms, p99 {lat['p99'] * 1000:.1f} ms, "
+                          f"min {lat['min'] * 1000:.1f} ms, max {lat['max'] * 1000:.1f} ms")  # fmt: skip
         finally:
             servers.stop()
     print(f"load after: {os.getloadavg()[0]:.2f} (1-min)")
