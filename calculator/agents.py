@@ -22,7 +22,7 @@ from calculator.live import LiveDefinitions
 from calculator.processor import Result
 from calculator.state import GroupState, ResourceState
 from calculator.tables import group_table, resource_table
-from calculator.topics import groups_topic, metrics_topic, raw_topic
+from calculator.topics import groups_topic, raw_topic
 from kemi_stats.codec import decode_batch, encode_batch
 from kemi_stats.errors import CodecError
 from kemi_stats.model import SampleBatch
@@ -75,12 +75,12 @@ async def calculate(stream: Any) -> None:
         res = definitions.processor.process(batch, state)
         # write state before any await, so the clock timer never sees a stale window
         resource_table[rid] = state.to_bytes()
-        await metrics_topic.send(key=event.key or rid, value=raw)
+        await _produce(_OUT, event.key or rid, raw)
         for out in res.derived:
-            await metrics_topic.send(key=rid, value=encode_batch(out))
+            await _produce(_OUT, rid, encode_batch(out))
         for c in res.contributions:
             key, value = encode_contribution(c)
-            await groups_topic.send(key=key, value=value)
+            await _produce(_GROUPS, key, value)
         _account(res, len(batch.samples))
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
@@ -108,9 +108,22 @@ async def aggregate_groups(stream: Any) -> None:
             await _emit(out)
 
 
+_OUT = calc_settings.output_topic
+_GROUPS = calc_settings.groups_topic
+
+
+async def _produce(topic: str, key: bytes, value: bytes) -> None:
+    """Hand a record to the app's producer (what ``Topic.send`` does, minus its bookkeeping).
+
+    Faust flushes this producer before it commits input offsets, so at-least-once holds.
+    The default partitioner (murmur2 of the key) is the one tables and topics use.
+    """
+    await app.producer.send(topic, key, value, None, None, None)
+
+
 async def _emit(out: SampleBatch) -> None:
     metrics.PRODUCED.labels("aggregate").inc(len(out.samples))
-    await metrics_topic.send(key=out.key, value=encode_batch(out))
+    await _produce(_OUT, out.key, encode_batch(out))
 
 
 @app.timer(interval=calc_settings.close_check_interval)
