@@ -218,3 +218,34 @@ async def test_windows_and_group_aggregates(calc: Calc, registry: Registry) -> N
     again = await calc.collect(lambda bs: False, wait=1.0)
     assert len(derived_values(again, "cpu_load_10s")) == 3, "a window is emitted once"
     assert len(derived_values(again, "site_in")) == 1, "a bucket is emitted once"
+
+
+async def test_killed_and_restarted_no_spike_at_most_one_gap(calc: Calc, registry: Registry) -> None:
+    registry.create("derived", "if_in_bps", Derived(expr="rate(ifHCInOctets) * 8"))
+    await asyncio.sleep(1.0)
+    rid = f"net:restart-{uuid.uuid4().hex[:6]}"
+    t0 = int(time.time() * 1000) - 3_600_000
+    step_ms, per_step = 10_000, 1_250_000  # 1,000,000 bit/s
+    octets = 2**64 - 20 * per_step  # a Counter64 wrap happens after the restart
+
+    def batch(i: int) -> SampleBatch:
+        return if_batch(rid, t0 + i * step_ms, {"eth0": (octets + i * per_step) % 2**64})
+
+    await calc.send(*(batch(i) for i in range(10)))
+    await calc.collect(lambda bs: len(derived_values(bs, "if_in_bps")) >= 9)
+    await asyncio.sleep(1.0)  # offsets committed (commit interval 0.5 s)
+    await calc.send(*(batch(i) for i in range(10, 15)))
+    calc.proc.kill()  # a crash, maybe in the middle of these five
+    await calc.send(*(batch(i) for i in range(15, 30)))
+    calc.proc.start(timeout=60)
+    expected = {t0 + i * step_ms for i in range(1, 30)}
+
+    def settled(bs: list[SampleBatch]) -> bool:
+        return any(t == t0 + 29 * step_ms for _, t, *_ in derived_values(bs, "if_in_bps"))
+
+    rates = derived_values(await calc.collect(settled, wait=60), "if_in_bps")
+    # a crash between a state write and its output's flush may cost that one step's rate
+    # (the replayed input is then a duplicate): the documented at-least-once bound
+    missing = expected - {t for _, t, *_ in rates}
+    assert len(missing) <= 1, f"gap of {len(missing)} steps"
+    assert {v for *_, v in rates} == {1_000_000.0}, "no spike, before, across or after"
