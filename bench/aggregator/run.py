@@ -30,32 +30,20 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.measure import broker_and_etcd, cpu_seconds
 from kemi_stats.codec import decode_batch
 from kemi_stats.kafka import make_consumer
 from kemi_stats.registry.models import Token
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
-from kemi_stats.stack.servers import (
-    broker_command,
-    etcd_command,
-    free_port,
-    http_ok,
-    port_open,
-)
+from kemi_stats.stack.servers import free_port, http_ok
 from kemi_stats.topics import TopicSpec, ensure_topics
 
 TOPIC = "bench.agg.raw"
 SECRET = "bench-secret-0123456789"
 FIELDS = 10
 HOSTS = 1000
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def line_bodies(n_bodies: int, lines: int, t0_s: int) -> list[bytes]:
@@ -142,21 +130,19 @@ def pct(values: list[float], q: float) -> float:
 
 async def amain(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-agg-"))
-    broker = broker_command(free_port())
-    etcd = etcd_command(tmp / "etcd", free_port(), free_port())
-    procs = [spawn(broker.argv, tmp / "broker.log"), spawn(etcd.argv, tmp / "etcd.log")]
+    with broker_and_etcd(tmp) as (broker, etcd):
+        await run(args, tmp, broker.address, etcd.address)
+
+
+async def run(args: argparse.Namespace, tmp: Path, kafka: str, etcd: str) -> None:
     agg_pid = 0
     try:
-        for cmd in (broker, etcd):
-            host, port = cmd.address.rsplit(":", 1)
-            if not wait_until(lambda h=host, p=int(port): port_open(h, p), 20):
-                raise SystemExit(f"{cmd.name} did not start; see {tmp}")
-        ensure_topics(broker.address, (TopicSpec(TOPIC, 12),))
-        with Registry(etcd.address, "/kemi/") as reg:
+        ensure_topics(kafka, (TopicSpec(TOPIC, 12),))
+        with Registry(etcd, "/kemi/") as reg:
             reg.create("token", "bench", Token(hash=hashlib.sha256(SECRET.encode()).hexdigest()))
         port = free_port()
-        env = {**os.environ, "KEMI_KAFKA_BOOTSTRAP": broker.address,
-               "KEMI_ETCD_ENDPOINT": etcd.address, "KEMI_HTTP_PORT": str(port),
+        env = {**os.environ, "KEMI_KAFKA_BOOTSTRAP": kafka,
+               "KEMI_ETCD_ENDPOINT": etcd, "KEMI_HTTP_PORT": str(port),
                "KEMI_AGGREGATOR_TOPIC": TOPIC, "KEMI_LOG_LEVEL": "WARNING",
                "KEMI_AGGREGATOR_MAX_FUTURE": "30d"}  # fmt: skip
         agg = spawn([sys.executable, "-m", "aggregator"], tmp / "aggregator.log", env=env)
@@ -188,14 +174,12 @@ async def amain(args: argparse.Namespace) -> None:
                   f"{pct(lat, 50) * 1000:.0f} | {pct(lat, 99) * 1000:.0f} | "
                   f"{cpu / samples * 100_000:.2f} |", flush=True)  # fmt: skip
         total += warm * args.lines * FIELDS
-        on_topic = await count_topic(broker.address, total)
+        on_topic = await count_topic(kafka, total)
         print(f"\nsamples acknowledged with 204 (warm-up included): {total:,}; "
               f"on the topic: {on_topic:,}")  # fmt: skip
     finally:
         if agg_pid:
             stop_pid(agg_pid)
-        for p in procs:
-            stop_pid(p.pid)
 
 
 def main() -> None:

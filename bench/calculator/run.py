@@ -19,15 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.measure import broker_and_etcd, cpu_seconds, scrape
 from calculator.definitions import compile_definitions
 from calculator.processor import BatchProcessor
 from calculator.state import ResourceState
@@ -38,34 +37,15 @@ from kemi_stats.registry.models import Derived
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
-from kemi_stats.stack.servers import broker_command, etcd_command, free_port, http_ok, port_open
+from kemi_stats.stack.servers import free_port, http_ok
 from kemi_stats.topics import TopicSpec, ensure_topics
 
 PARTITIONS = 12
-TICKS = os.sysconf("SC_CLK_TCK")
 DERIVED = {
     "if_in_bps": "rate(ifHCInOctets) * 8",
     "mem_used_pct": "100 * (memTotalReal - memAvailReal) / memTotalReal",
 }
 C64 = MetricKind.COUNTER64
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def scrape(url: str, name: str) -> float:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return 0.0
-    total = 0.0
-    for m in re.finditer(rf"^{name}(?:{{[^}}]*}})? ([0-9.e+]+)$", text, re.M):
-        total += float(m.group(1))
-    return total
 
 
 def batches(resources: int, steps: int, t0_ms: int, interfaces: int) -> list[SampleBatch]:
@@ -140,25 +120,25 @@ def main() -> None:
     pure_rate, pure_produced = bench_pure([v for _, v in encoded])
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-calc-"))
-    broker = broker_command(free_port())
-    etcd = etcd_command(tmp / "etcd", free_port(), free_port())
-    procs = [spawn(broker.argv, tmp / "broker.log"), spawn(etcd.argv, tmp / "etcd.log")]
+    with broker_and_etcd(tmp) as (broker, etcd):
+        run(args, tmp, broker.address, etcd.address, encoded, total, per, pure_rate, pure_produced)
+
+
+def run(args: argparse.Namespace, tmp: Path, kafka: str, etcd: str,
+        encoded: list[tuple[bytes, bytes]], total: int, per: int, pure_rate: float,
+        pure_produced: int) -> None:  # fmt: skip
     calc_pid = 0
     try:
-        for cmd in (broker, etcd):
-            host, port = cmd.address.rsplit(":", 1)
-            if not wait_until(lambda h=host, p=int(port): port_open(h, p), 20):
-                raise SystemExit(f"{cmd.name} did not start; see {tmp}")
         raw, out, groups = "bench.calc.raw", "bench.calc.out", "bench.calc.groups"
-        ensure_topics(broker.address, tuple(TopicSpec(n, PARTITIONS) for n in (raw, out, groups)))
-        with Registry(etcd.address, "/kemi/") as reg:
+        ensure_topics(kafka, tuple(TopicSpec(n, PARTITIONS) for n in (raw, out, groups)))
+        with Registry(etcd, "/kemi/") as reg:
             for name, expr in DERIVED.items():
                 reg.create("derived", name, Derived(expr=expr))
-        asyncio.run(fill(broker.address, raw, encoded))
+        asyncio.run(fill(kafka, raw, encoded))
 
         port = free_port()
-        env = {**os.environ, "KEMI_KAFKA_BOOTSTRAP": broker.address,
-               "KEMI_ETCD_ENDPOINT": etcd.address, "KEMI_HTTP_PORT": str(port),
+        env = {**os.environ, "KEMI_KAFKA_BOOTSTRAP": kafka,
+               "KEMI_ETCD_ENDPOINT": etcd, "KEMI_HTTP_PORT": str(port),
                "KEMI_DATA_DIR": str(tmp / "data"), "KEMI_LOG_LEVEL": "WARNING",
                "KEMI_KAFKA_SESSION_TIMEOUT_MS": "6000",
                "KEMI_CALCULATOR_APP_ID": "bench-calc", "KEMI_CALCULATOR_INPUT_TOPIC": raw,
@@ -176,14 +156,14 @@ def main() -> None:
         done = 0.0
         deadline = time.monotonic() + 600
         while done < total and time.monotonic() < deadline:
-            done = scrape(metrics_url, "kemi_calculator_samples_in_total")
+            done = scrape(metrics_url, "kemi_calculator_samples_in_total", unreachable=0.0)
             now = time.monotonic()
             if done and not first_at:
                 first_at, cpu_first, first_done = now, cpu_seconds(calc_pid), done
             last_at = now
             time.sleep(0.2)
         cpu = cpu_seconds(calc_pid)
-        derived = scrape(metrics_url, "kemi_calculator_derived_samples_total")
+        derived = scrape(metrics_url, "kemi_calculator_derived_samples_total", unreachable=0.0)
         steady = (done - first_done) / (last_at - first_at) if last_at > first_at else 0.0
         wall = last_at - started
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
@@ -207,8 +187,6 @@ def main() -> None:
     finally:
         if calc_pid:
             stop_pid(calc_pid)
-        for p in procs:
-            stop_pid(p.pid)
 
 
 if __name__ == "__main__":

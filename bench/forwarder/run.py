@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.measure import cpu_seconds, scrape
 from kemi_stats.codec import encode_batch
 from kemi_stats.kafka import make_producer
 from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
@@ -44,25 +44,6 @@ from kemi_stats.stack.servers import (
 from kemi_stats.topics import TopicSpec, ensure_topics
 
 TOPIC = "bench.metrics"
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def scrape(url: str, name: str) -> float:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            text = resp.read().decode()
-    except OSError:
-        return -1.0
-    total = 0.0
-    for m in re.finditer(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M):
-        total += float(m.group(1))
-    return total
 
 
 def make_batch(i: int, t0: int) -> SampleBatch:

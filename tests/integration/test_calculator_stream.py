@@ -220,7 +220,9 @@ async def test_windows_and_group_aggregates(calc: Calc, registry: Registry) -> N
     assert len(derived_values(again, "site_in")) == 1, "a bucket is emitted once"
 
 
-async def test_killed_and_restarted_no_spike_at_most_one_gap(calc: Calc, registry: Registry) -> None:
+async def test_killed_and_restarted_no_spike_at_most_one_gap(
+    calc: Calc, registry: Registry
+) -> None:
     registry.create("derived", "if_in_bps", Derived(expr="rate(ifHCInOctets) * 8"))
     await asyncio.sleep(1.0)
     rid = f"net:restart-{uuid.uuid4().hex[:6]}"

@@ -1,0 +1,64 @@
+"""What the benchmarks measure of a service process, and the servers they start for it.
+
+CPU seconds come from ``/proc/<pid>/stat``; progress from the counters on a service's own
+Prometheus ``/metrics``, so a benchmark sees what an operator's Prometheus would see.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from kemi_stats.stack.process import spawn, stop_pid, wait_until
+from kemi_stats.stack.servers import (
+    ServerCommand,
+    broker_command,
+    etcd_command,
+    free_port,
+    port_open,
+)
+
+__all__ = ["broker_and_etcd", "cpu_seconds", "scrape"]
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def scrape(url: str, name: str, unreachable: float = -1.0) -> float:
+    """The sum of sample ``name`` over all its label sets on the /metrics page at ``url``."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return unreachable
+    total = 0.0
+    for m in re.finditer(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M):
+        total += float(m.group(1))
+    return total
+
+
+@contextlib.contextmanager
+def broker_and_etcd(tmp: Path) -> Iterator[tuple[ServerCommand, ServerCommand]]:
+    """A Tansu broker and an etcd on free loopback ports, stopped by pid afterwards."""
+    broker = broker_command(free_port())
+    etcd = etcd_command(tmp / "etcd", free_port(), free_port())
+    procs = [spawn(broker.argv, tmp / "broker.log"), spawn(etcd.argv, tmp / "etcd.log")]
+    try:
+        for cmd in (broker, etcd):
+            host, port = cmd.address.rsplit(":", 1)
+            if not wait_until(lambda h=host, p=int(port): port_open(h, p), 20):
+                raise SystemExit(f"{cmd.name} did not start; see {tmp}")
+        yield broker, etcd
+    finally:
+        for p in procs:
+            stop_pid(p.pid)
