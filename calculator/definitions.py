@@ -13,7 +13,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from calculator.expressions import Expression, ExpressionError, compile_expression
+from kemi_stats.expressions import Expression, ExpressionError, compile_expression, derived_mode
 from kemi_stats.registry.models import Derived
 
 __all__ = ["CompiledDefinition", "DefinitionSet", "compile_definitions"]
@@ -70,24 +70,11 @@ def compile_one(
         expr = compile_expression(doc.expr)
     except ExpressionError as exc:
         raise ExpressionError(f"derived {name}: {exc}") from None
-    if expr.aggregate is None:
-        if doc.window is not None or doc.group_by:
-            raise ExpressionError(
-                f"derived {name}: window/group_by need an aggregate around the expression, "
-                f"e.g. avg({doc.expr})"
-            )
-        mode = "point"
-    elif doc.group_by:
-        mode = "group"
-    elif doc.window is not None:
-        mode = "window"
-    else:
-        raise ExpressionError(
-            f"derived {name}: aggregate {expr.aggregate}() needs a window or group_by"
-        )
+    try:
+        mode = derived_mode(expr, doc.window, doc.group_by)
+    except ExpressionError as exc:
+        raise ExpressionError(f"derived {name}: {exc}") from None
     window_ms = round(doc.window * 1000) if doc.window is not None else None
-    if window_ms is not None and window_ms < 1000:
-        raise ExpressionError(f"derived {name}: window {doc.window} s is shorter than 1 s")
     return CompiledDefinition(
         name=name,
         expr=expr,

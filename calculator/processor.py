@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from calculator.counters import Reading, StepKind, counter_step
 from calculator.definitions import CompiledDefinition, DefinitionSet
-from calculator.expressions import EvalFailure
 from calculator.state import ResourceState, labels_key, parse_labels_key, split_series_key
 from calculator.windows import Closed, window_add, window_expired
+from kemi_stats.expressions import EvalFailure
 from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
 
 __all__ = ["UPTIME_METRIC", "BatchProcessor", "Contribution", "Result"]

@@ -15,6 +15,7 @@ from kemi_stats.stack.servers import (
     broker_command,
     etcd_command,
     free_port,
+    free_ports,
     http_ok,
     port_open,
     victoria_command,
@@ -75,7 +76,7 @@ def start_broker(tmp: Path) -> RunningServer:
 
 def start_etcd(tmp: Path) -> RunningServer:
     data = tmp / "etcd-data"
-    return RunningServer(etcd_command(data, free_port(), free_port()), tmp / "etcd.log").start()
+    return RunningServer(etcd_command(data, *free_ports(2)), tmp / "etcd.log").start()
 
 
 def start_victoria(tmp: Path) -> RunningServer:

@@ -102,7 +102,12 @@ def _read_rows(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
         reader = csv.DictReader(text.splitlines())
         if not reader.fieldnames or "name" not in reader.fieldnames:
             raise ValidationError(f"{path.name}: the header must have a 'name' column")
+        width = len(reader.fieldnames)
         for i, row in enumerate(reader, start=2):
+            if None in row:  # csv.DictReader files values past the header under None
+                raise ValidationError(
+                    f"{path.name} line {i}: {width + len(row[None])} fields, the header has {width}"
+                )
             rows.append(
                 (f"{path.name} line {i}", (row.get("name") or "").strip(), _row_to_doc(row))
             )
@@ -131,7 +136,19 @@ def _read_rows(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
 )
 @pass_ctx
 def target_import(obj: CliContext, file: str, replace: bool) -> None:
-    """Import targets from a CSV or YAML FILE: all rows are validated before any is written."""
+    """Import targets from a CSV or YAML FILE: all rows are validated before any is written.
+
+    \b
+    CSV: a header row naming the columns, one target per row. 'name' is required;
+    every other column is a target field (host, port, credential, interval, deadline,
+    resource_id, ...). 'profiles' lists names separated by ';' or '|'; 'labels' is
+    k=v pairs separated by ';'; a column 'label.site' sets the label 'site'.
+      name,host,credential,profiles,interval,label.site
+      core-sw-3,10.0.0.3,lab-v2,if-mib;system,60s,pangyo
+    \b
+    YAML: a list of targets each with a 'name', or a mapping name -> target (optionally
+    under a top-level 'targets:' key), with the fields of 'kemi-stats target show -o yaml'.
+    """
     rows = _read_rows(Path(file))
     reg = obj.registry
     known = {k: {e.name for e in reg.list(k)} for k in ("credential", "profile")}

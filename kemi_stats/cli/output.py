@@ -11,12 +11,10 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from kemi_stats.registry.models import KINDS
-from kemi_stats.registry.store import Entry, dump_doc
+from kemi_stats.registry.store import Entry, masked
 
-__all__ = ["MASK", "OUTPUT_OPTION", "masked", "print_entries"]
+__all__ = ["OUTPUT_OPTION", "print_entries"]
 
-MASK = "********"
 
 OUTPUT_OPTION = click.option(
     "--output",
@@ -37,15 +35,6 @@ COLUMNS: dict[str, Sequence[str]] = {
     "token": ("resource_prefix", "rate_limit", "description", "created_at"),
     "silence": ("match", "starts_at", "ends_at", "reason"),
 }
-
-
-def masked(kind: str, doc: Any) -> dict[str, Any]:
-    """The stored form of ``doc`` with every secret field replaced by a mask."""
-    data = dump_doc(doc)
-    for name in KINDS[kind].model.secret_fields:
-        if data.get(name):
-            data[name] = MASK
-    return data
 
 
 def _cell(kind: str, column: str, value: Any) -> str:

@@ -29,7 +29,8 @@ for _k in KIND_CLIS.values():
         _REFERRED_BY.setdefault(_target, []).append((_k.kind, _field))
 
 
-def _load_file(path: str | None) -> dict[str, Any]:
+def _load_file(path: str | None, kind: str) -> dict[str, Any]:
+    """The fields in ``path``; the output of ``show -o yaml`` (``NAME: {fields}``) as well."""
     if not path:
         return {}
     try:
@@ -40,6 +41,11 @@ def _load_file(path: str | None) -> dict[str, Any]:
         fail(f"--file {path}: not YAML/JSON: {str(exc).splitlines()[0]}")
     if not isinstance(data, dict):
         fail(f"--file {path}: expected a mapping of fields")
+    fields = KINDS[kind].model.model_fields
+    if len(data) == 1:
+        ((key, inner),) = data.items()
+        if key not in fields and isinstance(inner, dict):
+            return inner  # one entry as 'show' prints it, under its name
     return data
 
 
@@ -82,7 +88,7 @@ def _make_group(kc: KindCli) -> click.Group:
     def add(obj: CliContext, name: str | None, file: str | None, **values: Any) -> None:
         name = name or (kc.auto_name() if kc.auto_name else None)
         assert name is not None
-        raw = kc.to_doc(values, _load_file(file))
+        raw = kc.to_doc(values, _load_file(file, kind))
         secret = None
         if kind == "token":
             secret = new_token_secret()
@@ -105,7 +111,7 @@ def _make_group(kc: KindCli) -> click.Group:
     def update(obj: CliContext, name: str, file: str | None, **values: Any) -> None:
         current = obj.registry.get(kind, name)
         raw = dump_doc(current.doc)
-        raw.update(_load_file(file))
+        raw.update(_load_file(file, kind))
         doc = parse_doc(kind, name, kc.to_doc(values, raw))
         check_refs(obj.registry, kind, name, doc)
         obj.registry.update(kind, name, doc)

@@ -22,11 +22,10 @@ except ImportError:  # pragma: no cover
 
 from kemi_stats.errors import ValidationError
 from kemi_stats.registry.models import KINDS
-from kemi_stats.registry.store import Entry, Registry, dump_doc, parse_doc
+from kemi_stats.registry.store import MASK, Entry, Registry, dump_doc, masked, parse_doc
 
-__all__ = ["MASK", "Plan", "export_registry", "plan_apply", "read_desired"]
+__all__ = ["Plan", "export_registry", "plan_apply", "read_desired"]
 
-MASK = "********"
 _BY_PLURAL = {spec.plural: spec.name for spec in KINDS.values()}
 
 
@@ -49,21 +48,13 @@ class Plan:
         return out
 
 
-def _masked(kind: str, doc: Any) -> dict[str, Any]:
-    data = dump_doc(doc)
-    for name in KINDS[kind].model.secret_fields:
-        if data.get(name):
-            data[name] = MASK
-    return data
-
-
 def export_registry(registry: Registry, directory: Path) -> dict[str, int]:
     """Write one ``<plural>.yaml`` per kind into ``directory``; returns counts per kind."""
     directory.mkdir(parents=True, exist_ok=True)
     counts = {}
     for spec in KINDS.values():
         entries = sorted(registry.list(spec.name), key=lambda e: e.name)
-        body = {spec.plural: {e.name: _masked(spec.name, e.doc) for e in entries}}
+        body = {spec.plural: {e.name: masked(spec.name, e.doc) for e in entries}}
         (directory / f"{spec.plural}.yaml").write_text(
             yaml.dump(body, Dumper=_Dumper, sort_keys=False)
         )

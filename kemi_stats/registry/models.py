@@ -6,7 +6,6 @@ accepted as ``30s``/``5m``/seconds and stored as seconds.
 
 from __future__ import annotations
 
-import ast
 import ipaddress
 import re
 import time
@@ -24,6 +23,7 @@ from pydantic import (
 )
 
 from kemi_stats.durations import format_duration, parse_duration
+from kemi_stats.expressions import compile_expression, derived_mode
 from kemi_stats.registry.oids import resolve_oid
 
 __all__ = [
@@ -269,10 +269,8 @@ class Profile(_Doc):
 
 
 def _check_expr(value: str) -> str:
-    try:
-        ast.parse(value, mode="eval")
-    except SyntaxError as exc:
-        raise ValueError(f"expression {value!r} does not parse: {exc.msg}") from None
+    # the calculator's own compiler: what is accepted here is what it can run
+    compile_expression(value)
     return value
 
 
@@ -288,6 +286,11 @@ class Derived(_Doc):
     max_rate: float | None = Field(None, gt=0)
     labels: Labels = Field(default_factory=dict)
     description: str = ""
+
+    @model_validator(mode="after")
+    def _runnable(self) -> Derived:
+        derived_mode(compile_expression(self.expr), self.window, self.group_by)
+        return self
 
 
 # --- alerting -------------------------------------------------------------------------
@@ -406,7 +409,8 @@ class Rule(_Doc):
 class Receiver(_Doc):
     """A webhook that alert notifications are POSTed to, signed with ``secret``."""
 
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"secret"})
+    #: headers often carry credentials (Authorization, API keys): masked as a whole
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"secret", "headers"})
 
     url: str
     secret: str = ""

@@ -21,7 +21,10 @@ from kemi_stats.errors import (
 from kemi_stats.registry.etcd import connect, etcd_errors
 from kemi_stats.registry.models import KINDS, KindSpec, validate_name
 
-__all__ = ["Entry", "Registry", "dump_doc", "parse_doc", "validation_message"]
+__all__ = ["MASK", "Entry", "Registry", "dump_doc", "masked", "parse_doc", "validation_message"]
+
+#: what list/show/export print in place of a secret (apply keeps the stored value for it)
+MASK = "********"
 
 _PAGE = 500
 _TXN_OPS = 100  # etcd's default --max-txn-ops is 128
@@ -44,6 +47,9 @@ def validation_message(kind: str, name: str, exc: pydantic.ValidationError) -> s
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+    if not err["loc"]:
+        # a check across fields: its message names them (and never echoes a secret)
+        return f"{kind} {name}: {msg}"
     if err["type"] == "extra_forbidden":
         return f"{kind} {name}: unknown field {loc!r}"
     if err["type"] == "missing":
@@ -69,6 +75,15 @@ def parse_doc(kind: str, name: str, doc: Any) -> Any:
 def dump_doc(doc: pydantic.BaseModel) -> dict[str, Any]:
     """The JSON form a document is stored and exported in."""
     return doc.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def masked(kind: str, doc: pydantic.BaseModel) -> dict[str, Any]:
+    """The stored form of ``doc`` with every secret field replaced by :data:`MASK`."""
+    data = dump_doc(doc)
+    for name in KINDS[kind].model.secret_fields:
+        if data.get(name):
+            data[name] = MASK
+    return data
 
 
 class Registry:

@@ -143,6 +143,14 @@ class Supervisor:
                  ("etcd", cfg.etcd_peer_port, "--etcd-peer-port"),
                  ("victoriametrics", cfg.vm_port, "--vm-port")]  # fmt: skip
         ports += [(s.name, cfg.service_port(s), "--service-port") for s in cfg.services()]
+        owners: dict[int, str] = {}
+        for name, port, flag in ports:
+            if port in owners and owners[port] != name:
+                raise StackError(
+                    f"{name}: port {port} is also given to {owners[port]} (pick another with {flag})",
+                    component=name,
+                )
+            owners[port] = name
         for name, port, flag in ports:
             if port_open(cfg.host, port):
                 raise StackError(

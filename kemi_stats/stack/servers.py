@@ -6,6 +6,7 @@ same binaries with the same flags as the platform.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import urllib.request
@@ -20,6 +21,7 @@ __all__ = [
     "broker_command",
     "etcd_command",
     "free_port",
+    "free_ports",
     "http_ok",
     "port_open",
     "victoria_command",
@@ -41,6 +43,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports on 127.0.0.1 that are free right now.
+
+    All are held open until every one is chosen: the kernel may hand out a port again
+    as soon as it is closed, so ``n`` calls of :func:`free_port` can repeat one.
+    """
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:

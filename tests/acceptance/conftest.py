@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from kemi_stats.services import available_services
-from kemi_stats.stack.servers import free_port
+from kemi_stats.stack.servers import free_ports
 
 
 @dataclass
@@ -69,8 +69,8 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data = tmp_path_factory.mktemp("stack")
-    ports = {"kafka": free_port(), "etcd": free_port(), "etcd-peer": free_port(), "vm": free_port()}
-    ports.update({s.name: free_port() for s in available_services()})
+    names = ["kafka", "etcd", "etcd-peer", "vm"] + [s.name for s in available_services()]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
         **os.environ,
         "KEMI_KAFKA_BOOTSTRAP": f"127.0.0.1:{ports['kafka']}",

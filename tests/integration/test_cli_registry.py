@@ -111,6 +111,10 @@ def test_documented_examples_work_as_written(cli: Cli, registry: Registry) -> No
         (["rule", "add", "r", "--metric", "cpu", "--above", "ninety"], "'--above': 'ninety' is not a valid float"),
         (["credential", "add", "lab-v2", "--community", "x"], "already exists"),
         (["target", "add", "--bogus"], "No such option: --bogus"),
+        (["derived", "add", "d", "--expr", "1 +"], "does not parse"),
+        (["derived", "add", "d", "--expr", '__import__("os")'], "unknown function __import__()"),
+        (["derived", "add", "d", "--expr", "x.__class__"], "attribute access is not allowed"),
+        (["credential", "add", "c", "--v3-user", "u", "--auth", "SHA", "--auth-key", "short"], "credential c: auth_key must be at least 8 characters"),
     ],
 )  # fmt: skip
 def test_errors_are_one_line_and_write_nothing(
@@ -191,3 +195,43 @@ def test_export_then_apply_dry_run_reports_no_difference(
     assert not registry.exists("receiver", "hook")
     # the stored secret survived the masked export round trip
     assert registry.get("credential", "lab-v3").doc.auth_key == "authpass123"
+
+
+def test_csv_row_with_more_fields_than_the_header_is_refused(
+    cli: Cli, registry: Registry, tmp_path: Path
+) -> None:
+    _seed(cli)
+    path = tmp_path / "extra.csv"
+    path.write_text(
+        "name,host,credential,profiles\n"
+        "ok-1,127.0.0.21,lab-v2,system\n"
+        "bad-2,127.0.0.22,lab-v2,system,surplus\n"
+    )
+    proc = cli("target", "import", str(path), ok=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: extra.csv line 3: 5 fields, the header has 4"
+    assert registry.list("target") == []
+
+
+def test_show_output_is_accepted_by_add(cli: Cli, registry: Registry, tmp_path: Path) -> None:
+    _seed(cli)
+    shown = tmp_path / "system.yaml"
+    shown.write_text(cli("profile", "show", "system", "-o", "yaml").stdout)
+    cli("profile", "add", "system-copy", "-f", str(shown))
+    assert registry.get("profile", "system-copy").doc == registry.get("profile", "system").doc
+
+
+def test_receiver_headers_are_masked_and_kept_by_apply(
+    cli: Cli, registry: Registry, tmp_path: Path
+) -> None:
+    cli("receiver", "add", "hdr", "--url", "https://hooks.example/x", "--secret", "S3CRET",
+        "--header", "Authorization=Bearer TOPSECRET")  # fmt: skip
+    for output in ("table", "json", "yaml"):
+        assert "TOPSECRET" not in cli("receiver", "show", "hdr", "-o", output).stdout
+        assert "TOPSECRET" not in cli("receiver", "list", "-o", output).stdout
+    cli("export", str(tmp_path / "reg"))
+    exported = "".join(p.read_text() for p in (tmp_path / "reg").iterdir())
+    assert "TOPSECRET" not in exported and "S3CRET" not in exported
+    assert "no difference" in cli("apply", "-f", str(tmp_path / "reg"), "--dry-run").stdout
+    cli("apply", "-f", str(tmp_path / "reg"))
+    assert registry.get("receiver", "hdr").doc.headers == {"Authorization": "Bearer TOPSECRET"}

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from kemi_stats.stack.process import pid_alive
-from kemi_stats.stack.servers import free_port
+from kemi_stats.stack.servers import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +25,9 @@ def kemi(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
 
 
 def _port_flags() -> list[str]:
-    return ["--kafka-port", str(free_port()), "--etcd-port", str(free_port()),
-            "--etcd-peer-port", str(free_port()), "--vm-port", str(free_port())]  # fmt: skip
+    kafka, etcd, peer, vm = free_ports(4)
+    return ["--kafka-port", str(kafka), "--etcd-port", str(etcd),
+            "--etcd-peer-port", str(peer), "--vm-port", str(vm)]  # fmt: skip
 
 
 def test_up_status_down_leaves_no_process(tmp_path: Path) -> None:

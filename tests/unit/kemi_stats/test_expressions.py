@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from calculator.expressions import EvalFailure, ExpressionError, Input, compile_expression
+from kemi_stats.expressions import EvalFailure, ExpressionError, Input, compile_expression
 
 
 def test_rate_becomes_an_input_of_its_own() -> None:

@@ -12,6 +12,9 @@ evaluator only looks names up. An aggregate (``avg``, ``min``, ``max``, ``sum``,
 ``count``, ``p95``, any ``pNN``) may wrap the whole expression; it applies over a
 window or across a group, which the definition names. Evaluation never calls
 Python's ``eval``: simpleeval walks the checked tree with a fixed set of functions.
+
+The language lives in the core because two places compile it: the registry, which
+refuses a ``derived`` entry the calculator could not run, and the calculator.
 """
 
 from __future__ import annotations
@@ -270,3 +273,26 @@ class Expression:
 def compile_expression(text: str) -> Expression:
     """Compile ``text`` once; raise ExpressionError naming the expression if it is not valid."""
     return Expression(text)
+
+
+def derived_mode(
+    expr: Expression, window: float | None, group_by: list[str] | tuple[str, ...]
+) -> str:
+    """``point``, ``window`` or ``group``: how a definition with this expression runs.
+
+    Raises ExpressionError when the parts do not fit: an aggregate needs a window or a
+    group_by, and a window or group_by needs an aggregate around the expression.
+    """
+    if expr.aggregate is None:
+        if window is not None or group_by:
+            raise ExpressionError(
+                f"window/group_by need an aggregate around the expression, e.g. avg({expr.text})"
+            )
+        return "point"
+    if window is not None and window < 1:
+        raise ExpressionError(f"window {window} s is shorter than 1 s")
+    if group_by:
+        return "group"
+    if window is not None:
+        return "window"
+    raise ExpressionError(f"aggregate {expr.aggregate}() needs a window or group_by")
