@@ -252,7 +252,7 @@ def status(obj: CliContext, data_dir: str | None, output: str) -> None:
             "supervisor": {"pid": state.supervisor_pid, "alive": pid_alive(state.supervisor_pid)},
             "components": [
                 {"name": c.name, "kind": c.kind, "status": s, "pid": c.pid, "address": c.address,
-                 "restarts": c.restarts, "log": c.log}
+                 "health_url": c.health_url, "restarts": c.restarts, "log": c.log}
                 for c, s in rows
             ],
             "topics": topics,

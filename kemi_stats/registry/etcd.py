@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import grpc
@@ -14,6 +15,30 @@ from kemi_stats.errors import BackendUnavailable
 __all__ = ["connect", "etcd_errors"]
 
 
+#: how long an endpoint stays marked "failed" after an error before it is tried again
+RETRY_AFTER = 0.5
+
+
+class _Client(pyetcd.MultiEndpointEtcd3Client):
+    """Waits out an endpoint's short "failed" mark instead of refusing the call at once.
+
+    While the mark lasts the library raises NoServerAvailableError before sending
+    anything, so waiting it out is always safe: a write just after etcd came back
+    (while another thread's watch still marks the endpoint failed) then goes through.
+    """
+
+    @property
+    def channel(self) -> object:
+        deadline = time.monotonic() + RETRY_AFTER + 0.1
+        while True:
+            try:
+                return super().channel
+            except etcd_exc.NoServerAvailableError:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
+
+
 def connect(endpoint: str, timeout: float = 5.0) -> pyetcd.MultiEndpointEtcd3Client:
     """A client for ``host:port``.
 
@@ -21,8 +46,8 @@ def connect(endpoint: str, timeout: float = 5.0) -> pyetcd.MultiEndpointEtcd3Cli
     endpoint that would refuse every call long after etcd is back, so retry after 0.5 s.
     """
     host, _, port = endpoint.rpartition(":")
-    ep = pyetcd.Endpoint(host or "127.0.0.1", int(port), secure=False, time_retry=0.5)
-    return pyetcd.MultiEndpointEtcd3Client(endpoints=[ep], timeout=timeout, failover=True)
+    ep = pyetcd.Endpoint(host or "127.0.0.1", int(port), secure=False, time_retry=RETRY_AFTER)
+    return _Client(endpoints=[ep], timeout=timeout, failover=True)
 
 
 @contextlib.contextmanager
