@@ -15,8 +15,11 @@ from aggregator.rejection import Rejection, invalid
 
 __all__ = ["JSON_TYPES", "LINE_PROTOCOL_TYPES", "check_content_type", "read_body"]
 
-#: media types accepted for line protocol (Telegraf and influxdb-client send text/plain)
-LINE_PROTOCOL_TYPES = frozenset({"", "text/plain", "application/octet-stream"})
+#: media types accepted for line protocol: Telegraf and influxdb-client send text/plain;
+#: ``curl --data-binary`` sends form-urlencoded, which InfluxDB accepts as line protocol too
+LINE_PROTOCOL_TYPES = frozenset(
+    {"", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"}
+)
 JSON_TYPES = frozenset({"", "application/json"})
 
 _CHUNK = 1 << 16

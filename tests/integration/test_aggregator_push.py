@@ -201,6 +201,19 @@ async def test_v1_write_with_precision_and_gzip(aggregator: Aggregator) -> None:
     assert sorted(b.time_ms for b in batches) == [now_ms, now_ms + 1]
 
 
+async def test_curl_data_binary_is_line_protocol(aggregator: Aggregator) -> None:
+    """``curl --data-binary`` without a Content-Type sends form-urlencoded, as InfluxDB allows."""
+    host = f"curl-{uuid.uuid4().hex[:8]}"
+    now_s = int(time.time())
+    status, _, text = await aggregator.post(
+        "/api/v2/write?precision=s", f"cpu,host={host} usage=3.5 {now_s}".encode(),
+        **{"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert status == 204, text
+    (batch,) = await aggregator.records({host}, 1)
+    assert batch.time_ms == now_s * 1000 and batch.samples[0].value == 3.5
+
+
 async def test_refusals_are_clear_and_write_nothing(aggregator: Aggregator) -> None:
     rid = _rid()
     host = rid.removeprefix("host:")
