@@ -134,7 +134,7 @@ async def close_by_clock() -> None:
     now_ms = int(time.time() * 1000)
     outs: list[SampleBatch] = []
     # no await until every expiry is decided and marked (see calculate)
-    if defs.window or _has_windows():
+    if defs.window or _closed_windows:
         proc = definitions.processor
         for rid, value in list(resource_table.items()):
             state = ResourceState.from_bytes(value)
@@ -165,7 +165,3 @@ async def close_by_clock() -> None:
                 del _closed_buckets[gkey]
     for out in outs:
         await _emit(out)
-
-
-def _has_windows() -> bool:
-    return bool(_closed_windows)

@@ -8,7 +8,7 @@ from faust import TopicT
 from calculator.app import app, calc_settings
 from kemi_stats.topics import ALL_TOPICS, TopicSpec
 
-__all__ = ["groups_topic", "metrics_topic", "raw_topic", "topic_specs"]
+__all__ = ["groups_topic", "raw_topic", "topic_specs"]
 
 
 def _topic(name: str) -> TopicT:
@@ -18,7 +18,6 @@ def _topic(name: str) -> TopicT:
 
 
 raw_topic = _topic(calc_settings.input_topic)
-metrics_topic = _topic(calc_settings.output_topic)
 groups_topic = _topic(calc_settings.groups_topic)
 
 

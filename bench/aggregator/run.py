@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import os
 import statistics
 import sys
@@ -46,36 +47,35 @@ FIELDS = 10
 HOSTS = 1000
 
 
+def _bodies(n_bodies: int, per_body: int, t0_s: int) -> list[list[tuple[int, int, int]]]:
+    """(host, second, k) per line or object; host k % HOSTS at second t0 + k // HOSTS."""
+    k = itertools.count()
+    return [[(i % HOSTS, t0_s + i // HOSTS, i) for i in itertools.islice(k, per_body)]
+            for _ in range(n_bodies)]  # fmt: skip
+
+
 def line_bodies(n_bodies: int, lines: int, t0_s: int) -> list[bytes]:
     """Line-protocol bodies; each line is one host at one second with FIELDS fields."""
-    out = []
-    k = 0
-    for _ in range(n_bodies):
-        rows = []
-        for _ in range(lines):
-            host, sec = k % HOSTS, t0_s + k // HOSTS
-            fields = ",".join(f"f{j}={(k * 7 + j) % 1000}.5" for j in range(FIELDS))
-            rows.append(f"cpu,host=host-{host:04d},site=s{host % 3} {fields} {sec}")
-            k += 1
-        out.append(("\n".join(rows) + "\n").encode())
-    return out
+    return [
+        "".join(
+            f"cpu,host=host-{h:04d},site=s{h % 3} "
+            + ",".join(f"f{j}={(k * 7 + j) % 1000}.5" for j in range(FIELDS))
+            + f" {sec}\n"
+            for h, sec, k in body
+        ).encode()
+        for body in _bodies(n_bodies, lines, t0_s)
+    ]
 
 
 def json_bodies(n_bodies: int, objects: int, t0_s: int) -> list[bytes]:
-    """JSON push bodies with the same shape: objects of FIELDS metrics each."""
-    out = []
-    k = 0
-    for _ in range(n_bodies):
-        docs = []
-        for _ in range(objects):
-            host, sec = k % HOSTS, t0_s + k // HOSTS
-            docs.append({
-                "resource_id": f"host-{host:04d}", "time": sec, "labels": {"site": f"s{host % 3}"},
-                "metrics": {f"cpu_f{j}": (k * 7 + j) % 1000 + 0.5 for j in range(FIELDS)},
-            })  # fmt: skip
-            k += 1
-        out.append(orjson.dumps(docs))
-    return out
+    """JSON push bodies with the same samples: objects of FIELDS metrics each."""
+
+    def push(h: int, sec: int, k: int) -> dict[str, object]:
+        metrics = {f"cpu_f{j}": (k * 7 + j) % 1000 + 0.5 for j in range(FIELDS)}
+        return {"resource_id": f"host-{h:04d}", "time": sec, "labels": {"site": f"s{h % 3}"},
+                "metrics": metrics}  # fmt: skip
+
+    return [orjson.dumps([push(*row) for row in body]) for body in _bodies(n_bodies, objects, t0_s)]
 
 
 async def drive(
@@ -86,7 +86,7 @@ async def drive(
     failures: list[str] = []
     stop_at = time.monotonic() + seconds
     headers = {"Authorization": f"Bearer {SECRET}", "Content-Type": content_type}
-    counter = iter(range(10**9))
+    counter = itertools.count()
 
     async def client(session: aiohttp.ClientSession) -> None:
         while time.monotonic() < stop_at:

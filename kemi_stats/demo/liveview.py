@@ -28,11 +28,13 @@ __all__ = ["STAGES", "Scrape", "run_live_view", "scrape"]
 STAGES: dict[str, tuple[str, ...]] = {
     "polled (raw)": ("kemi_poller_values_total",),
     "pushed (raw)": ("kemi_aggregator_samples_accepted_total",),
-    "derived": ("kemi_calculator_derived_samples_total", "kemi_calculator_samples_out_total"),
-    "stored": ("kemi_forwarder_points_written_total", "kemi_forwarder_points_total"),
+    "derived": ("kemi_calculator_derived_samples_total",),
+    "stored": ("kemi_forwarder_points_written_total",),
     "alert transitions": ("kemi_alert_evaluator_transitions_total",),
     "webhooks delivered": ("kemi_notifier_notifications_total|outcome=delivered",),
 }
+#: the samples counted per label value as well (``name|label=value`` in STAGES)
+_BY_LABEL = frozenset(n.split("|", 1)[0] for names in STAGES.values() for n in names if "|" in n)
 
 
 @dataclass
@@ -65,9 +67,10 @@ def scrape(metrics_urls: Iterable[tuple[str, str]]) -> Scrape:
                 name = sample.name
                 value = float(sample.value)
                 out.values[name] = out.values.get(name, 0.0) + value
-                for k, v in sample.labels.items():
-                    key = f"{name}|{k}={v}"
-                    out.values[key] = out.values.get(key, 0.0) + value
+                if name in _BY_LABEL:
+                    for k, v in sample.labels.items():
+                        key = f"{name}|{k}={v}"
+                        out.values[key] = out.values.get(key, 0.0) + value
                 if "lag" in name and not name.endswith(("_bucket", "_count", "_sum", "_created")):
                     # one row per group: records behind add up over partitions, seconds do not
                     what = name.removeprefix("kemi_").removeprefix(service.replace("-", "_") + "_")

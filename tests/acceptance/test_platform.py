@@ -12,7 +12,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -21,19 +21,13 @@ import pytest
 
 from alerting.recording_receiver import Received, RecordingReceiver
 from tests.acceptance.conftest import Stack
-from tests.snmp_agents import SnmpAgent, start_snmpsim
+from tests.snmp_agents import SnmpAgent, snmpsim
 
 pytestmark = pytest.mark.acceptance
+__all__ = ["snmpsim"]  # the module-scoped snmpsim devices fixture
 
 #: snmpsim's interface 1 moves ifHCInOctets at this many bytes/s (kemi_stats.stack.snmpsim)
 SIM_RATE_BPS = 125_000 * 8
-
-
-@pytest.fixture(scope="module")
-def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpAgent]:
-    agent = start_snmpsim(tmp_path_factory.mktemp("acceptance-snmpsim"))
-    yield agent
-    agent.stop()
 
 
 @pytest.fixture(scope="module")
@@ -129,14 +123,14 @@ def resolved(requests: list[Received], rule: str) -> list[Received]:
             and any(a["rule"] == rule for a in r.json["alerts"])]  # fmt: skip
 
 
-async def test_registered_device_is_stored_and_queryable(stack: Stack, device: SnmpAgent) -> None:
+async def test_registered_device_is_stored_and_queryable(stack: Stack, snmpsim: SnmpAgent) -> None:
     t = tag()
     name = f"acc-sw-{t}"
     stack.kemi("profile", "import", "--builtin")
-    stack.kemi("credential", "add", f"acc-v2-{t}", "--community", device.probe_community)
+    stack.kemi("credential", "add", f"acc-v2-{t}", "--community", snmpsim.probe_community)
     stack.kemi("derived", "add", f"acc_in_bps_{t}", "--expr", "rate(ifHCInOctets) * 8")
     added = time.monotonic()
-    stack.kemi("target", "add", name, "--host", device.host, "--port", str(device.port),
+    stack.kemi("target", "add", name, "--host", snmpsim.host, "--port", str(snmpsim.port),
                "--credential", f"acc-v2-{t}", "--profile", "system", "--profile", "if-mib",
                "--interval", "10s", "--label", f"site=acc-{t}")  # fmt: skip
 
