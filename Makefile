@@ -13,7 +13,7 @@ down:
 lint:
 	ruff check .
 	ruff format --check .
-	mypy kemi_stats poller aggregator calculator alerting
+	mypy kemi_stats poller aggregator calculator alerting forwarder agent demo
 
 test: install lint
 	python3 -m pytest -q

@@ -4,14 +4,14 @@ Run it with ``python -m aggregator`` or ``kemi-stats run aggregator``; settings 
 :class:`AggregatorSettings` (``KEMI_AGGREGATOR_*``) and the shared ``KEMI_*``.
 """
 
-from aggregator.app import PushHandler, build_app, run
+from aggregator.app import PushHandler, build_app
 from aggregator.auth import Grant, TokenIndex, token_hash
-from aggregator.config import AggregatorSettings
 from aggregator.delivery import Delivery
 from aggregator.jsonpush import JsonPushParser
 from aggregator.lineprotocol import LineProtocolParser
 from aggregator.openapi import openapi_document
 from aggregator.rejection import Rejection
+from aggregator.settings import AggregatorSettings
 
 __all__ = [
     "AggregatorSettings",
@@ -24,6 +24,5 @@ __all__ = [
     "TokenIndex",
     "build_app",
     "openapi_document",
-    "run",
     "token_hash",
 ]

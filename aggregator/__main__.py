@@ -1,10 +1,8 @@
 """``python -m aggregator``: the HTTP push endpoint (``kemi-stats run aggregator``)."""
 
-from __future__ import annotations
-
 import sys
 
-from aggregator.app import run
+from aggregator.service import main
 
 if __name__ == "__main__":
-    sys.exit(run())
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The aggregator's HTTP app: routes, the request pipeline, and the service's main coroutine.
+"""The aggregator's HTTP app: routes and the request pipeline (the process is :mod:`aggregator.service`).
 
 Every push goes through the same stages, each able to refuse it::
 
@@ -9,7 +9,6 @@ Every push goes through the same stages, each able to refuse it::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -19,7 +18,6 @@ from aiohttp import web
 
 from aggregator.auth import Grant, TokenIndex
 from aggregator.body import JSON_TYPES, LINE_PROTOCOL_TYPES, check_content_type, read_body
-from aggregator.config import AggregatorSettings
 from aggregator.delivery import Delivery
 from aggregator.grouping import BatchBuilder
 from aggregator.jsonpush import JsonPushParser
@@ -36,14 +34,10 @@ from aggregator.metrics import (
 from aggregator.openapi import openapi_document
 from aggregator.ratelimit import RateLimiter
 from aggregator.rejection import Rejection
-from aggregator.runtime import AggregatorRuntime
+from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
-from kemi_stats.registry.live import LiveView
-from kemi_stats.registry.store import Registry
-from kemi_stats.service import ServiceRuntime
-from kemi_stats.settings import Settings, load_settings
 
-__all__ = ["PushHandler", "build_app", "run"]
+__all__ = ["PushHandler", "build_app"]
 
 log = logging.getLogger(__name__)
 
@@ -162,37 +156,3 @@ def build_app(handler: PushHandler) -> web.Application:
     app = web.Application()
     handler.add_routes(app)
     return app
-
-
-def run(settings: Settings | None = None) -> int:
-    """Serve until SIGTERM/SIGINT; the body of ``python -m aggregator``."""
-    settings = settings if settings is not None else load_settings()
-    config = AggregatorSettings()
-    delivery = Delivery(settings, config)
-    handler = PushHandler(config, TokenIndex(), delivery)
-    runtime = AggregatorRuntime("aggregator", settings, build_app(handler))
-
-    async def main(runtime: ServiceRuntime) -> None:
-        registry = Registry(settings.etcd_endpoint, settings.etcd_prefix)
-        view = LiveView(registry, kinds=["token"])
-        try:
-            await asyncio.to_thread(view.start)
-            handler.tokens = TokenIndex(view)
-            handler.revision = lambda: view.revision
-            runtime.add_check(
-                "registry",
-                lambda: (
-                    view.connected,
-                    f"{len(handler.tokens)} tokens at revision {view.revision}",
-                ),
-            )
-            runtime.add_check("kafka", delivery.status)
-            await delivery.start()
-            log.info("aggregator: %d tokens; producing to %s", len(handler.tokens), config.topic)
-            await asyncio.Event().wait()
-        finally:
-            await delivery.stop()
-            view.stop()
-            registry.close()
-
-    return runtime.run(main)

@@ -29,15 +29,15 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from aggregator.config import AggregatorSettings
 from aggregator.kafkahealth import KafkaProbe
 from aggregator.metrics import DELIVERY_SECONDS, INFLIGHT_BYTES, KAFKA_AVAILABLE
 from aggregator.rejection import Rejection
+from aggregator.settings import AggregatorSettings
 from kemi_stats.codec import encode_batch
 from kemi_stats.kafka import make_producer
 from kemi_stats.model import SampleBatch
 from kemi_stats.settings import Settings
-from kemi_stats.topics import ALL_TOPICS, TopicSpec, ensure_topics
+from kemi_stats.topics import METRICS_RAW, ensure_topics, renamed_specs
 
 __all__ = ["Delivery"]
 
@@ -121,10 +121,7 @@ class Delivery:
             return
 
     def _ensure_topics(self) -> None:
-        specs: tuple[TopicSpec, ...] = ALL_TOPICS
-        if self.topic not in {s.name for s in ALL_TOPICS}:
-            specs = (TopicSpec(self.topic, 12),)
-        ensure_topics(self.settings.kafka_bootstrap, specs)
+        ensure_topics(self.settings.kafka_bootstrap, renamed_specs({METRICS_RAW: self.topic}))
 
     def _want_idempotence(self) -> bool:
         mode = self.config.idempotence

@@ -22,12 +22,19 @@ from typing import Any
 
 import orjson
 
-from aggregator.config import AggregatorSettings
 from aggregator.grouping import BatchBuilder, label_key
-from aggregator.names import KIND_NAMES, check_resource_id, valid_label, valid_metric
+from aggregator.names import KIND_NAMES
 from aggregator.rejection import Rejection, invalid
+from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow, json_time_ms
 from kemi_stats.model import MetricKind
+from kemi_stats.names import (
+    is_label_name,
+    is_metric_name,
+    label_name_expected,
+    metric_name_expected,
+    resource_id_problem,
+)
 
 __all__ = ["JsonPushParser"]
 
@@ -42,7 +49,6 @@ class JsonPushParser:
 
     def __init__(self, settings: AggregatorSettings) -> None:
         self.max_labels = settings.max_labels
-        self.max_resource_id = settings.max_resource_id_length
 
     def parse(self, body: bytes, window: TimeWindow, out: BatchBuilder) -> None:
         """Add every sample of ``body`` to ``out``; raise a 400 Rejection naming the JSON path."""
@@ -78,7 +84,7 @@ class JsonPushParser:
         resource = obj.get("resource_id")
         if not isinstance(resource, str):
             raise _bad(f"{path}.resource_id", resource, "a string such as host:web-01")
-        problem = check_resource_id(resource, self.max_resource_id)
+        problem = resource_id_problem(resource)
         if problem:
             raise _bad(f"{path}.resource_id", resource, "a resource id", f"resource id {problem}")
         if "time" in obj:
@@ -101,8 +107,8 @@ class JsonPushParser:
         base_key = label_key(labels)
         for name, spec in metrics.items():
             mpath = f"{path}.metrics.{name}"
-            if not valid_metric(name):
-                raise _bad(mpath, name, "a metric name matching [A-Za-z_][A-Za-z0-9_.:]*")
+            if not is_metric_name(name):
+                raise _bad(mpath, name, f"a metric name matching {metric_name_expected()}")
             kind = MetricKind.GAUGE
             sample_labels, skey = labels, base_key
             if isinstance(spec, dict):
@@ -146,8 +152,8 @@ class JsonPushParser:
         if len(labels) > self.max_labels:
             raise _bad(path, len(labels), f"at most {self.max_labels} labels")
         for key, value in labels.items():
-            if not valid_label(key):
-                raise _bad(f"{path}.{key}", key, "a label name matching [A-Za-z_][A-Za-z0-9_]*")
+            if not is_label_name(key):
+                raise _bad(f"{path}.{key}", key, f"a label name matching {label_name_expected()}")
             if not isinstance(value, str):
                 raise _bad(f"{path}.{key}", value, "a string")
         return labels

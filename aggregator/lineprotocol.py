@@ -25,12 +25,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from aggregator.config import AggregatorSettings
 from aggregator.grouping import BatchBuilder, label_key
-from aggregator.names import KIND_NAMES, NameMapper, check_resource_id
+from aggregator.names import KIND_NAMES, NameMapper
 from aggregator.rejection import invalid
+from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import PRECISIONS, TimeWindow
 from kemi_stats.model import MetricKind
+from kemi_stats.names import resource_id_problem
 
 __all__ = ["LineProtocolParser"]
 
@@ -200,7 +201,6 @@ class LineProtocolParser:
         self.reject_strings = settings.string_fields == "reject"
         self.max_labels = settings.max_labels
         self.max_fields = settings.max_fields_per_line
-        self.max_resource_id = settings.max_resource_id_length
         self.names = NameMapper()
         self._counter_cache: dict[str, bool] = {}
 
@@ -284,7 +284,7 @@ class LineProtocolParser:
                 line[:80],
                 f"a {self.resource_tag}=<resource id> tag",
             )
-        problem = check_resource_id(resource, self.max_resource_id)
+        problem = resource_id_problem(resource)
         if problem:
             raise _LineError(f"resource id {problem}", resource, "a resource id")
         if len(labels) > self.max_labels:

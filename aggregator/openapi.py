@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kemi_stats.names import LABEL_PATTERN, METRIC_PATTERN, name_limits, resource_id_expected
+
 __all__ = ["openapi_document"]
 
 _ERROR = {
@@ -67,11 +69,25 @@ _GZIP = {
     "schema": {"type": "string", "enum": ["gzip", "identity"]},
 }
 
-_NAME = "^[A-Za-z_][A-Za-z0-9_.:]*$"
+_LIMITS = name_limits()
+# OpenAPI 3.0 cannot constrain an object's keys: the key rules are schemas of their own,
+# referenced from the descriptions
+_METRIC_NAME = {
+    "type": "string",
+    "pattern": f"^{METRIC_PATTERN}$",
+    "maxLength": _LIMITS.metric_max_length,
+    "example": "cpu_user_pct",
+}
+_LABEL_NAME = {
+    "type": "string",
+    "pattern": f"^{LABEL_PATTERN}$",
+    "maxLength": _LIMITS.label_max_length,
+    "example": "site",
+}
 _LABELS = {
     "type": "object",
     "additionalProperties": {"type": "string"},
-    "description": "label name ([A-Za-z_][A-Za-z0-9_]*) -> value",
+    "description": "label name (see LabelName) -> value",
 }
 _KIND = {"type": "string", "enum": ["gauge", "counter", "counter32", "counter64"]}
 
@@ -83,7 +99,8 @@ _PUSH_OBJECT = {
         "resource_id": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 256,
+            "maxLength": _LIMITS.resource_id_max_length,
+            "description": resource_id_expected(),
             "example": "host:web-01",
         },
         "time": {
@@ -93,7 +110,7 @@ _PUSH_OBJECT = {
         "labels": _LABELS,
         "metrics": {
             "type": "object",
-            "description": "metric name -> value, or {value, kind, labels}",
+            "description": "metric name (see MetricName) -> value, or {value, kind, labels}",
             "additionalProperties": {
                 "oneOf": [
                     {"type": "number"},
@@ -176,7 +193,12 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                     "description": "'Bearer <token>' or 'Token <token>'",
                 }
             },
-            "schemas": {"Error": _ERROR, "PushObject": _PUSH_OBJECT},
+            "schemas": {
+                "Error": _ERROR,
+                "PushObject": _PUSH_OBJECT,
+                "MetricName": _METRIC_NAME,
+                "LabelName": _LABEL_NAME,
+            },
         },
         "paths": {
             "/api/v1/push": {

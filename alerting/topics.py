@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 from alerting.settings import AlertingSettings
-from kemi_stats.topics import ALERTS, ALERTS_DEAD, ALL_TOPICS, METRICS, TopicSpec, ensure_topics
+from kemi_stats.topics import (
+    ALERTS,
+    ALERTS_DEAD,
+    ALL_TOPICS,
+    METRICS,
+    TopicSpec,
+    ensure_topics,
+    renamed_specs,
+)
 
 __all__ = ["ensure_alerting_topics"]
 
@@ -14,12 +21,13 @@ _DEFAULTS = {spec.name: spec for spec in ALL_TOPICS}
 
 
 def _specs(settings: AlertingSettings) -> tuple[TopicSpec, ...]:
-    pairs = (
-        (METRICS, settings.metrics_topic),
-        (ALERTS, settings.alerts_topic),
-        (ALERTS_DEAD, settings.dead_topic),
+    return renamed_specs(
+        {
+            METRICS: settings.metrics_topic,
+            ALERTS: settings.alerts_topic,
+            ALERTS_DEAD: settings.dead_topic,
+        }
     )
-    return tuple(replace(_DEFAULTS[default], name=name) for default, name in pairs)
 
 
 async def ensure_alerting_topics(bootstrap: str, settings: AlertingSettings) -> list[str]:

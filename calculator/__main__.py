@@ -1,38 +1,8 @@
-"""``python -m calculator``: the Faust worker with /healthz and /metrics on KEMI_HTTP_PORT."""
-
-from __future__ import annotations
+"""``python -m calculator``: the Faust worker deriving computed metrics (``kemi-stats run calculator``)."""
 
 import sys
 
-from kemi_stats.errors import KemiError
-from kemi_stats.service import setup_logging
-from kemi_stats.topics import ensure_topics
-
-
-def main() -> int:
-    """Create the topics, load the definitions, then run the worker until SIGTERM/SIGINT."""
-    from faust import Worker
-
-    from calculator.agents import definitions
-    from calculator.app import app, settings
-    from calculator.topics import topic_specs
-    from calculator.web import healthz  # noqa: F401  (registers the pages)
-
-    setup_logging("calculator", settings.log_level)
-    try:
-        (settings.data_dir / "calculator").mkdir(parents=True, exist_ok=True)
-        ensure_topics(settings.kafka_bootstrap, topic_specs())
-        definitions.start()
-    except KemiError as exc:
-        print(f"calculator: {exc}", file=sys.stderr)
-        return 1
-    worker = Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
-    try:
-        worker.execute_from_commandline()
-    finally:
-        definitions.stop()
-    return 0
-
+from calculator.service import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,15 +3,15 @@ live in their own modules and register on this app when imported).
 
 Tables use Faust's RocksDB store through ``rocksdict`` under
 ``<data_dir>/calculator``, so counter state and open windows survive a restart even
-where changelog recovery cannot be trusted (the local broker's end offsets, INFRA.md).
+where changelog recovery cannot be trusted (the local broker's end offsets, docs/local-stack.md).
 """
 
 from __future__ import annotations
 
 import faust
 
+from calculator.service import PORT
 from calculator.settings import CalculatorSettings
-from kemi_stats.services import SERVICES
 from kemi_stats.settings import Settings, load_settings
 
 __all__ = ["app", "calc_settings", "create_app", "settings"]
@@ -19,7 +19,7 @@ __all__ = ["app", "calc_settings", "create_app", "settings"]
 
 def create_app(settings: Settings, calc: CalculatorSettings) -> faust.App:
     """The calculator's Faust app for these settings."""
-    port = settings.http_port if settings.http_port is not None else SERVICES["calculator"].port
+    port = settings.http_port if settings.http_port is not None else PORT
     return faust.App(
         calc.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",

@@ -33,7 +33,7 @@ class CalculatorSettings(BaseSettings):
     #: counter state of a series not seen for this long is forgotten
     series_ttl: float = Field(default=86400.0, gt=0)
     #: Faust refuses to start when a local table store is ahead of its changelog's end offset.
-    #: Real Kafka: keep True. The local broker reports wrong end offsets (INFRA.md), so the
+    #: Real Kafka: keep True. The local broker's end offsets are wrong (docs/local-stack.md), so the
     #: local stack and tests set KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK=false.
     recovery_consistency_check: bool = True
     #: seconds between offset commits (at-least-once: a crash repeats at most this much)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from faust import TopicT
 
 from calculator.app import app, calc_settings
-from kemi_stats.topics import ALL_TOPICS, TopicSpec
+from kemi_stats.topics import METRICS, METRICS_GROUPS, METRICS_RAW, TopicSpec, renamed_specs
 
 __all__ = ["groups_topic", "raw_topic", "topic_specs"]
 
@@ -23,13 +23,12 @@ groups_topic = _topic(calc_settings.groups_topic)
 
 def topic_specs() -> tuple[TopicSpec, ...]:
     """How to create the three topics (overridden names get the standard partitions/configs)."""
-    standard = {s.name: s for s in ALL_TOPICS}
-    out = []
-    for name, like in (
-        (calc_settings.input_topic, "kemi.metrics.raw"),
-        (calc_settings.output_topic, "kemi.metrics"),
-        (calc_settings.groups_topic, "kemi.metrics.groups"),
-    ):
-        base = standard[like]
-        out.append(TopicSpec(name, calc_settings.partitions, base.replication, dict(base.configs)))
-    return tuple(out)
+    # one count for all three: the tables are co-partitioned with the input and groups topics
+    return renamed_specs(
+        {
+            METRICS_RAW: calc_settings.input_topic,
+            METRICS: calc_settings.output_topic,
+            METRICS_GROUPS: calc_settings.groups_topic,
+        },
+        partitions=calc_settings.partitions,
+    )

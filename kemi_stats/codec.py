@@ -8,7 +8,7 @@ Readers accept any record whose ``schema_version`` is at most :data:`SCHEMA_VERS
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -44,11 +44,24 @@ _SOURCE_FROM_PB = {v: k for k, v in _SOURCE_TO_PB.items()}
 _U64_MAX = (1 << 64) - 1
 
 
-def _check_version(version: int, what: str) -> None:
-    if version > SCHEMA_VERSION:
+_Msg = TypeVar("_Msg", pb.SampleBatch, pb.PollJob, pb.AlertEvent)
+
+
+def _parse(msg: _Msg, data: bytes, article: str, required: str) -> _Msg:
+    """Parse ``data`` into ``msg``: a record this reader understands, with ``required`` set."""
+    what = type(msg).__name__
+    try:
+        msg.ParseFromString(data)
+    except DecodeError as exc:
+        raise CodecError(f"not {article} {what}: {exc}") from exc
+    if msg.schema_version > SCHEMA_VERSION:
         raise CodecError(
-            f"{what}: schema_version {version} is newer than this reader ({SCHEMA_VERSION})"
+            f"{what}: schema_version {msg.schema_version} is newer than this reader"
+            f" ({SCHEMA_VERSION})"
         )
+    if not getattr(msg, required):
+        raise CodecError(f"{what}: {required} is empty")
+    return msg
 
 
 def encode_batch(batch: SampleBatch) -> bytes:
@@ -82,14 +95,7 @@ def encode_batch(batch: SampleBatch) -> bytes:
 
 def decode_batch(data: bytes) -> SampleBatch:
     """Decode protobuf bytes into a :class:`SampleBatch`; raise CodecError if they are not one."""
-    msg = pb.SampleBatch()
-    try:
-        msg.ParseFromString(data)
-    except DecodeError as exc:
-        raise CodecError(f"not a SampleBatch: {exc}") from exc
-    _check_version(msg.schema_version, "SampleBatch")
-    if not msg.resource_id:
-        raise CodecError("SampleBatch: resource_id is empty")
+    msg = _parse(pb.SampleBatch(), data, "a", "resource_id")
     samples = []
     for s in msg.samples:
         which = s.WhichOneof("value")
@@ -122,14 +128,7 @@ def encode_job(job: PollJob) -> bytes:
 
 def decode_job(data: bytes) -> PollJob:
     """Decode a poll job; raise CodecError if the bytes are not one."""
-    msg = pb.PollJob()
-    try:
-        msg.ParseFromString(data)
-    except DecodeError as exc:
-        raise CodecError(f"not a PollJob: {exc}") from exc
-    _check_version(msg.schema_version, "PollJob")
-    if not msg.target:
-        raise CodecError("PollJob: target is empty")
+    msg = _parse(pb.PollJob(), data, "a", "target")
     return PollJob(
         target=msg.target,
         profiles=list(msg.profiles),
@@ -161,14 +160,7 @@ def encode_alert(event: AlertEvent) -> bytes:
 
 def decode_alert(data: bytes) -> AlertEvent:
     """Decode an alert transition; raise CodecError if the bytes are not one."""
-    msg = pb.AlertEvent()
-    try:
-        msg.ParseFromString(data)
-    except DecodeError as exc:
-        raise CodecError(f"not an AlertEvent: {exc}") from exc
-    _check_version(msg.schema_version, "AlertEvent")
-    if not msg.fingerprint:
-        raise CodecError("AlertEvent: fingerprint is empty")
+    msg = _parse(pb.AlertEvent(), data, "an", "fingerprint")
     kwargs: dict[str, Any] = {name: getattr(msg, name) for name in _ALERT_FIELDS}
     return AlertEvent(
         labels=dict(msg.labels),

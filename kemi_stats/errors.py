@@ -6,6 +6,8 @@ which target, rule or key, which value, and what was expected::
     KemiError
     ├── ConfigError            settings, flags or environment are wrong
     ├── ValidationError        a document or field is invalid (names the field)
+    │   └── InvalidName        a metric, label or resource name breaks the name rules
+    │                          (kemi_stats.names; also a ValueError for pydantic)
     ├── RegistryError          etcd failed or refused an operation
     │   ├── NotFoundError      no such entry
     │   ├── AlreadyExistsError an entry with that name exists

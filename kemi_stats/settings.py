@@ -20,7 +20,7 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Short sessions make a restarted consumer's partitions move quickly; the local
-    # broker also makes kafka-python's first join take half of this (INFRA.md).
+    # broker also makes kafka-python's first join take half of this (docs/local-stack.md).
     kafka_session_timeout_ms: int = Field(10000, ge=1000)
     etcd_endpoint: str = "127.0.0.1:2379"
     etcd_prefix: str = "/kemi/"

@@ -6,7 +6,8 @@ relies on broker auto-creation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
@@ -18,11 +19,13 @@ __all__ = [
     "ALERTS_DEAD",
     "ALL_TOPICS",
     "METRICS",
+    "METRICS_GROUPS",
     "METRICS_RAW",
     "POLL_JOBS",
     "TopicSpec",
     "ensure_topics",
     "list_topics",
+    "renamed_specs",
 ]
 
 POLL_JOBS = "kemi.poll-jobs"
@@ -61,6 +64,33 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ALERTS_DEAD, 1, configs={"retention.ms": _WEEK_MS},
               description="notifications that could not be delivered, with the reason"),
 )  # fmt: skip
+
+_STANDARD: dict[str, TopicSpec] = {spec.name: spec for spec in ALL_TOPICS}
+
+
+def renamed_specs(names: Mapping[str, str], partitions: int | None = None) -> tuple[TopicSpec, ...]:
+    """Standard topics under other names (``{standard name: actual name}``), made like them.
+
+    Services take their topic names from settings (tests give each run its own), and
+    a renamed topic must still be created with the standard configs. ``partitions``
+    overrides the standard count, for services whose state is co-partitioned.
+    """
+    specs = []
+    for standard, actual in names.items():
+        spec = _STANDARD.get(standard)
+        if spec is None:
+            raise ValueError(
+                f"topic {standard!r} is not a standard topic (expected one of {', '.join(_STANDARD)})"
+            )
+        specs.append(
+            replace(
+                spec,
+                name=actual,
+                partitions=spec.partitions if partitions is None else partitions,
+                configs=dict(spec.configs),
+            )
+        )
+    return tuple(specs)
 
 
 def _admin(bootstrap: str) -> KafkaAdminClient:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kemi_stats.topics import ALL_TOPICS, METRICS_RAW, POLL_JOBS, TopicSpec
+from kemi_stats.topics import METRICS_RAW, POLL_JOBS, TopicSpec, renamed_specs
 
 __all__ = ["PollerSettings"]
 
@@ -31,13 +31,4 @@ class PollerSettings(BaseSettings):
 
     def topic_specs(self) -> tuple[TopicSpec, ...]:
         """The jobs and raw topics under their (maybe overridden) names, made like the defaults."""
-        by_name = {s.name: s for s in ALL_TOPICS}
-        return tuple(
-            TopicSpec(
-                name,
-                by_name[default].partitions,
-                by_name[default].replication,
-                by_name[default].configs,
-            )
-            for name, default in ((self.jobs_topic, POLL_JOBS), (self.raw_topic, METRICS_RAW))
-        )
+        return renamed_specs({POLL_JOBS: self.jobs_topic, METRICS_RAW: self.raw_topic})

@@ -266,34 +266,23 @@ class SnmpClient:
                 dispatcher.close_dispatcher()
 
 
+@dataclass(eq=False)
 class PysnmpSession:
     """GET and walk for one target; every error becomes a :class:`PollError` with a reason."""
 
-    def __init__(
-        self,
-        client: SnmpClient,
-        name: str,
-        target: Target,
-        credential: Credential,
-        engine: SnmpEngine,
-        auth: CommunityData | UsmUserData,
-        transport: UdpTransportTarget,
-        context: ContextData,
-        limits: _TargetLimits,
-    ) -> None:
-        self.client = client
-        self.name = name
-        self.target = target
-        self.credential = credential
-        self.engine = engine
-        self.auth = auth
-        self.transport = transport
-        self.context = context
-        self.limits = limits
-        self.requests = 0
-        #: responses received; 0 means the agent never answered this poll
-        self.answered = 0
-        self.deadline: float | None = None
+    client: SnmpClient
+    name: str
+    target: Target
+    credential: Credential
+    engine: SnmpEngine
+    auth: CommunityData | UsmUserData
+    transport: UdpTransportTarget
+    context: ContextData
+    limits: _TargetLimits
+    requests: int = 0
+    #: responses received; 0 means the agent never answered this poll
+    answered: int = 0
+    deadline: float | None = None
 
     # --- errors -----------------------------------------------------------------------
 

@@ -22,6 +22,21 @@ from kemi_stats.stack.servers import (
 )
 
 
+def log_tail(path: Path, n: int = 3000) -> str:
+    """The last ``n`` characters of a process's log (empty if there is none)."""
+    try:
+        return path.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM by pid (then SIGKILL if it lingers) and reap it."""
+    if proc is not None:
+        stop_pid(proc.pid)
+        proc.wait(timeout=10)
+
+
 @dataclass
 class RunningServer:
     """A server process started by a fixture."""
@@ -48,7 +63,7 @@ class RunningServer:
         ok = wait_until(self.healthy, timeout)
         if not ok:
             self.stop()
-            tail = self.log_path.read_text(errors="replace")[-2000:]
+            tail = log_tail(self.log_path, 2000)
             raise RuntimeError(f"{self.command.name} did not become healthy:\n{tail}")
         return self
 
@@ -60,10 +75,8 @@ class RunningServer:
         return port_open(self.host, self.port)
 
     def stop(self) -> None:
-        if self.proc is not None:
-            stop_pid(self.proc.pid)
-            self.proc.wait(timeout=10)
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
     def restart(self, timeout: float = 30.0) -> None:
         self.stop()
@@ -124,16 +137,11 @@ class ServiceProcess:
         return self
 
     def log_tail(self, n: int = 3000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, n)
 
     def stop(self) -> None:
-        if self.proc is not None:
-            stop_pid(self.proc.pid)
-            self.proc.wait(timeout=10)
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
     def kill(self) -> None:
         """SIGKILL, as a crash would."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kemi_stats.stack.process import spawn, stop_pid, wait_until
+from kemi_stats.stack.process import spawn, wait_until
 from kemi_stats.stack.servers import ServerCommand
 from kemi_stats.stack.snmpsim import (
     SnmpdUser,
@@ -25,6 +25,7 @@ from kemi_stats.stack.snmpsim import (
     write_device_data,
     write_snmpd_conf,
 )
+from tests.servers import log_tail, stop_process
 
 __all__ = [
     "SIM_DEVICES",
@@ -96,16 +97,11 @@ class SnmpAgent:
         return self
 
     def log_tail(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-2000:]
-        except OSError:
-            return ""
+        return log_tail(self.log_path, 2000)
 
     def stop(self) -> None:
-        if self.proc is not None:
-            stop_pid(self.proc.pid)
-            self.proc.wait(timeout=10)
-            self.proc = None
+        stop_process(self.proc)
+        self.proc = None
 
 
 def start_snmpsim(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -196,16 +196,25 @@ class Engine:
             for ser in targets:
                 st = ser.state
                 new, transitions = on_sample(st, ser.rule.timing, value, t)
-                if new is st:
-                    continue
-                ser.state = new
-                if not ser.dirty:
-                    ser.dirty = True
-                    self._dirty.append(ser)
-                for tr in transitions:
-                    events.append(self._event(ser, tr))
+                if new is not st:
+                    self._advance(ser, new, transitions, events)
         self.samples_total += n
         return events
+
+    def _advance(
+        self,
+        ser: Series,
+        new: SeriesState,
+        transitions: Sequence[Transition],
+        events: list[AlertEvent],
+    ) -> None:
+        """The series moved to ``new``: mark it for the next checkpoint, emit its transitions."""
+        ser.state = new
+        if not ser.dirty:
+            ser.dirty = True
+            self._dirty.append(ser)
+        for tr in transitions:
+            events.append(self._event(ser, tr))
 
     def _route(
         self,
@@ -249,14 +258,8 @@ class Engine:
                     expired.append(key)
                 continue
             new, transitions = on_tick(st, timing, now_ms)
-            if new is st:
-                continue
-            ser.state = new
-            if not ser.dirty:
-                ser.dirty = True
-                self._dirty.append(ser)
-            for tr in transitions:
-                events.append(self._event(ser, tr))
+            if new is not st:
+                self._advance(ser, new, transitions, events)
         if expired:
             for key in expired:
                 ser = self.series.pop(key)

@@ -21,55 +21,31 @@ import time
 from typing import Any
 
 from aiohttp import web
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from prometheus_client import Counter, Gauge, Histogram
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from alerting.evaluator import metrics as m
 from alerting.evaluator.engine import Engine
 from alerting.evaluator.store import StateStore
 from alerting.settings import AlertingSettings
 from alerting.silences import SilenceSet
 from alerting.topics import ensure_alerting_topics
 from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch, encode_alert
+from kemi_stats.consumer import RebalanceListener
 from kemi_stats.errors import CodecError
 from kemi_stats.kafka import make_consumer, make_producer
 from kemi_stats.model import AlertEvent
 from kemi_stats.registry.live import Change, LiveView
-from kemi_stats.registry.store import Registry
-from kemi_stats.service import ServiceRuntime
+from kemi_stats.runtime import ServiceRuntime
 from kemi_stats.settings import Settings, load_settings
 
-__all__ = ["EvaluatorService", "main"]
+__all__ = ["NAME", "PORT", "EvaluatorService", "main"]
 
 log = logging.getLogger(__name__)
 
 NAME = "alert-evaluator"
+#: default HTTP port (/healthz, /metrics); KEMI_HTTP_PORT overrides it
+PORT = 9104
 MAX_RECORDS = 2000
-
-SAMPLES = Counter("kemi_alert_evaluator_samples_total", "Samples of metrics that some rule watches")
-BATCHES = Counter("kemi_alert_evaluator_batches_total", "SampleBatch records consumed")
-DECODE_ERRORS = Counter("kemi_alert_evaluator_decode_errors_total", "Records that did not decode")
-TRANSITIONS = Counter(
-    "kemi_alert_evaluator_transitions_total", "Alert transitions sent", ["status"]
-)
-SERIES = Gauge("kemi_alert_evaluator_series", "(rule, series) states held")
-RULES = Gauge("kemi_alert_evaluator_rules", "Rules loaded")
-INVALID_RULES = Gauge("kemi_alert_evaluator_invalid_rules", "Rules skipped as invalid")
-ACTIVE = Gauge("kemi_alert_evaluator_active_alerts", "Pending/firing alerts", ["status"])
-CHECKPOINT = Histogram(
-    "kemi_alert_evaluator_checkpoint_seconds", "Time to flush, persist and commit a checkpoint"
-)
-LAG = Gauge("kemi_alert_evaluator_event_lag_seconds", "Wall clock minus newest sample event time")
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, service: EvaluatorService) -> None:
-        self.service = service
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.service.on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.service.on_assigned(assigned)
 
 
 class EvaluatorService:
@@ -100,16 +76,16 @@ class EvaluatorService:
 
     # --- registry -------------------------------------------------------------------
 
-    def _on_change(self, loop: asyncio.AbstractEventLoop, change: Change) -> None:
-        loop.call_soon_threadsafe(self._config_dirty.set)
+    def _on_change(self, change: Change) -> None:
+        self._config_dirty.set()
 
     def _reload_config(self) -> list[AlertEvent]:
         assert self.view is not None
         self._config_dirty.clear()
         self.silences.update(self.view.get("silence"))
         events = self.engine.set_rules(self.view.get("rule"), self.view.revision)
-        RULES.set(len(self.engine.rules))
-        INVALID_RULES.set(len(self.engine.invalid_rules))
+        m.RULES.set(len(self.engine.rules))
+        m.INVALID_RULES.set(len(self.engine.invalid_rules))
         log.info(
             "config at revision %d: %d rules (%d invalid), %d silences",
             self.view.revision,
@@ -135,7 +111,7 @@ class EvaluatorService:
                     self.consumer.seek(tp, saved[tp.partition])
                     self.positions[tp.partition] = saved[tp.partition]
             self.owned |= parts
-            SERIES.set(len(self.engine.series))
+            m.SERIES.set(len(self.engine.series))
             log.info(
                 "assigned partitions %s (%d states restored)",
                 sorted(parts),
@@ -162,7 +138,7 @@ class EvaluatorService:
         for ev in events:
             fut = await self.producer.send(topic, encode_alert(ev), key=ev.key)
             self._pending_sends.append(fut)
-            TRANSITIONS.labels(ev.status).inc()
+            m.TRANSITIONS.labels(ev.status).inc()
 
     async def _checkpoint(self, commit: bool = True) -> None:
         started = time.perf_counter()
@@ -186,8 +162,8 @@ class EvaluatorService:
                 await asyncio.wait_for(self.consumer.commit(offsets), 5.0)
             except Exception as exc:  # the saved offsets are authoritative; Kafka's are for lag
                 log.warning("offset commit failed (saved locally): %s", exc)
-        CHECKPOINT.observe(time.perf_counter() - started)
-        SERIES.set(len(self.engine.series))
+        m.CHECKPOINT.observe(time.perf_counter() - started)
+        m.SERIES.set(len(self.engine.series))
 
     async def _step(self) -> None:
         """Fetch and evaluate one chunk, run timers when due, checkpoint when due."""
@@ -207,12 +183,12 @@ class EvaluatorService:
                     try:
                         batch = decode_batch(rec.value)
                     except CodecError as exc:
-                        DECODE_ERRORS.inc()
+                        m.DECODE_ERRORS.inc()
                         log.warning("%s[%d]@%d: %s", tp.topic, tp.partition, rec.offset, exc)
                         continue
                     events.extend(engine.process(batch, tp.partition))
                 self.positions[tp.partition] = recs[-1].offset + 1
-            BATCHES.inc(fetched)
+            m.BATCHES.inc(fetched)
             self.caught_up = fetched < MAX_RECORDS
             if self._config_dirty.is_set():
                 events.extend(self._reload_config())
@@ -229,21 +205,18 @@ class EvaluatorService:
     def _update_gauges(self, now: float) -> None:
         active = self.engine.active(now)
         for status in ("pending", "firing"):
-            ACTIVE.labels(status).set(sum(1 for a in active if a["status"] == status))
-        SAMPLES.inc(self.engine.samples_total - self._samples_seen)
+            m.ACTIVE.labels(status).set(sum(1 for a in active if a["status"] == status))
+        m.SAMPLES.inc(self.engine.samples_total - self._samples_seen)
         self._samples_seen = self.engine.samples_total
         if self.engine.watermark_ms:
-            LAG.set(max(0.0, now - self.engine.watermark_ms / 1000))
+            m.LAG.set(max(0.0, now - self.engine.watermark_ms / 1000))
 
     async def run(self, runtime: ServiceRuntime) -> None:
         """Run until cancelled (SIGTERM): a last checkpoint is written on the way out."""
         s, a = self.settings, self.asettings
         await ensure_alerting_topics(s.kafka_bootstrap, a)
-        registry = Registry(s.etcd_endpoint, s.etcd_prefix)
-        loop = asyncio.get_running_loop()
-        self.view = LiveView(registry, kinds=["rule", "silence", "receiver"])
-        await asyncio.to_thread(self.view.start)
-        self.view.subscribe(lambda change: self._on_change(loop, change))
+        self.view = await LiveView.open(s, ["rule", "silence", "receiver"])
+        self.view.subscribe_on(asyncio.get_running_loop(), self._on_change)
         self.engine.history.extend(alert_from_json(h) for h in self.store.history(a.history_size))
         runtime.add_check(
             "registry", lambda: (bool(self.view and self.view.connected), "etcd watch")
@@ -261,7 +234,9 @@ class EvaluatorService:
         try:
             await self._send(self._reload_config())
             await self.consumer.start()
-            self.consumer.subscribe([a.metrics_topic], listener=_Rebalance(self))
+            # the evaluator commits with its local checkpoint, so it keeps its own positions
+            listener = RebalanceListener(self.on_revoked, self.on_assigned)
+            self.consumer.subscribe([a.metrics_topic], listener=listener)
             runtime.add_check("kafka", lambda: (True, f"partitions {sorted(self.owned)}"))
             log.info("evaluating %s -> %s", a.metrics_topic, a.alerts_topic)
             while True:
@@ -275,8 +250,7 @@ class EvaluatorService:
             await self.consumer.stop()
             await self.producer.stop()
             self.store.close()
-            self.view.stop()
-            registry.close()
+            self.view.close()
 
     # --- HTTP API -------------------------------------------------------------------
 
@@ -308,5 +282,5 @@ def main() -> int:
     service = EvaluatorService(settings)
     app = web.Application()
     app.add_routes(service.routes())
-    runtime = ServiceRuntime(NAME, settings, app)
+    runtime = ServiceRuntime(NAME, settings, PORT, app)
     return runtime.run(service.run)

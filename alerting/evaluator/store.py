@@ -4,7 +4,7 @@ Why a local file and not Kafka or etcd: states and the offsets they reflect must
 saved *together*, atomically, or a restart either replays samples into a newer state
 or skips samples; one SQLite transaction gives that. A compacted changelog topic
 would need the end offset to know when recovery is done, which the local broker
-reports wrongly (INFRA.md), and etcd is the configuration store: a state write per
+reports wrongly (docs/local-stack.md), and etcd is the configuration store: a state write per
 changed series per second does not belong there. The cost of a local file is that
 an evaluator instance owns its partitions stickily (one instance per data
 directory); see alerting/README.md.

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-from alerting.notifier.payload import PAYLOAD_VERSION, build_payload, request_parts
+from alerting.notifier.payload import build_payload, request_parts
 from alerting.notifier.pipeline import Pipeline, ReceiverWorker
-from alerting.notifier.signature import HEADER, sign, verify
 
-__all__ = [
-    "HEADER",
-    "PAYLOAD_VERSION",
-    "Pipeline",
-    "ReceiverWorker",
-    "build_payload",
-    "request_parts",
-    "sign",
-    "verify",
-]
+__all__ = ["Pipeline", "ReceiverWorker", "build_payload", "request_parts"]

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -159,28 +160,22 @@ class ReceiverWorker:
             )
 
 
+@dataclass
 class Pipeline:
     """Routes alert transitions to per-receiver workers and holds what the stages share."""
 
-    def __init__(
-        self,
-        settings: AlertingSettings,
-        receivers: Callable[[], dict[str, Receiver]],
-        silences: SilenceSet,
-        log_: NotificationLog,
-        sender: WebhookSender,
-        dead: DeadLetters,
-    ) -> None:
-        self.settings = settings
-        self._receivers = receivers
-        self.silences = silences
-        self.log = log_
-        self.sender = sender
-        self.dead = dead
-        self.workers: dict[str, ReceiverWorker] = {}
+    settings: AlertingSettings
+    #: the receivers in force now (the registry's live view)
+    receivers: Callable[[], dict[str, Receiver]]
+    silences: SilenceSet
+    #: the notification log (what was delivered already)
+    log: NotificationLog
+    sender: WebhookSender
+    dead: DeadLetters
+    workers: dict[str, ReceiverWorker] = field(default_factory=dict)
 
     def receiver(self, name: str) -> Receiver | None:
-        return self._receivers().get(name)
+        return self.receivers().get(name)
 
     def group_wait(self, name: str) -> float:
         if self.settings.group_wait is not None:

@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from alerting.evaluator.engine import Engine
-from alerting.recording_receiver import RecordingReceiver
+from demo.receiver import RecordingReceiver
 from kemi_stats.codec import decode_batch, encode_batch
 from kemi_stats.kafka import make_producer
 from kemi_stats.model import Sample, SampleBatch, Source

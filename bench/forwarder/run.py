@@ -5,7 +5,7 @@
 Starts its own broker (Tansu) and VictoriaMetrics on free loopback ports, fills a
 12-partition topic with SampleBatches (half interface batches: 5 interfaces x 4 Counter64
 with ifName/ifIndex labels; half host batches: 20 unlabelled gauges; 20 samples each),
-then starts ``python -m kemi_stats.forwarder`` and samples its /metrics until every point
+then starts ``python -m forwarder`` and samples its /metrics until every point
 is written. Reports the steady rate (first to last written point), the wall time including
 group join, CPU seconds of the forwarder and of VictoriaMetrics, and checks the point
 count against VictoriaMetrics' own ``vm_rows_inserted_total{type="influx"}``.
@@ -117,7 +117,7 @@ def main() -> int:
             KEMI_FORWARDER_BACKOFF_MAX="2",
         )  # fmt: skip
         started = time.monotonic()
-        fw = spawn([sys.executable, "-m", "kemi_stats.forwarder"], tmp / "forwarder.log", env=env)
+        fw = spawn([sys.executable, "-m", "forwarder"], tmp / "forwarder.log", env=env)
         procs.append(fw)
         url = f"http://127.0.0.1:{http}/metrics"
         first_t = last_t = None

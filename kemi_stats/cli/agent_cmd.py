@@ -9,21 +9,11 @@ import signal
 
 import click
 
-from kemi_stats.agent import Agent, Pusher, default_resource_id
 from kemi_stats.cli.context import fail
+from kemi_stats.cli.kind_options import parse_pairs
 from kemi_stats.durations import parse_duration
 
 __all__ = ["register"]
-
-
-def _labels(values: tuple[str, ...]) -> dict[str, str]:
-    labels = {}
-    for item in values:
-        key, eq, value = item.partition("=")
-        if not eq or not key:
-            fail(f"--label {item!r}: expected key=value")
-        labels[key] = value
-    return labels
 
 
 @click.command()
@@ -48,6 +38,9 @@ def agent(
     max_backlog: int,
 ) -> None:
     """Read /proc (cpu, memory, load, disk, network) every interval and push it as JSON."""
+    # the agent is an application of its own; the CLI (top floor) loads it only here
+    from agent import Agent, Pusher, default_resource_id
+
     try:
         seconds = parse_duration(interval)
     except ValueError as exc:
@@ -56,7 +49,7 @@ def agent(
         fail(f"--interval {interval!r}: expected a duration > 0")
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s agent: %(message)s")
     rid = resource_id or default_resource_id()
-    extra = _labels(labels)
+    extra = parse_pairs(labels, "--label")
 
     async def main() -> int:
         async with Pusher(url, token) as pusher:

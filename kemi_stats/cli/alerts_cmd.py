@@ -8,8 +8,6 @@ notifier would (same body schema, ``X-Kemi-Signature``, ``Idempotency-Key``).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 import urllib.error
 import urllib.request
@@ -20,10 +18,12 @@ from typing import Any
 import click
 import orjson
 
+from kemi_stats.catalogue import SERVICES
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import NotFoundError
-from kemi_stats.services import SERVICES
+from kemi_stats.model import AlertEvent
+from kemi_stats.webhook import WebhookPayload, encode, webhook_alert, webhook_payload
 
 __all__ = ["alerts", "receiver_test_command", "register"]
 
@@ -38,6 +38,7 @@ _URL_OPTION = click.option(
 _JSON_OPTION = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON instead of a table."
 )
+_USER_AGENT = "kemi-stats-cli/1"
 
 
 def _get(url: str, timeout: float = 5.0) -> Any:
@@ -138,36 +139,24 @@ def alerts_history(url: str, as_json: bool, limit: int) -> None:
     _table(rows, ["TIME (UTC)", "STATUS", "RULE", "SEVERITY", "RESOURCE", "METRIC", "REASON"])
 
 
-def _test_payload(name: str) -> dict[str, Any]:
-    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _test_payload(name: str) -> WebhookPayload:
+    """A one-alert firing payload marked ``test``, with a fresh idempotency key."""
     key = uuid.uuid4().hex
-    return {
-        "version": "1",
-        "receiver": name,
-        "status": "firing",
-        "groupKey": "kemi-test{}",
-        "groupLabels": {},
-        "idempotencyKey": key,
-        "test": True,
-        "alerts": [
-            {
-                "status": "firing",
-                "repeat": False,
-                "fingerprint": key[:16],
-                "rule": "kemi-test",
-                "severity": "info",
-                "resource": "kemi:test",
-                "metric": "kemi_test",
-                "labels": {"alertname": "kemi-test", "severity": "info", "resource": "kemi:test"},
-                "annotations": {"summary": f"test notification from kemi-stats to receiver {name}"},
-                "value": 1.0,
-                "threshold": 0.0,
-                "reason": "kemi-stats receiver test",
-                "startsAt": now,
-                "endsAt": None,
-            }
-        ],
-    }
+    event = AlertEvent(
+        fingerprint=key[:16],
+        rule="kemi-test",
+        status="firing",
+        severity="info",
+        resource_id="kemi:test",
+        metric="kemi_test",
+        labels={"alertname": "kemi-test", "severity": "info", "resource": "kemi:test"},
+        annotations={"summary": f"test notification from kemi-stats to receiver {name}"},
+        value=1.0,
+        threshold=0.0,
+        reason="kemi-stats receiver test",
+        starts_at_ms=int(time.time() * 1000),
+    )
+    return webhook_payload(name, "kemi-test{}", {}, [webhook_alert(event)], key, test=True)
 
 
 @click.command("test")
@@ -180,16 +169,7 @@ def receiver_test_command(obj: CliContext, name: str) -> None:
     except NotFoundError:
         fail(f"receiver {name} does not exist")
     payload = _test_payload(name)
-    body = orjson.dumps(payload)
-    signature = "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
-    headers = {
-        **receiver.headers,
-        "Content-Type": "application/json",
-        "User-Agent": "kemi-stats-cli/1",
-        "X-Kemi-Payload-Version": "1",
-        "Idempotency-Key": payload["idempotencyKey"],
-        "X-Kemi-Signature": signature,
-    }
+    body, headers = encode(payload, receiver.secret, _USER_AGENT, receiver.headers)
     request = urllib.request.Request(receiver.url, data=body, headers=headers, method="POST")
     started = time.perf_counter()
     try:

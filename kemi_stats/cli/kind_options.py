@@ -54,6 +54,24 @@ def _merge_pairs(doc: dict[str, Any], key: str, values: tuple[str, ...], option:
         doc[key] = {**doc.get(key, {}), **parse_pairs(values, option)}
 
 
+def _fill(
+    doc: dict[str, Any],
+    v: dict[str, Any],
+    scalars: tuple[str, ...],
+    lists: tuple[str, ...] = (),
+    pairs: tuple[tuple[str, str], ...] = (),
+) -> dict[str, Any]:
+    """Copy the given options into ``doc``: scalars if set, lists if given, K=V pairs merged."""
+    for key in scalars:
+        _set(doc, key, v[key])
+    for key in lists:
+        if v[key]:
+            doc[key] = list(v[key])
+    for key, option in pairs:
+        _merge_pairs(doc, key, v[key], option)
+    return doc
+
+
 LABEL = click.option("--label", "labels", multiple=True, metavar="K=V", help="Label (repeatable).")
 
 # --- credential ------------------------------------------------------------------------
@@ -94,13 +112,9 @@ CREDENTIAL = KindCli(
 
 
 def _target_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    for key in ("host", "port", "credential", "interval", "deadline", "timeout", "retries",
-                "max_repetitions", "bulk", "resource_id", "enabled"):  # fmt: skip
-        _set(doc, key, v[key])
-    if v["profiles"]:
-        doc["profiles"] = list(v["profiles"])
-    _merge_pairs(doc, "labels", v["labels"], "--label")
-    return doc
+    scalars = ("host", "port", "credential", "interval", "deadline", "timeout", "retries",
+               "max_repetitions", "bulk", "resource_id", "enabled")  # fmt: skip
+    return _fill(doc, v, scalars, ("profiles",), (("labels", "--label"),))
 
 
 TARGET = KindCli(
@@ -158,12 +172,8 @@ PROFILE = KindCli(
 
 
 def _derived_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    for key in ("expr", "window", "resource_prefix", "max_rate", "description"):
-        _set(doc, key, v[key])
-    if v["group_by"]:
-        doc["group_by"] = list(v["group_by"])
-    _merge_pairs(doc, "labels", v["labels"], "--label")
-    return doc
+    scalars = ("expr", "window", "resource_prefix", "max_rate", "description")
+    return _fill(doc, v, scalars, ("group_by",), (("labels", "--label"),))
 
 
 DERIVED = KindCli(
@@ -210,8 +220,9 @@ def _condition(v: dict[str, Any], prefix: str) -> dict[str, Any] | None:
 
 
 def _rule_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    for key in ("metric", "resource_prefix", "clear_for", "no_data", "severity", "repeat_interval"):
-        _set(doc, key, v[key])
+    _fill(
+        doc, v, ("metric", "resource_prefix", "clear_for", "no_data", "severity", "repeat_interval")
+    )
     _set(doc, "for", v["for_"])
     cond = _condition(v, "")
     if cond:
@@ -219,12 +230,8 @@ def _rule_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     clear = _condition(v, "clear_")
     if clear:
         doc["clear"] = clear
-    for key in ("match", "receivers", "group_by"):
-        if v[key]:
-            doc[key] = list(v[key])
-    _merge_pairs(doc, "labels", v["labels"], "--label")
-    _merge_pairs(doc, "annotations", v["annotations"], "--annotation")
-    return doc
+    pairs = (("labels", "--label"), ("annotations", "--annotation"))
+    return _fill(doc, v, (), ("match", "receivers", "group_by"), pairs)
 
 
 def _threshold_options(prefix: str, what: str) -> list[Decorator]:
@@ -263,11 +270,9 @@ RULE = KindCli(
 
 
 def _receiver_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    for key in ("url", "secret", "timeout", "max_retries", "backoff_initial", "backoff_max",
-                "max_elapsed", "group_wait"):  # fmt: skip
-        _set(doc, key, v[key])
-    _merge_pairs(doc, "headers", v["headers"], "--header")
-    return doc
+    scalars = ("url", "secret", "timeout", "max_retries", "backoff_initial", "backoff_max",
+               "max_elapsed", "group_wait")  # fmt: skip
+    return _fill(doc, v, scalars, pairs=(("headers", "--header"),))
 
 
 RECEIVER = KindCli(
@@ -292,9 +297,7 @@ RECEIVER = KindCli(
 
 
 def _token_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    for key in ("resource_prefix", "rate_limit", "description"):
-        _set(doc, key, v[key])
-    return doc
+    return _fill(doc, v, ("resource_prefix", "rate_limit", "description"))
 
 
 TOKEN = KindCli(

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.cli.kind_options import parse_pairs
 from kemi_stats.durations import parse_duration
 from kemi_stats.settings import load_settings
 from kemi_stats.tsdb import RESOURCE_TAG, RangeQuery, Series, make_query_client
@@ -48,16 +49,6 @@ def _fmt(value: float) -> str:
 
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _label_pairs(labels: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in labels:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            fail(f"--label {item!r}: expected key=value")
-        out[key] = value
-    return out
 
 
 def _print_table(series: list[Series], console: Console) -> None:
@@ -130,7 +121,7 @@ def query(
         fail(str(exc))
     if step_s <= 0:
         fail(f"--step {step!r}: expected a duration > 0")
-    matchers = _label_pairs(list(labels))
+    matchers = parse_pairs(tuple(labels), "--label")
     if RESOURCE_TAG in matchers and resource is None:
         resource = matchers.pop(RESOURCE_TAG)
     settings = obj.settings

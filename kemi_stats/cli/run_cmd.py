@@ -7,8 +7,8 @@ import sys
 
 import click
 
+from kemi_stats.catalogue import SERVICES, available_services
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
-from kemi_stats.services import SERVICES, available_services
 
 __all__ = ["register"]
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -15,6 +17,8 @@ from kemi_stats.stack.launcher import StackConfig, Supervisor
 from kemi_stats.stack.process import pid_alive, spawn, stop_pid, wait_until
 from kemi_stats.stack.servers import http_ok, port_open
 from kemi_stats.stack.state import ComponentState, StackState
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = ["register"]
 
@@ -37,6 +41,13 @@ def _print_progress(comp: ComponentState, seconds: float) -> None:
     click.echo(_progress_line(comp, seconds), err=comp.status == "failed")
 
 
+def _port_option(flag: str, default: int, envvar: str) -> Callable[[F], F]:
+    """A loopback port of the local stack: a flag, an environment variable, a default."""
+    return click.option(
+        flag, type=click.IntRange(1, 65535), default=default, envvar=envvar, show_default=True
+    )
+
+
 @click.command()
 @click.option(
     "--data-dir",
@@ -49,34 +60,10 @@ def _print_progress(comp: ComponentState, seconds: float) -> None:
     is_flag=True,
     help="Also start simulated devices, a push agent and a webhook receiver.",
 )
-@click.option(
-    "--kafka-port",
-    type=click.IntRange(1, 65535),
-    default=9092,
-    envvar="KEMI_KAFKA_PORT",
-    show_default=True,
-)
-@click.option(
-    "--etcd-port",
-    type=click.IntRange(1, 65535),
-    default=2379,
-    envvar="KEMI_ETCD_PORT",
-    show_default=True,
-)
-@click.option(
-    "--etcd-peer-port",
-    type=click.IntRange(1, 65535),
-    default=2380,
-    envvar="KEMI_ETCD_PEER_PORT",
-    show_default=True,
-)
-@click.option(
-    "--vm-port",
-    type=click.IntRange(1, 65535),
-    default=8428,
-    envvar="KEMI_VM_PORT",
-    show_default=True,
-)
+@_port_option("--kafka-port", 9092, "KEMI_KAFKA_PORT")
+@_port_option("--etcd-port", 2379, "KEMI_ETCD_PORT")
+@_port_option("--etcd-peer-port", 2380, "KEMI_ETCD_PEER_PORT")
+@_port_option("--vm-port", 8428, "KEMI_VM_PORT")
 @click.option(
     "--service-port",
     "service_ports",
@@ -112,7 +99,7 @@ def up(
         return
     sup = Supervisor(config, progress=None if supervise else _print_progress)
     if demo:
-        from kemi_stats.demo.setup import attach_demo
+        from demo.setup import attach_demo
 
         attach_demo(sup, live=not (supervise or no_live))
     if not supervise:

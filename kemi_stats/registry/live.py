@@ -9,6 +9,7 @@ and counted; the service keeps running.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import queue
 import threading
@@ -21,6 +22,7 @@ import orjson
 from kemi_stats.errors import KemiError, ValidationError
 from kemi_stats.registry.models import KINDS
 from kemi_stats.registry.store import Registry, parse_doc
+from kemi_stats.settings import Settings
 
 __all__ = ["Change", "LiveView"]
 
@@ -95,6 +97,14 @@ class LiveView:
         """Call ``fn(change)`` (from the watch thread) for every change from now on."""
         self._subscribers.append(fn)
 
+    def subscribe_on(self, loop: asyncio.AbstractEventLoop, fn: Subscriber) -> None:
+        """Call ``fn(change)`` on ``loop`` (not the watch thread) for every change from now on."""
+
+        def hand_over(change: Change) -> None:
+            loop.call_soon_threadsafe(fn, change)
+
+        self._subscribers.append(hand_over)
+
     def start(self, wait: float | None = 10.0) -> LiveView:
         """Start following; wait up to ``wait`` seconds for the first snapshot."""
         self._thread = threading.Thread(target=self._run, name="kemi-live-view", daemon=True)
@@ -112,6 +122,18 @@ class LiveView:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=5)
+
+    @classmethod
+    async def open(cls, settings: Settings, kinds: Iterable[str]) -> LiveView:
+        """A started view of ``kinds`` on the settings' etcd (the first snapshot read off the loop)."""
+        view = cls(Registry(settings.etcd_endpoint, settings.etcd_prefix), kinds)
+        await asyncio.to_thread(view.start)
+        return view
+
+    def close(self) -> None:
+        """Stop following and close the registry connection."""
+        self.stop()
+        self.registry.close()
 
     # --- the loop -------------------------------------------------------------------
 

@@ -24,6 +24,13 @@ from pydantic import (
 
 from kemi_stats.durations import format_duration, parse_duration
 from kemi_stats.expressions import compile_expression, derived_mode
+from kemi_stats.names import (
+    LABEL_PATTERN,
+    check_entry_name,
+    check_label_name,
+    check_metric_name,
+    check_resource_id,
+)
 from kemi_stats.registry.oids import resolve_oid
 
 __all__ = [
@@ -43,9 +50,6 @@ __all__ = [
     "validate_name",
 ]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
-_LABEL = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_METRIC = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:]*$")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
@@ -53,12 +57,7 @@ _HOSTNAME = re.compile(
 
 def validate_name(name: str, what: str = "name") -> str:
     """Return ``name`` if it can be a registry key, else raise ValueError naming it."""
-    if not _NAME.match(name):
-        raise ValueError(
-            f"{what} {name!r} is invalid (expected letters, digits, '_', '.', ':' or '-', "
-            "starting with a letter or digit, at most 128 characters)"
-        )
-    return name
+    return check_entry_name(name, what)
 
 
 def _duration(value: Any) -> float:
@@ -82,21 +81,13 @@ Oid = Annotated[str, AfterValidator(_check_oid)]
 
 def _check_labels(value: dict[str, str]) -> dict[str, str]:
     for key in value:
-        if not _LABEL.match(key):
-            raise ValueError(f"label name {key!r} is invalid (expected [A-Za-z_][A-Za-z0-9_]*)")
+        check_label_name(key)
     return value
 
 
 Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
-
-
-def _check_metric(value: str) -> str:
-    if not _METRIC.match(value):
-        raise ValueError(f"metric name {value!r} is invalid (expected [A-Za-z_][A-Za-z0-9_.:]*)")
-    return value
-
-
-MetricName = Annotated[str, AfterValidator(_check_metric)]
+MetricName = Annotated[str, AfterValidator(check_metric_name)]
+ResourceId = Annotated[str, AfterValidator(check_resource_id)]
 
 
 class _Doc(BaseModel):
@@ -176,7 +167,7 @@ class Target(_Doc):
     max_repetitions: int = Field(25, ge=1, le=200)
     #: False switches table walks from GETBULK to GETNEXT, for broken agents
     bulk: bool = True
-    resource_id: str | None = None
+    resource_id: ResourceId | None = None
     labels: Labels = Field(default_factory=dict)
     enabled: bool = True
 
@@ -232,7 +223,7 @@ class TableColumn(_Doc):
 class TableLookup(_Doc):
     """A column whose value labels the rows (e.g. ifName), cached between polls."""
 
-    label: Annotated[str, AfterValidator(lambda v: _check_labels({v: ""}) and v)]
+    label: Annotated[str, AfterValidator(check_label_name)]
     oid: Oid
 
 
@@ -297,7 +288,7 @@ class Derived(_Doc):
 
 Op = Literal[">", ">=", "<", "<=", "==", "!="]
 _NEGATION: dict[str, str] = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "==": "!=", "!=": "=="}
-_MATCHER = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
+_MATCHER = re.compile(rf"^\s*({LABEL_PATTERN})\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 
 
 class Matcher(BaseModel):

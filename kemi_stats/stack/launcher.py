@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kemi_stats.catalogue import SERVICES, ServiceSpec, available_services
 from kemi_stats.errors import StackError
-from kemi_stats.services import SERVICES, ServiceSpec, available_services
 from kemi_stats.stack.process import pid_alive, spawn, stop_pid
 from kemi_stats.stack.servers import (
     ServerCommand,
@@ -73,10 +73,10 @@ class StackConfig:
             "KEMI_ETCD_PREFIX": self.prefix,
             "KEMI_TSDB_URL": self.tsdb_url,
             "KEMI_DATA_DIR": str(self.services_dir),
-            # the local broker makes a group join take half the session timeout (INFRA.md)
+            # a group join on the local broker takes half the session timeout (docs/local-stack.md)
             "KEMI_KAFKA_SESSION_TIMEOUT_MS": "6000",
             # the local broker reports wrong end offsets, so Faust would refuse its own
-            # RocksDB state after a calculator restart (INFRA.md); real Kafka keeps the check
+            # RocksDB state after a restart (docs/local-stack.md); real Kafka keeps the check
             "KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK": "false",
         }
 

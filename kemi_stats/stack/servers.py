@@ -98,7 +98,7 @@ def tansu_binary() -> str:
 
 
 def broker_command(port: int, host: str = "127.0.0.1") -> ServerCommand:
-    """Tansu, a Kafka-protocol broker with memory storage (see INFRA.md for its quirks)."""
+    """Tansu, a Kafka-protocol broker with memory storage (its quirks: docs/local-stack.md)."""
     url = f"tcp://{host}:{port}"
     return ServerCommand(
         "broker",

@@ -9,7 +9,7 @@ community ``core-sw-1``). So a target for a simulated device uses a v2c credenti
 community is the device name. Counters move with snmpsim's ``numeric`` variation
 (value = initial + rate x seconds since the simulator started), ``sysUpTime`` too.
 
-One snmpsim process answers about 250 requests/s in total (INFRA.md); for load, run
+One snmpsim process answers about 250 requests/s in total (docs/local-stack.md); for load, run
 several, or Debian ``snmpd`` (:func:`snmpd_command`), which is a real C agent.
 """
 

@@ -9,7 +9,7 @@ from influxdb_client import InfluxDBClient
 
 from kemi_stats.tsdb.errors import TsdbError
 from kemi_stats.tsdb.mapping import SeriesMapping
-from kemi_stats.tsdb.query import RangeQuery
+from kemi_stats.tsdb.range_query import RangeQuery
 from kemi_stats.tsdb.series import Series
 
 __all__ = ["FluxQuery", "flux_query", "flux_string"]

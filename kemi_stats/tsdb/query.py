@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Protocol
 
 from kemi_stats.errors import ConfigError
 from kemi_stats.settings import Settings
-from kemi_stats.tsdb.mapping import RESOURCE_TAG, SeriesMapping, default_measurement
+from kemi_stats.tsdb.mapping import SeriesMapping, default_measurement
+from kemi_stats.tsdb.range_query import RangeQuery
 from kemi_stats.tsdb.series import Series
 
 __all__ = ["QueryClient", "RangeQuery", "make_query_client"]
-
-
-@dataclass(frozen=True, slots=True)
-class RangeQuery:
-    """One metric, optionally narrowed to a resource and label values, over [start, end]."""
-
-    metric: str
-    start: float
-    end: float
-    step: float = 60.0
-    resource: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
-    #: stored samples as they are, instead of one value per step
-    raw: bool = False
-
-    def matchers(self) -> dict[str, str]:
-        """Label -> exact value the series must have (``resource`` included when given)."""
-        out = dict(self.labels)
-        if self.resource is not None:
-            out[RESOURCE_TAG] = self.resource
-        return out
 
 
 class QueryClient(Protocol):
@@ -48,6 +27,7 @@ def make_query_client(
     """A client for the TSDB of ``settings`` (``KEMI_TSDB_KIND``)."""
     kind = settings.tsdb_kind
     mapping = SeriesMapping(default_measurement(kind) if measurement is None else measurement)
+    # the back-ends are imported on use: only one is needed, and influxdb-client is heavy
     if kind == "victoriametrics":
         from kemi_stats.tsdb.victoria import VictoriaQuery
 

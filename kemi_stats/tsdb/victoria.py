@@ -11,7 +11,7 @@ import orjson
 
 from kemi_stats.tsdb.errors import TsdbError
 from kemi_stats.tsdb.mapping import SeriesMapping
-from kemi_stats.tsdb.query import RangeQuery
+from kemi_stats.tsdb.range_query import RangeQuery
 from kemi_stats.tsdb.series import Series
 
 __all__ = ["VictoriaQuery", "promql_selector", "promql_string"]

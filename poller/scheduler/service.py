@@ -14,6 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,39 +23,36 @@ from kemi_stats.codec import encode_job
 from kemi_stats.kafka import make_producer
 from kemi_stats.model import PollJob
 from kemi_stats.registry.live import Change, LiveView
-from kemi_stats.registry.store import Registry
-from kemi_stats.service import ServiceRuntime
-from kemi_stats.settings import Settings
+from kemi_stats.runtime import ServiceRuntime
+from kemi_stats.settings import Settings, load_settings
 from kemi_stats.topics import ensure_topics
 from poller import metrics as m
 from poller.scheduler.leader import LeaderElection
 from poller.scheduler.schedule import PollSchedule, nominal_time
 from poller.settings import PollerSettings
 
-__all__ = ["JobPublisher", "main"]
+__all__ = ["NAME", "PORT", "JobPublisher", "main"]
+
+NAME = "poller-scheduler"
+#: default HTTP port (/healthz, /metrics); KEMI_HTTP_PORT overrides it
+PORT = 9101
 
 log = logging.getLogger("poller.scheduler")
 
 
+@dataclass
 class JobPublisher:
     """Turns a schedule tick for a target into a PollJob on Kafka (if this process leads)."""
 
-    def __init__(
-        self,
-        view: LiveView,
-        producer: AIOKafkaProducer,
-        topic: str,
-        is_leader: Callable[[], bool],
-    ) -> None:
-        self.view = view
-        self.producer = producer
-        self.topic = topic
-        self._is_leader = is_leader
-        self.published = 0
-        self.errors = 0
+    view: LiveView
+    producer: AIOKafkaProducer
+    topic: str
+    is_leader: Callable[[], bool]
+    published: int = 0
+    errors: int = 0
 
     def leading(self) -> bool:
-        return self._is_leader()
+        return self.is_leader()
 
     def job_for(self, name: str, now: float) -> PollJob | None:
         """The job of target ``name`` for the tick nearest ``now`` (None if the target is gone)."""
@@ -94,14 +92,17 @@ class JobPublisher:
         m.SCHED_FIRES.labels("published").inc()
 
 
-async def main(runtime: ServiceRuntime) -> None:
+def main() -> int:
+    """Run the scheduler until SIGTERM/SIGINT (``python -m poller.scheduler``)."""
+    return ServiceRuntime(NAME, load_settings(), PORT).run(serve)
+
+
+async def serve(runtime: ServiceRuntime) -> None:
     """The scheduler process: live view, leader election, APScheduler, producer."""
     settings: Settings = runtime.settings
     ps = PollerSettings()  # from KEMI_POLLER_* (see poller.settings)
     await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
-    registry = Registry(settings.etcd_endpoint, settings.etcd_prefix)
-    view = LiveView(registry, kinds=["target"])
-    await asyncio.to_thread(view.start)
+    view = await LiveView.open(settings, ["target"])
     producer = make_producer(settings)
     await producer.start()
     identity = f"{socket.gethostname()}:{os.getpid()}"
@@ -129,7 +130,7 @@ async def main(runtime: ServiceRuntime) -> None:
     scheduler.start()
     schedule.sync(view.get("target"), time.time())
     m.SCHED_TARGETS.set(len(schedule.jobs))
-    view.subscribe(lambda change: _call_soon(loop, on_change, change))
+    view.subscribe_on(loop, on_change)
     # changes between the first sync and the subscription: sync once more
     schedule.sync(view.get("target"), time.time())
     election.start()
@@ -153,12 +154,4 @@ async def main(runtime: ServiceRuntime) -> None:
         scheduler.shutdown(wait=False)
         await asyncio.to_thread(election.stop)
         await producer.stop()
-        view.stop()
-        registry.close()
-
-
-def _call_soon(
-    loop: asyncio.AbstractEventLoop, fn: Callable[[Change], None], change: Change
-) -> None:
-    # LiveView calls subscribers from its watch thread
-    loop.call_soon_threadsafe(fn, change)
+        view.close()

@@ -14,34 +14,33 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from kemi_stats.codec import decode_job, encode_batch
+from kemi_stats.consumer import Ack, ConsumerLoop
 from kemi_stats.errors import CodecError
 from kemi_stats.kafka import make_consumer, make_producer
 from kemi_stats.model import PollJob, SampleBatch
 from kemi_stats.registry.live import Change, LiveView
 from kemi_stats.registry.models import Credential, Profile, Target
-from kemi_stats.registry.store import Registry
-from kemi_stats.service import ServiceRuntime
-from kemi_stats.settings import Settings
+from kemi_stats.runtime import ServiceRuntime
+from kemi_stats.settings import Settings, load_settings
 from kemi_stats.topics import ensure_topics
 from poller import metrics as m
 from poller.collect import TargetState, collect, failure_batch
 from poller.errors import PollError
-from poller.offsets import OffsetTracker
 from poller.plan import PollPlan, compile_plan
 from poller.settings import PollerSettings
 from poller.snmp import PysnmpSession, SnmpClient
 
-__all__ = ["PollWorker", "main"]
+__all__ = ["NAME", "PORT", "PollWorker", "main"]
+
+NAME = "poller"
+#: default HTTP port (/healthz, /metrics); KEMI_HTTP_PORT overrides it
+PORT = 9102
 
 log = logging.getLogger("poller.worker")
-
-_COMMIT_EVERY = 1.0
 
 
 class PollWorker:
@@ -61,7 +60,6 @@ class PollWorker:
         self.raw_topic = raw_topic
         self.semaphore = asyncio.Semaphore(concurrency)
         self.concurrency = concurrency
-        self.tracker = OffsetTracker()
         self.states: dict[str, TargetState] = {}
         self._plans: dict[str, tuple[Target, tuple[Profile | None, ...], PollPlan]] = {}
         self._running: set[str] = set()
@@ -193,7 +191,7 @@ class PollWorker:
         ack = await self.producer.send(self.raw_topic, encode_batch(batch), key=batch.key)
         await ack
 
-    async def _handle(self, tp: TopicPartition, offset: int, value: bytes) -> None:
+    async def _handle(self, tp: TopicPartition, offset: int, value: bytes, ack: Ack) -> None:
         try:
             try:
                 job = decode_job(value)
@@ -207,14 +205,13 @@ class PollWorker:
         except Exception:
             log.exception("poll job at %s:%s failed", tp, offset)
         finally:
-            self.tracker.done(tp, offset)
+            ack()
             self.semaphore.release()
 
-    async def submit(self, tp: TopicPartition, offset: int, value: bytes) -> None:
-        """Start a job once a concurrency slot is free."""
+    async def submit(self, tp: TopicPartition, offset: int, value: bytes, ack: Ack) -> None:
+        """Start a job once a concurrency slot is free; ``ack`` when it is published or dropped."""
         await self.semaphore.acquire()
-        self.tracker.started(tp, offset)
-        task = asyncio.create_task(self._handle(tp, offset, value))
+        task = asyncio.create_task(self._handle(tp, offset, value, ack))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -232,90 +229,51 @@ class PollWorker:
         return len(recent) / span
 
 
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, worker: PollWorker, consumer: AIOKafkaConsumer) -> None:
-        self.worker = worker
-        self.consumer = consumer
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        offsets = self.worker.tracker.committable()
-        mine = {tp: o for tp, o in offsets.items() if tp in set(revoked)}
-        if mine:
-            try:
-                await self.consumer.commit(mine)
-            except Exception as exc:
-                log.warning("commit before rebalance failed: %s", exc)
-        self.worker.tracker.forget(revoked)
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        log.info("assigned %d partitions of poll jobs", len(assigned))
+def main() -> int:
+    """Run one worker process until SIGTERM/SIGINT (``python -m poller.worker``)."""
+    return ServiceRuntime(NAME, load_settings(), PORT).run(serve)
 
 
-async def _commit(consumer: AIOKafkaConsumer, tracker: OffsetTracker) -> None:
-    offsets = tracker.committable()
-    if not offsets:
-        return
-    assigned = consumer.assignment()
-    offsets = {tp: o for tp, o in offsets.items() if tp in assigned}
-    if offsets:
-        try:
-            await consumer.commit(offsets)
-        except Exception as exc:
-            log.warning("offset commit failed (the jobs may be delivered again): %s", exc)
-
-
-async def main(runtime: ServiceRuntime) -> None:
+async def serve(runtime: ServiceRuntime) -> None:
     """The worker process: live view, Kafka clients, the fetch loop."""
     settings: Settings = runtime.settings
     ps = PollerSettings()  # from KEMI_POLLER_* (see poller.settings)
     await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
-    registry = Registry(settings.etcd_endpoint, settings.etcd_prefix)
-    view = LiveView(registry, kinds=["target", "credential", "profile"])
-    await asyncio.to_thread(view.start)
+    view = await LiveView.open(settings, ["target", "credential", "profile"])
     client = SnmpClient(ps.max_oids_per_get)
     producer = make_producer(settings)
     await producer.start()
     worker = PollWorker(view, client, producer, ps.raw_topic, ps.concurrency)
-    loop = asyncio.get_running_loop()
-    view.subscribe(lambda change: _call_soon(loop, worker.on_change, change))
+    view.subscribe_on(asyncio.get_running_loop(), worker.on_change)
     consumer = make_consumer(settings, group_id=ps.group_id, max_poll_records=ps.concurrency)
-    await consumer.start()
-    consumer.subscribe([ps.jobs_topic], listener=_Rebalance(worker, consumer))
+    jobs = ConsumerLoop(
+        consumer,
+        [ps.jobs_topic],
+        group=ps.group_id,
+        busy=worker.semaphore.locked,
+    )
+    await jobs.start()
 
     def health() -> tuple[bool, str]:
         ok = view.connected
         return ok, (
             f"registry {'connected' if ok else 'disconnected'}; {len(view.get('target'))} targets; "
             f"{worker.polls_per_second():.1f} polls/s; in flight {worker.in_flight}; "
-            f"dropped {worker.dropped}; partitions {len(consumer.assignment())}"
+            f"dropped {worker.dropped}; partitions {len(jobs.assignment())}"
         )
 
     runtime.add_check("poller", health)
     log.info(
         "poll worker: group %s on %s, concurrency %d", ps.group_id, ps.jobs_topic, ps.concurrency
     )
-    last_commit = time.monotonic()
     try:
         while True:
-            records = await consumer.getmany(timeout_ms=200, max_records=ps.concurrency)
+            records = await jobs.fetch(timeout_ms=200, max_records=ps.concurrency)
             for tp, recs in records.items():
                 for rec in recs:
-                    await worker.submit(tp, rec.offset, rec.value)
-            if time.monotonic() - last_commit >= _COMMIT_EVERY:
-                await _commit(consumer, worker.tracker)
-                last_commit = time.monotonic()
+                    await worker.submit(tp, rec.offset, rec.value, jobs.begin(tp, rec.offset))
     finally:
-        await worker.drain(5.0)
-        await _commit(consumer, worker.tracker)
-        await consumer.stop()
+        await jobs.stop(drain=lambda: worker.drain(5.0))
         await producer.stop()
         client.close()
-        view.stop()
-        registry.close()
-
-
-def _call_soon(
-    loop: asyncio.AbstractEventLoop, fn: Callable[[Change], None], change: Change
-) -> None:
-    # LiveView calls subscribers from its watch thread
-    loop.call_soon_threadsafe(fn, change)
+        view.close()

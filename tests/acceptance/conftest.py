@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 import pytest
 
-from kemi_stats.services import available_services
+from kemi_stats.catalogue import available_services
 from kemi_stats.stack.servers import free_ports
 
 

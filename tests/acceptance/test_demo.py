@@ -16,8 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from kemi_stats.demo.liveview import STAGES, Scrape, scrape
-from kemi_stats.services import available_services
+from demo.liveview import STAGES, Scrape, scrape
+from kemi_stats.catalogue import available_services
 from kemi_stats.stack.servers import free_ports, port_open
 
 pytestmark = pytest.mark.acceptance

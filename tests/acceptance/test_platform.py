@@ -19,7 +19,7 @@ import aiohttp
 import orjson
 import pytest
 
-from alerting.recording_receiver import Received, RecordingReceiver
+from demo.receiver import Received, RecordingReceiver
 from tests.acceptance.conftest import Stack
 from tests.snmp_agents import SnmpAgent, snmpsim
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kemi_stats.services import available_services
+from kemi_stats.catalogue import available_services
 from tests.acceptance.conftest import Stack
 
 pytestmark = pytest.mark.acceptance

@@ -32,7 +32,7 @@ import aiohttp
 import orjson
 import pytest
 
-from kemi_stats.agent import Agent, Pusher, PushResult
+from agent import Agent, Pusher, PushResult
 from kemi_stats.codec import decode_batch
 from kemi_stats.kafka import make_consumer
 from kemi_stats.model import SampleBatch

@@ -20,7 +20,7 @@ import pytest
 from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
-from kemi_stats.agent import Agent, Pusher
+from agent import Agent, Pusher
 from kemi_stats.codec import decode_batch
 from kemi_stats.kafka import make_consumer
 from kemi_stats.model import MetricKind, SampleBatch

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from alerting.evaluator.engine import Engine
-from alerting.recording_receiver import RecordingReceiver
 from alerting.silences import SilenceSet
+from demo.receiver import RecordingReceiver
 from kemi_stats.cli.main import cli
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings

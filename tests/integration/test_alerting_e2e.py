@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from alerting.recording_receiver import RecordingReceiver
+from demo.receiver import RecordingReceiver
 from kemi_stats.registry.models import Receiver, Rule, Silence
 from kemi_stats.registry.store import Registry
 from tests.integration.test_alerting_evaluator import (  # noqa: F401

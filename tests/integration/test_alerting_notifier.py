@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from alerting.recording_receiver import Received, RecordingReceiver
+from demo.receiver import Received, RecordingReceiver
 from kemi_stats.codec import encode_alert
 from kemi_stats.kafka import make_producer
 from kemi_stats.model import AlertEvent

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kemi_stats.forwarder.config import ForwarderSettings
-from kemi_stats.forwarder.lineprotocol import BatchEncoder, EncodeStats
-from kemi_stats.forwarder.writer import Origin, TsdbWriter
+from forwarder.lineprotocol import BatchEncoder, EncodeStats
+from forwarder.settings import ForwarderSettings
+from forwarder.writer import Origin, TsdbWriter
 from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
 from kemi_stats.settings import Settings
 from tests.servers import RunningServer

@@ -36,7 +36,7 @@ def start_forwarder(
         forwarder_group_id=f"fw-{topic}",
         **extra,
     )
-    proc = ServiceProcess("kemi_stats.forwarder", env, tmp / "forwarder.log").start()
+    proc = ServiceProcess("forwarder", env, tmp / "forwarder.log").start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if "partitions [0" in http_get(proc.url + "/healthz"):

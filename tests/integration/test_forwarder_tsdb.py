@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from kemi_stats.forwarder.config import ForwarderSettings
-from kemi_stats.forwarder.lineprotocol import BatchEncoder, EncodeStats
-from kemi_stats.forwarder.writer import Origin, TsdbWriter
+from forwarder.lineprotocol import BatchEncoder, EncodeStats
+from forwarder.settings import ForwarderSettings
+from forwarder.writer import Origin, TsdbWriter
 from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
 from kemi_stats.settings import Settings
 from kemi_stats.tsdb import RangeQuery, SeriesMapping

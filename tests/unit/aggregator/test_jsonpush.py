@@ -7,10 +7,10 @@ from typing import Any
 import orjson
 import pytest
 
-from aggregator.config import AggregatorSettings
 from aggregator.grouping import BatchBuilder
 from aggregator.jsonpush import JsonPushParser
 from aggregator.rejection import Rejection
+from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
 from kemi_stats.model import MetricKind, SampleBatch
 

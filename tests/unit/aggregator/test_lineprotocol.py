@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.config import AggregatorSettings
 from aggregator.grouping import BatchBuilder
 from aggregator.lineprotocol import LineProtocolParser
 from aggregator.rejection import Rejection
+from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
 from kemi_stats.model import MetricKind, SampleBatch
 

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from alerting.notifier.commits import OffsetTracker
 from alerting.notifier.dedup import NotificationLog, to_send
 from alerting.notifier.group import Grouper, Job
 from alerting.notifier.payload import build_payload, request_parts
 from alerting.notifier.retry import RetryPolicy, deliver
 from alerting.notifier.send import DeliveryError
-from alerting.notifier.signature import verify
 from kemi_stats.model import AlertEvent
+from kemi_stats.webhook import verify
 
 
 def ev(status: str, fp: str = "f1", starts: int = 1000, at: int = 1000, **kw: object) -> AlertEvent:
@@ -67,23 +66,6 @@ def test_grouping_keeps_latest_per_alert() -> None:
     ]
 
 
-def test_commit_point_is_oldest_unfinished_record() -> None:
-    t = OffsetTracker()
-    a = t.add(0, 10, 2)
-    b = t.add(0, 11, 1)
-    t.add(0, 12, 0)
-    assert t.committable() == {0: 10}
-    b()
-    a()
-    assert t.committable() == {0: 10}
-    a()
-    assert t.committable() == {0: 13} and t.in_flight == 0
-    c = t.add(1, 5, 1)
-    t.forget([1])
-    c()
-    assert t.committable() == {0: 13}
-
-
 async def test_retry_only_retryable_with_backoff() -> None:
     calls: list[float] = []
 
@@ -114,7 +96,7 @@ async def test_sender_classifies_http_answers(status: int, retryable: bool) -> N
     import aiohttp
 
     from alerting.notifier.send import WebhookSender
-    from alerting.recording_receiver import RecordingReceiver
+    from demo.receiver import RecordingReceiver
 
     rcv = await RecordingReceiver(secret="s", respond=lambda r: status).start()
     try:

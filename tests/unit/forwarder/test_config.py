@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from forwarder.settings import ForwarderSettings, resolve_measurement
 from kemi_stats.errors import ConfigError
-from kemi_stats.forwarder.config import ForwarderSettings, resolve_measurement
 from kemi_stats.settings import Settings
 
 

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from influxdb_client import Point
 
-from kemi_stats.forwarder.lineprotocol import BatchEncoder, EncodeStats, escape_key
+from forwarder.lineprotocol import BatchEncoder, EncodeStats, escape_key
 from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
 
 

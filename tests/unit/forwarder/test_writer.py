@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from influxdb_client.rest import ApiException
 
-from kemi_stats.forwarder.config import ForwarderSettings
-from kemi_stats.forwarder.writer import (
+from forwarder.settings import ForwarderSettings
+from forwarder.writer import (
     Origin,
     RejectedWrite,
     RetryableWrite,

@@ -1,0 +1,59 @@
+"""The aggregator process: the push app, live tokens, Kafka delivery, served by the shared runtime.
+
+aiohttp would gunzip request bodies itself, but it accepts a truncated gzip stream as
+a shorter body; the aggregator must refuse those (a cut line can still parse, e.g.
+``v=12`` cut to ``v=1``), so it serves raw bodies and gunzips them in
+:mod:`aggregator.body`, where the end of the stream is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aggregator.app import PushHandler, build_app
+from aggregator.auth import TokenIndex
+from aggregator.delivery import Delivery
+from aggregator.settings import AggregatorSettings
+from kemi_stats.registry.live import LiveView
+from kemi_stats.runtime import ServiceRuntime
+from kemi_stats.settings import Settings, load_settings
+
+__all__ = ["NAME", "PORT", "main"]
+
+log = logging.getLogger(__name__)
+
+NAME = "aggregator"
+#: default HTTP port (/healthz, /metrics); KEMI_HTTP_PORT overrides it
+PORT = 8080
+
+
+def main(settings: Settings | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; the body of ``python -m aggregator``."""
+    settings = settings if settings is not None else load_settings()
+    config = AggregatorSettings()
+    delivery = Delivery(settings, config)
+    handler = PushHandler(config, TokenIndex(), delivery)
+    runtime = ServiceRuntime(NAME, settings, PORT, build_app(handler), auto_decompress=False)
+
+    async def serve(runtime: ServiceRuntime) -> None:
+        view = await LiveView.open(settings, ["token"])
+        try:
+            handler.tokens = TokenIndex(view)
+            handler.revision = lambda: view.revision
+            runtime.add_check(
+                "registry",
+                lambda: (
+                    view.connected,
+                    f"{len(handler.tokens)} tokens at revision {view.revision}",
+                ),
+            )
+            runtime.add_check("kafka", delivery.status)
+            await delivery.start()
+            log.info("aggregator: %d tokens; producing to %s", len(handler.tokens), config.topic)
+            await asyncio.Event().wait()
+        finally:
+            await delivery.stop()
+            view.close()
+
+    return runtime.run(serve)

@@ -1,0 +1,80 @@
+"""The aggregator's own settings, from ``KEMI_AGGREGATOR_*`` environment variables.
+
+Defaults live here and nowhere else. Durations accept ``30s``/``5m``/seconds.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kemi_stats.durations import parse_duration
+from kemi_stats.topics import METRICS_RAW
+
+__all__ = ["AggregatorSettings"]
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+_MiB = 1 << 20
+
+
+class AggregatorSettings(BaseSettings):
+    """How the push endpoint parses, limits and delivers what agents send."""
+
+    model_config = SettingsConfigDict(env_prefix="KEMI_AGGREGATOR_", extra="ignore", frozen=True)
+
+    #: where accepted SampleBatches go (tests point this at a topic of their own)
+    topic: str = METRICS_RAW
+    #: line-protocol tag whose value, unchanged, is the resource id
+    resource_tag: str = Field(default="host", min_length=1)
+    #: line-protocol tag that sets the kind of every field of its line (gauge|counter|...)
+    kind_tag: str = Field(default="kemi_kind", min_length=1)
+    #: comma-separated globs: line-protocol metrics (measurement_field) that are counters
+    counter_metrics: str = ""
+    #: string fields in line protocol: ``drop`` them (counted) or ``reject`` the request
+    string_fields: Literal["drop", "reject"] = "drop"
+    #: largest request body, compressed and after gunzip (413 above)
+    max_body_bytes: int = Field(default=16 * _MiB, ge=1024)
+    #: encoded bytes handed to Kafka and not yet acknowledged, over all requests (429 above)
+    max_inflight_bytes: int = Field(default=64 * _MiB, ge=1024)
+    max_labels: int = Field(default=64, ge=1)
+    max_fields_per_line: int = Field(default=1000, ge=1)
+    #: how far ahead of the aggregator's clock a sample time may be
+    max_future: Seconds = 600.0
+    #: how old a sample may be (0: no limit)
+    max_age: Seconds = 7 * 86400.0
+    #: how long a request waits for Kafka's acks before answering 503 (outcome unknown)
+    delivery_timeout: Seconds = 10.0
+    retry_after_unavailable: int = Field(default=5, ge=1)
+    retry_after_busy: int = Field(default=1, ge=1)
+    #: Kafka availability probe: how often, how long to wait for an answer
+    probe_interval: Seconds = 1.0
+    probe_timeout: Seconds = 2.0
+    #: a send older than this without an ack marks Kafka unavailable
+    stall_after: Seconds = 5.0
+    #: idempotent producer: ``auto`` uses it when the broker supports it
+    idempotence: Literal["auto", "on", "off"] = "auto"
+    linger_ms: int = Field(default=5, ge=0)
+
+    @field_validator("counter_metrics")
+    @classmethod
+    def _globs(cls, value: str) -> str:
+        for glob in _split(value):
+            if not re.fullmatch(r"[A-Za-z0-9_.:*?\[\]!-]+", glob):
+                raise ValueError(f"counter_metrics glob {glob!r} is invalid")
+        return value
+
+    def counter_pattern(self) -> re.Pattern[str] | None:
+        """The counter globs compiled once into one regex (None when there are none)."""
+        globs = _split(self.counter_metrics)
+        if not globs:
+            return None
+        return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
+
+
+def _split(value: str) -> list[str]:
+    return [g.strip() for g in value.split(",") if g.strip()]
