@@ -6,6 +6,7 @@ Prometheus ``/metrics``, so a benchmark sees what an operator's Prometheus would
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import re
@@ -22,7 +23,7 @@ from kemi_stats.stack.servers import (
     port_open,
 )
 
-__all__ = ["broker_and_etcd", "cpu_seconds", "scrape"]
+__all__ = ["bench_options", "broker_and_etcd", "cpu_seconds", "scrape"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -62,3 +63,13 @@ def broker_and_etcd(tmp: Path) -> Iterator[tuple[ServerCommand, ServerCommand]]:
     finally:
         for p in procs:
             stop_pid(p.pid)
+
+
+def bench_options(doc: str | None, **defaults: float) -> argparse.Namespace:
+    """``--name VALUE`` options typed by their defaults (``kafka_batches`` is ``--kafka-batches``)."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    for name, default in defaults.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=type(default), default=default)
+    return parser.parse_args()

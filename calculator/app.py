@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import faust
 
-from calculator.service import PORT
-from calculator.settings import CalculatorSettings
+from calculator.settings import PORT, CalculatorSettings
 from kemi_stats.settings import Settings, load_settings
 
 __all__ = ["app", "calc_settings", "create_app", "settings"]

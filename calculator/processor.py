@@ -53,6 +53,20 @@ class Result:
     produced: int = 0
 
 
+@dataclass(slots=True)
+class _Readings:
+    """One batch's values per label set, why some are missing, and the expression inputs."""
+
+    #: label-set key -> metric -> value (raw gauges, rates, then point definitions)
+    points: dict[str, dict[str, float | int]] = field(default_factory=dict)
+    #: label-set key -> metric -> why it has no value this time (seed, reset, ...)
+    blocked: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: label-set key -> its labels
+    label_sets: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: label-set key -> the environment expressions are evaluated in
+    envs: dict[str, dict[str, float | int]] = field(default_factory=dict)
+
+
 class BatchProcessor:
     """Runs a :class:`DefinitionSet` over batches; holds no per-resource state itself."""
 
@@ -76,9 +90,8 @@ class BatchProcessor:
         rid = batch.resource_id
         defs = self.defs
         rebooted = self._uptime(batch, state)
-        points: dict[str, dict[str, float | int]] = {}
-        blocked: dict[str, dict[str, str]] = {}
-        label_sets: dict[str, dict[str, str]] = {}
+        rd = _Readings()
+        points, blocked, label_sets, envs = rd.points, rd.blocked, rd.label_sets, rd.envs
         series = state.series
         tracked = defs.tracked_gauges
         fn_names = self._fn_names
@@ -135,10 +148,9 @@ class BatchProcessor:
         if len(series) > touched:
             self._forget_stale(series, t)
         out: list[Sample] = []
-        envs: dict[str, dict[str, float | int]] = {}
         for d in defs.point:
             if d.applies_to(rid):
-                for lk, value in self._evaluate(d, points, blocked, envs, res):
+                for lk, value in self._evaluate(d, rd, res):
                     labels = label_sets.get(lk) or {}
                     out.append(
                         Sample(d.name, value, {**labels, **d.labels} if d.labels else labels)
@@ -151,10 +163,10 @@ class BatchProcessor:
                         envs[lk][d.name] = value
         closed_batches: list[SampleBatch] = []
         if state.windows or defs.window:
-            self._windows(batch, state, points, blocked, envs, label_sets, res, closed_batches)
+            self._windows(batch, state, rd, res, closed_batches)
         for d in defs.group:
             if d.applies_to(rid):
-                self._contribute(d, batch, points, blocked, envs, label_sets, res)
+                self._contribute(d, batch, rd, res)
         samples = out + extra
         if samples:
             res.derived.append(self._batch(batch, t, samples))
@@ -181,14 +193,10 @@ class BatchProcessor:
     # --- evaluation -------------------------------------------------------------------
 
     def _evaluate(
-        self,
-        d: CompiledDefinition,
-        points: dict[str, dict[str, float | int]],
-        blocked: dict[str, dict[str, str]],
-        envs: dict[str, dict[str, float | int]],
-        res: Result,
+        self, d: CompiledDefinition, rd: _Readings, res: Result
     ) -> Iterable[tuple[str, float]]:
         """(label set, value) for every label set of the batch the definition applies to."""
+        points, blocked, envs = rd.points, rd.blocked, rd.envs
         needed = d.input_names
         base = points.get("", {})
         base_blocked = blocked.get("", {})
@@ -230,10 +238,7 @@ class BatchProcessor:
         self,
         batch: SampleBatch,
         state: ResourceState,
-        points: dict[str, dict[str, float | int]],
-        blocked: dict[str, dict[str, str]],
-        envs: dict[str, dict[str, float | int]],
-        label_sets: dict[str, dict[str, str]],
+        rd: _Readings,
         res: Result,
         closed_out: list[SampleBatch],
     ) -> None:
@@ -245,7 +250,7 @@ class BatchProcessor:
             if not d.applies_to(batch.resource_id):
                 continue
             assert d.window_ms is not None and d.expr.fold is not None
-            for lk, value in self._evaluate(d, points, blocked, envs, res):
+            for lk, value in self._evaluate(d, rd, res):
                 key = d.name + _SEP + lk
                 w, closed, status = window_add(windows.get(key), value, batch.time_ms, d.window_ms)
                 if status == "late":
@@ -253,21 +258,14 @@ class BatchProcessor:
                 elif w is not None:
                     windows[key] = w
                 if closed is not None:
-                    labels = label_sets.get(lk) or parse_labels_key(lk)
+                    labels = rd.label_sets.get(lk) or parse_labels_key(lk)
                     closed_out.append(self._closed_batch(batch, d, labels, closed))
 
     def _contribute(
-        self,
-        d: CompiledDefinition,
-        batch: SampleBatch,
-        points: dict[str, dict[str, float | int]],
-        blocked: dict[str, dict[str, str]],
-        envs: dict[str, dict[str, float | int]],
-        label_sets: dict[str, dict[str, str]],
-        res: Result,
+        self, d: CompiledDefinition, batch: SampleBatch, rd: _Readings, res: Result
     ) -> None:
-        for lk, value in self._evaluate(d, points, blocked, envs, res):
-            labels = label_sets.get(lk) or {}
+        for lk, value in self._evaluate(d, rd, res):
+            labels = rd.label_sets.get(lk) or {}
             group: dict[str, str] = {}
             for g in d.group_by:
                 v = labels.get(g) or batch.labels.get(g)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from calculator.settings import PORT
 from kemi_stats.errors import KemiError
 from kemi_stats.runtime import setup_logging
 from kemi_stats.topics import ensure_topics
@@ -11,8 +12,6 @@ from kemi_stats.topics import ensure_topics
 __all__ = ["NAME", "PORT", "main"]
 
 NAME = "calculator"
-#: default port of the Faust worker's web server (/healthz, /metrics); KEMI_HTTP_PORT overrides it
-PORT = 9103
 
 
 def main() -> int:

@@ -7,7 +7,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kemi_stats import topics
 
-__all__ = ["CalculatorSettings"]
+__all__ = ["PORT", "CalculatorSettings"]
+
+#: default port of the Faust worker's web server (/healthz, /metrics); KEMI_HTTP_PORT overrides it
+#: (here, not in service.py, because the app is built with it)
+PORT = 9103
 
 
 class CalculatorSettings(BaseSettings):

@@ -4,19 +4,6 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-__all__ = [
-    "ACTIVE",
-    "BATCHES",
-    "CHECKPOINT",
-    "DECODE_ERRORS",
-    "INVALID_RULES",
-    "LAG",
-    "RULES",
-    "SAMPLES",
-    "SERIES",
-    "TRANSITIONS",
-]
-
 SAMPLES = Counter("kemi_alert_evaluator_samples_total", "Samples of metrics that some rule watches")
 BATCHES = Counter("kemi_alert_evaluator_batches_total", "SampleBatch records consumed")
 DECODE_ERRORS = Counter("kemi_alert_evaluator_decode_errors_total", "Records that did not decode")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-__all__ = ["DECODE_ERRORS", "IN_FLIGHT", "RECORDS"]
-
 RECORDS = Counter("kemi_notifier_records_total", "kemi.alerts records consumed")
 DECODE_ERRORS = Counter("kemi_notifier_decode_errors_total", "Records that did not decode")
 IN_FLIGHT = Gauge("kemi_notifier_in_flight_records", "Records not yet finished by every receiver")

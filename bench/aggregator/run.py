@@ -31,7 +31,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.measure import broker_and_etcd, cpu_seconds
+from bench.measure import bench_options, broker_and_etcd, cpu_seconds
 from kemi_stats.codec import decode_batch
 from kemi_stats.kafka import make_consumer
 from kemi_stats.registry.models import Token
@@ -183,13 +183,7 @@ async def run(args: argparse.Namespace, tmp: Path, kafka: str, etcd: str) -> Non
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--lines", type=int, default=5000)
-    asyncio.run(amain(parser.parse_args()))
+    asyncio.run(amain(bench_options(__doc__, seconds=20.0, clients=4, lines=5000)))
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from alerting.evaluator.engine import Engine
+from bench.measure import bench_options
 from demo.receiver import RecordingReceiver
 from kemi_stats.codec import decode_batch, encode_batch
 from kemi_stats.kafka import make_producer
@@ -290,13 +291,8 @@ async def amain(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--samples", type=int, default=500_000)
-    parser.add_argument("--kafka-batches", type=int, default=30_000)
-    parser.add_argument("--webhooks", type=int, default=200)
-    asyncio.run(amain(parser.parse_args()))
+    args = bench_options(__doc__, samples=500_000, kafka_batches=30_000, webhooks=200)
+    asyncio.run(amain(args))
 
 
 if __name__ == "__main__":

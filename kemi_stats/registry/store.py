@@ -189,31 +189,27 @@ class Registry:
 
     def create(self, kind: str, name: str, doc: pydantic.BaseModel) -> int:
         """Write a new entry; AlreadyExistsError if the name is taken. Returns the revision."""
-        key = self.key(kind, name)
-        txn = self._client.transactions
-        with self._errors(f"write {key}"):
-            ok, _ = self._client.transaction(
-                compare=[txn.version(key) == 0],
-                success=[txn.put(key, orjson.dumps(dump_doc(doc)))],
-                failure=[],
-            )
-        if not ok:
+        if not self._put_if(kind, name, doc, exists=False):
             raise AlreadyExistsError(f"{kind} {name!r} already exists (use update)")
         return self._header_revision()
 
     def update(self, kind: str, name: str, doc: pydantic.BaseModel) -> int:
         """Replace an existing entry; NotFoundError if there is none."""
-        key = self.key(kind, name)
-        txn = self._client.transactions
-        with self._errors(f"write {key}"):
-            ok, _ = self._client.transaction(
-                compare=[txn.version(key) > 0],
-                success=[txn.put(key, orjson.dumps(dump_doc(doc)))],
-                failure=[],
-            )
-        if not ok:
+        if not self._put_if(kind, name, doc, exists=True):
             raise NotFoundError(f"{kind} {name!r} not found")
         return self._header_revision()
+
+    def _put_if(self, kind: str, name: str, doc: pydantic.BaseModel, *, exists: bool) -> bool:
+        """Write the entry in one transaction if it exists (or does not); whether it was written."""
+        key = self.key(kind, name)
+        version = self._client.transactions.version(key)
+        with self._errors(f"write {key}"):
+            ok, _ = self._client.transaction(
+                compare=[version > 0 if exists else version == 0],
+                success=[self._client.transactions.put(key, orjson.dumps(dump_doc(doc)))],
+                failure=[],
+            )
+        return bool(ok)
 
     def put(self, kind: str, name: str, doc: pydantic.BaseModel) -> None:
         """Create or replace an entry."""

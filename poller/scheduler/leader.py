@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from kemi_stats.registry.etcd import connect
@@ -24,33 +25,25 @@ __all__ = ["LeaderElection"]
 log = logging.getLogger("poller.scheduler.leader")
 
 
+@dataclass(eq=False)
 class LeaderElection:
     """Runs in a thread; ``is_leader`` is the current state, ``on_change(bool)`` reports flips."""
 
-    def __init__(
-        self,
-        endpoint: str,
-        key: str,
-        identity: str,
-        ttl: int = 10,
-        *,
-        retry: float = 0.5,
-        on_change: Callable[[bool], None] | None = None,
-        client: Any = None,
-    ) -> None:
-        self.endpoint = endpoint
-        self.key = key
-        self.identity = identity
-        self.ttl = ttl
-        self.retry = retry
-        self.on_change = on_change
-        self._client = client
-        self._lease: Any = None
-        self._leader = False
-        self._last_refresh = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.changes = 0
+    endpoint: str
+    key: str
+    identity: str
+    ttl: int = 10
+    _: KW_ONLY
+    retry: float = 0.5
+    on_change: Callable[[bool], None] | None = None
+    #: an etcd client to use (connected to ``endpoint`` on first use when None)
+    connection: Any = None
+    changes: int = 0
+    _lease: Any = field(default=None, init=False, repr=False)
+    _leader: bool = field(default=False, init=False)
+    _last_refresh: float = field(default=0.0, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
+    _thread: threading.Thread | None = field(default=None, init=False, repr=False)
 
     @property
     def is_leader(self) -> bool:
@@ -58,9 +51,9 @@ class LeaderElection:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = connect(self.endpoint)
-        return self._client
+        if self.connection is None:
+            self.connection = connect(self.endpoint)
+        return self.connection
 
     def start(self) -> LeaderElection:
         self._thread = threading.Thread(target=self._run, name="kemi-leader", daemon=True)

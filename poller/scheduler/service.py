@@ -25,11 +25,10 @@ from kemi_stats.model import PollJob
 from kemi_stats.registry.live import Change, LiveView
 from kemi_stats.runtime import ServiceRuntime
 from kemi_stats.settings import Settings, load_settings
-from kemi_stats.topics import ensure_topics
-from poller import metrics as m
+from poller.scheduler import metrics as m
 from poller.scheduler.leader import LeaderElection
 from poller.scheduler.schedule import PollSchedule, nominal_time
-from poller.settings import PollerSettings
+from poller.startup import start_poller
 
 __all__ = ["NAME", "PORT", "JobPublisher", "main"]
 
@@ -72,24 +71,24 @@ class JobPublisher:
     async def fire(self, name: str) -> None:
         """One tick of target ``name``."""
         if not self.leading():
-            m.SCHED_FIRES.labels("standby").inc()
+            m.FIRES.labels("standby").inc()
             return
         job = self.job_for(name, time.time())
         if job is None:
-            m.SCHED_FIRES.labels("no_target").inc()
+            m.FIRES.labels("no_target").inc()
             return
         try:
             ack = await self.producer.send(self.topic, encode_job(job), key=job.key)
             await ack
         except Exception as exc:
             self.errors += 1
-            m.SCHED_PUBLISH_ERRORS.inc()
-            m.SCHED_FIRES.labels("error").inc()
+            m.PUBLISH_ERRORS.inc()
+            m.FIRES.labels("error").inc()
             log.warning("target %s: publish poll job: %s", name, exc)
             return
         self.published += 1
-        m.SCHED_PUBLISHED.inc()
-        m.SCHED_FIRES.labels("published").inc()
+        m.PUBLISHED.inc()
+        m.FIRES.labels("published").inc()
 
 
 def main() -> int:
@@ -100,17 +99,15 @@ def main() -> int:
 async def serve(runtime: ServiceRuntime) -> None:
     """The scheduler process: live view, leader election, APScheduler, producer."""
     settings: Settings = runtime.settings
-    ps = PollerSettings()  # from KEMI_POLLER_* (see poller.settings)
-    await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
-    view = await LiveView.open(settings, ["target"])
+    ps, view = await start_poller(settings, ["target"])
     producer = make_producer(settings)
     await producer.start()
     identity = f"{socket.gethostname()}:{os.getpid()}"
     loop = asyncio.get_running_loop()
 
     def on_leader(leading: bool) -> None:
-        m.SCHED_LEADER.set(1 if leading else 0)
-        m.SCHED_LEADER_CHANGES.inc()
+        m.LEADER.set(1 if leading else 0)
+        m.LEADER_CHANGES.inc()
 
     election = LeaderElection(
         settings.etcd_endpoint,
@@ -125,11 +122,11 @@ async def serve(runtime: ServiceRuntime) -> None:
 
     def on_change(change: Change) -> None:
         schedule.update(change.name, change.new, time.time())
-        m.SCHED_TARGETS.set(len(schedule.jobs))
+        m.TARGETS.set(len(schedule.jobs))
 
     scheduler.start()
     schedule.sync(view.get("target"), time.time())
-    m.SCHED_TARGETS.set(len(schedule.jobs))
+    m.TARGETS.set(len(schedule.jobs))
     view.subscribe_on(loop, on_change)
     # changes between the first sync and the subscription: sync once more
     schedule.sync(view.get("target"), time.time())

@@ -26,13 +26,12 @@ from kemi_stats.registry.live import Change, LiveView
 from kemi_stats.registry.models import Credential, Profile, Target
 from kemi_stats.runtime import ServiceRuntime
 from kemi_stats.settings import Settings, load_settings
-from kemi_stats.topics import ensure_topics
-from poller import metrics as m
 from poller.collect import TargetState, collect, failure_batch
 from poller.errors import PollError
 from poller.plan import PollPlan, compile_plan
-from poller.settings import PollerSettings
 from poller.snmp import PysnmpSession, SnmpClient
+from poller.startup import start_poller
+from poller.worker import metrics as m
 
 __all__ = ["NAME", "PORT", "PollWorker", "main"]
 
@@ -237,9 +236,7 @@ def main() -> int:
 async def serve(runtime: ServiceRuntime) -> None:
     """The worker process: live view, Kafka clients, the fetch loop."""
     settings: Settings = runtime.settings
-    ps = PollerSettings()  # from KEMI_POLLER_* (see poller.settings)
-    await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
-    view = await LiveView.open(settings, ["target", "credential", "profile"])
+    ps, view = await start_poller(settings, ["target", "credential", "profile"])
     client = SnmpClient(ps.max_oids_per_get)
     producer = make_producer(settings)
     await producer.start()

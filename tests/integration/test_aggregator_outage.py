@@ -33,15 +33,12 @@ import orjson
 import pytest
 
 from agent import Agent, Pusher, PushResult
-from kemi_stats.codec import decode_batch
-from kemi_stats.kafka import make_consumer
-from kemi_stats.model import SampleBatch
 from kemi_stats.registry.models import Token
 from kemi_stats.registry.store import Registry
-from kemi_stats.settings import Settings
 from kemi_stats.stack.servers import broker_command, free_port
 from kemi_stats.topics import TopicSpec, ensure_topics
 from tests.servers import RunningServer, ServiceProcess, service_env, start_broker
+from tests.topic_reader import read_batches
 
 pytestmark = pytest.mark.integration
 
@@ -74,24 +71,6 @@ def _aggregator(
         aggregator_retry_after_unavailable="1",
     )
     return ServiceProcess("aggregator", env, log).start()
-
-
-async def _consume(kafka: str, topic: str, want: int, wait: float = 20.0) -> list[SampleBatch]:
-    consumer = make_consumer(
-        Settings(kafka_bootstrap=kafka), topic, group_id=f"t-{uuid.uuid4().hex}"
-    )
-    await consumer.start()
-    got: list[SampleBatch] = []
-    deadline = time.monotonic() + wait
-    try:
-        while time.monotonic() < deadline:
-            records = await consumer.getmany(timeout_ms=300)
-            got.extend(decode_batch(r.value) for recs in records.values() for r in recs)
-            if len(got) >= want and not records:
-                break
-    finally:
-        await consumer.stop()
-    return got
 
 
 async def test_hung_broker_503_then_every_204_sample_once(
@@ -162,7 +141,7 @@ async def test_hung_broker_503_then_every_204_sample_once(
         unavailable = [r for r in results if r[1] == 503]
         assert unavailable and all(r[2] is not None and r[2] >= 1 for r in unavailable)
         accepted = {r[0] for r in results if r[1] == 204}
-        batches = await _consume(broker.address, topic, len(accepted))
+        batches = await read_batches(broker.address, topic, len(accepted))
     finally:
         broker.stop()
     # an "outcome unknown" 503 (records handed to Kafka, acks not in time) is the one answer
@@ -214,7 +193,7 @@ async def test_aggregator_started_before_the_broker(etcd: RunningServer, tmp_pat
                     assert resp.status == 503, await resp.text()
                 assert time.monotonic() < deadline, agg.log_tail()
                 await asyncio.sleep(0.2)
-        batches = await _consume(broker.address, topic, 1)
+        batches = await read_batches(broker.address, topic, 1)
         assert [b.resource_id for b in batches] == ["host:late-01"]
     finally:
         agg.stop()

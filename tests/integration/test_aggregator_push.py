@@ -21,15 +21,13 @@ from influxdb_client import InfluxDBClient, Point, WritePrecision
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 from agent import Agent, Pusher
-from kemi_stats.codec import decode_batch
-from kemi_stats.kafka import make_consumer
 from kemi_stats.model import MetricKind, SampleBatch
 from kemi_stats.registry.models import Token
 from kemi_stats.registry.store import Registry
-from kemi_stats.settings import Settings
 from kemi_stats.stack.servers import http_ok
 from kemi_stats.topics import TopicSpec, ensure_topics
 from tests.servers import RunningServer, ServiceProcess, service_env
+from tests.topic_reader import read_batches
 
 pytestmark = pytest.mark.integration
 
@@ -71,25 +69,9 @@ class Aggregator:
         self, resource_ids: set[str], want: int, wait: float = 20.0
     ) -> list[SampleBatch]:
         """Batches of ``resource_ids`` on the topic, waiting until ``want`` are there (or ``wait``)."""
-        settings = Settings(kafka_bootstrap=self.kafka)
-        consumer = make_consumer(settings, self.topic, group_id=f"t-{uuid.uuid4().hex}")
-        await consumer.start()
-        got: list[SampleBatch] = []
-        deadline = time.monotonic() + wait
-        try:
-            while time.monotonic() < deadline:
-                records = await consumer.getmany(timeout_ms=300)
-                for recs in records.values():
-                    for r in recs:
-                        batch = decode_batch(r.value)
-                        assert r.key == batch.resource_id.encode()
-                        if batch.resource_id in resource_ids:
-                            got.append(batch)
-                if len(got) >= want and not records:
-                    break
-        finally:
-            await consumer.stop()
-        return got
+        return await read_batches(
+            self.kafka, self.topic, want, wait, keep=lambda b: b.resource_id in resource_ids
+        )
 
 
 @pytest.fixture(scope="module")

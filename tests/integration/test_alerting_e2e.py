@@ -19,15 +19,11 @@ import pytest
 from demo.receiver import RecordingReceiver
 from kemi_stats.registry.models import Receiver, Rule, Silence
 from kemi_stats.registry.store import Registry
-from tests.integration.test_alerting_evaluator import (  # noqa: F401
+from tests.integration.alerting_support import (
     CPU_RULE,
     MIN,
     Alerts,
     Samples,
-    alerts,
-    evaluator_env,
-    samples,
-    topics,
     wait_ready,
 )
 from tests.servers import ServiceProcess
@@ -47,14 +43,10 @@ async def hook(registry: Registry) -> AsyncIterator[RecordingReceiver]:
 
 @pytest.fixture
 async def stack(
-    evaluator_env: dict[str, str],  # noqa: F811
+    alerting_env: dict[str, str],
     tmp_path: Path,
 ) -> AsyncIterator[dict[str, ServiceProcess]]:
-    env = {
-        **evaluator_env,
-        "KEMI_ALERTING_NOTIFIER_GROUP": f"n-{uuid.uuid4().hex[:8]}",
-        "KEMI_ALERTING_GROUP_WAIT": "0.2",
-    }
+    env = alerting_env
     procs = {
         "evaluator": ServiceProcess("alerting.evaluator", env, tmp_path / "evaluator.log").start(),
         "notifier": ServiceProcess("alerting.notifier", env, tmp_path / "notifier.log").start(),
@@ -77,7 +69,7 @@ def statuses(hook: RecordingReceiver, resource: str) -> list[str]:
 
 
 async def test_one_firing_and_one_resolved_webhook_across_an_evaluator_crash(
-    registry: Registry, hook: RecordingReceiver, stack: dict, samples: Samples, tmp_path: Path,  # noqa: F811
+    registry: Registry, hook: RecordingReceiver, stack: dict, samples: Samples, tmp_path: Path,
 ) -> None:  # fmt: skip
     registry.create("rule", "cpu-high", Rule.model_validate(CPU_RULE))
     await asyncio.sleep(0.5)
@@ -109,7 +101,7 @@ async def test_one_firing_and_one_resolved_webhook_across_an_evaluator_crash(
 
 
 async def test_no_data_fires_and_a_silence_suppresses_the_webhook(
-    registry: Registry, hook: RecordingReceiver, stack: dict, samples: Samples, alerts: Alerts,  # noqa: F811
+    registry: Registry, hook: RecordingReceiver, stack: dict, samples: Samples, alerts: Alerts,
 ) -> None:  # fmt: skip
     registry.create(
         "rule",

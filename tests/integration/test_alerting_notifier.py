@@ -22,8 +22,8 @@ from kemi_stats.model import AlertEvent
 from kemi_stats.registry.models import Receiver
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
-from tests.integration.test_alerting_evaluator import Alerts, topics  # noqa: F401
-from tests.servers import ServiceProcess, service_env
+from tests.integration.alerting_support import Alerts, running
+from tests.servers import ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -31,32 +31,12 @@ SECRET = "S3CRET"
 
 
 @pytest.fixture
-def notifier_env(settings: Settings, topics: dict[str, str]) -> dict[str, str]:  # noqa: F811
-    env = service_env(
-        kafka_bootstrap=settings.kafka_bootstrap,
-        etcd_endpoint=settings.etcd_endpoint,
-        etcd_prefix=settings.etcd_prefix,
-        data_dir=str(settings.data_dir),
-        kafka_session_timeout_ms="3000",
-    )
-    env.update(
-        KEMI_ALERTING_ALERTS_TOPIC=topics["alerts"],
-        KEMI_ALERTING_DEAD_TOPIC=topics["dead"],
-        KEMI_ALERTING_NOTIFIER_GROUP=f"notif-{uuid.uuid4().hex[:8]}",
-        KEMI_ALERTING_GROUP_WAIT="0.2",
-    )
-    return env
+def notifier(alerting_env: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess]:
+    yield from running("alerting.notifier", alerting_env, tmp_path / "notifier.log")
 
 
 @pytest.fixture
-def notifier(notifier_env: dict[str, str], tmp_path: Path) -> Iterator[ServiceProcess]:
-    proc = ServiceProcess("alerting.notifier", notifier_env, tmp_path / "notifier.log").start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-async def produce(settings: Settings, topics: dict[str, str]) -> AsyncIterator:  # type: ignore[type-arg]  # noqa: F811
+async def produce(settings: Settings, topics: dict[str, str]) -> AsyncIterator:  # type: ignore[type-arg]
     producer = make_producer(settings)
     await producer.start()
 
@@ -69,7 +49,7 @@ async def produce(settings: Settings, topics: dict[str, str]) -> AsyncIterator: 
 
 
 @pytest.fixture
-async def dead(settings: Settings, topics: dict[str, str]) -> AsyncIterator[Alerts]:  # noqa: F811
+async def dead(settings: Settings, topics: dict[str, str]) -> AsyncIterator[Alerts]:
     a = await Alerts(settings, topics["dead"]).start()
     yield a
     await a.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -17,7 +18,7 @@ from kemi_stats.kafka import make_producer
 from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
 from kemi_stats.settings import Settings
 from tests.integration.test_forwarder_support import metric_value, produce, start_forwarder
-from tests.servers import RunningServer
+from tests.servers import RunningServer, ServiceProcess
 
 pytestmark = pytest.mark.integration
 
@@ -31,79 +32,80 @@ def _query(vm: RunningServer, *args: str) -> list[dict[str, object]]:
     return list(orjson.loads(result.stdout))
 
 
-async def test_samples_readable_with_query_within_2s(
+@pytest.fixture
+def fw(
     settings: Settings, fresh_topic: str, victoria: RunningServer, tmp_path: Path
+) -> Iterator[ServiceProcess]:
+    proc = start_forwarder(settings, victoria.address, fresh_topic, tmp_path)
+    yield proc
+    proc.stop()
+
+
+async def test_samples_readable_with_query_within_2s(
+    settings: Settings, fresh_topic: str, victoria: RunningServer, fw: ServiceProcess
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    fw = start_forwarder(settings, victoria.address, fresh_topic, tmp_path)
-    try:
-        now = int(time.time() * 1000)
-        batches = [
-            SampleBatch(
-                f"net:sw-{tag}-{i}", now, Source.SNMP, labels={"site": "pangyo"},
-                samples=[
-                    Sample("ifHCInOctets", 2**63 + i, {"ifName": "Gi0/1"}, MetricKind.COUNTER64),
-                    Sample(f"cpu_{tag}", 10.0 + i),
-                ],
-            )
-            for i in range(5)
-        ]  # fmt: skip
-        started = time.monotonic()
-        await produce(settings, fresh_topic, batches)
-        got: list[dict[str, object]] = []
-        while time.monotonic() - started < 10:
-            got = await asyncio.to_thread(_query, victoria, f"cpu_{tag}")
-            if len(got) == 5:
-                break
-            await asyncio.sleep(0.05)
-        elapsed = time.monotonic() - started
-        assert len(got) == 5, got
-        print(f"readable with kemi-stats query after {elapsed:.2f} s")
-        assert elapsed < 2.0, f"readable after {elapsed:.2f} s"
-        by_resource = {s["labels"]["resource"]: s for s in got}  # type: ignore[index]
-        assert by_resource[f"net:sw-{tag}-3"]["labels"] == {
-            "resource": f"net:sw-{tag}-3", "site": "pangyo",
-        }  # fmt: skip
-        assert by_resource[f"net:sw-{tag}-3"]["points"][-1][1] == 13.0  # type: ignore[index]
-        iface = await asyncio.to_thread(
-            _query, victoria, "ifHCInOctets", "--resource", f"net:sw-{tag}-1", "--label",
-            "ifName=Gi0/1", "--raw",
-        )  # fmt: skip
-        assert len(iface) == 1
-        assert iface[0]["points"] == [[now / 1000, float(2**63 + 1)]]
-    finally:
-        fw.stop()
+    now = int(time.time() * 1000)
+    batches = [
+        SampleBatch(
+            f"net:sw-{tag}-{i}", now, Source.SNMP, labels={"site": "pangyo"},
+            samples=[
+                Sample("ifHCInOctets", 2**63 + i, {"ifName": "Gi0/1"}, MetricKind.COUNTER64),
+                Sample(f"cpu_{tag}", 10.0 + i),
+            ],
+        )
+        for i in range(5)
+    ]  # fmt: skip
+    started = time.monotonic()
+    await produce(settings, fresh_topic, batches)
+    got: list[dict[str, object]] = []
+    while time.monotonic() - started < 10:
+        got = await asyncio.to_thread(_query, victoria, f"cpu_{tag}")
+        if len(got) == 5:
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.monotonic() - started
+    assert len(got) == 5, got
+    print(f"readable with kemi-stats query after {elapsed:.2f} s")
+    assert elapsed < 2.0, f"readable after {elapsed:.2f} s"
+    by_resource = {s["labels"]["resource"]: s for s in got}  # type: ignore[index]
+    assert by_resource[f"net:sw-{tag}-3"]["labels"] == {
+        "resource": f"net:sw-{tag}-3", "site": "pangyo",
+    }  # fmt: skip
+    assert by_resource[f"net:sw-{tag}-3"]["points"][-1][1] == 13.0  # type: ignore[index]
+    iface = await asyncio.to_thread(
+        _query, victoria, "ifHCInOctets", "--resource", f"net:sw-{tag}-1", "--label",
+        "ifName=Gi0/1", "--raw",
+    )  # fmt: skip
+    assert len(iface) == 1
+    assert iface[0]["points"] == [[now / 1000, float(2**63 + 1)]]
 
 
 async def test_malformed_record_is_skipped_counted_and_logged(
-    settings: Settings, fresh_topic: str, victoria: RunningServer, tmp_path: Path
+    settings: Settings, fresh_topic: str, victoria: RunningServer, fw: ServiceProcess
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    fw = start_forwarder(settings, victoria.address, fresh_topic, tmp_path)
+    producer = make_producer(settings)
+    await producer.start()
+    key = f"host:{tag}".encode()
+    now = int(time.time() * 1000)
     try:
-        producer = make_producer(settings)
-        await producer.start()
-        key = f"host:{tag}".encode()
-        now = int(time.time() * 1000)
-        try:
-            first = SampleBatch(f"host:{tag}", now, Source.PUSH, [Sample(f"m_{tag}", 1.0)])
-            after = SampleBatch(f"host:{tag}", now + 1000, Source.PUSH, [Sample(f"m_{tag}", 2.0)])
-            await producer.send_and_wait(fresh_topic, encode_batch(first), key=key)
-            bad = await producer.send_and_wait(fresh_topic, b"\xffnot a batch", key=key)
-            await producer.send_and_wait(fresh_topic, encode_batch(after), key=key)
-        finally:
-            await producer.stop()
-        deadline = time.monotonic() + 10
-        points: list[object] = []
-        while time.monotonic() < deadline:
-            got = await asyncio.to_thread(_query, victoria, f"m_{tag}", "--raw")
-            points = got[0]["points"] if got else []  # type: ignore[assignment]
-            if len(points) == 2:
-                break
-            await asyncio.sleep(0.1)
-        assert [p[1] for p in points] == [1.0, 2.0]  # type: ignore[index]
-        assert metric_value(fw.url, "kemi_forwarder_malformed_records_total") == 1
-        assert f"partition {bad.partition} offset {bad.offset}" in fw.log_tail()
-        assert "skipped malformed record" in fw.log_tail()
+        first = SampleBatch(f"host:{tag}", now, Source.PUSH, [Sample(f"m_{tag}", 1.0)])
+        after = SampleBatch(f"host:{tag}", now + 1000, Source.PUSH, [Sample(f"m_{tag}", 2.0)])
+        await producer.send_and_wait(fresh_topic, encode_batch(first), key=key)
+        bad = await producer.send_and_wait(fresh_topic, b"\xffnot a batch", key=key)
+        await producer.send_and_wait(fresh_topic, encode_batch(after), key=key)
     finally:
-        fw.stop()
+        await producer.stop()
+    deadline = time.monotonic() + 10
+    points: list[object] = []
+    while time.monotonic() < deadline:
+        got = await asyncio.to_thread(_query, victoria, f"m_{tag}", "--raw")
+        points = got[0]["points"] if got else []  # type: ignore[assignment]
+        if len(points) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert [p[1] for p in points] == [1.0, 2.0]  # type: ignore[index]
+    assert metric_value(fw.url, "kemi_forwarder_malformed_records_total") == 1
+    assert f"partition {bad.partition} offset {bad.offset}" in fw.log_tail()
+    assert "skipped malformed record" in fw.log_tail()

@@ -9,19 +9,10 @@ from alerting.evaluator.store import StateStore
 from alerting.silences import SilenceSet
 from kemi_stats.model import Sample, SampleBatch, Source
 from kemi_stats.registry.models import Rule, Silence
+from tests.alerting_rules import cpu_rule
 
 CPU = Rule.model_validate(
-    {
-        "metric": "cpu_usage_pct",
-        "match": ["site=pangyo"],
-        "condition": {"op": ">", "threshold": 90},
-        "for": "2s",
-        "clear": {"op": "<", "threshold": 80},
-        "clear_for": "1s",
-        "severity": "critical",
-        "receivers": ["ops-hook"],
-        "annotations": {"summary": "{resource} cpu {value:g}% > {threshold:g}"},
-    }
+    cpu_rule("2s", "1s", annotations={"summary": "{resource} cpu {value:g}% > {threshold:g}"})
 )
 
 

@@ -1,0 +1,19 @@
+"""What both poller processes do first: read their settings, create their topics, follow the registry."""
+
+from __future__ import annotations
+
+import asyncio
+
+from kemi_stats.registry.live import LiveView
+from kemi_stats.settings import Settings
+from kemi_stats.topics import ensure_topics
+from poller.settings import PollerSettings
+
+__all__ = ["start_poller"]
+
+
+async def start_poller(settings: Settings, kinds: list[str]) -> tuple[PollerSettings, LiveView]:
+    """``KEMI_POLLER_*`` settings, the jobs and raw topics created, a started view of ``kinds``."""
+    ps = PollerSettings()
+    await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
+    return ps, await LiveView.open(settings, kinds)
