@@ -46,6 +46,10 @@ async def _nothing(partitions: set[TopicPartition]) -> None:
     return None
 
 
+def _noop() -> None:
+    return None
+
+
 class ConsumerLoop:
     """One group consumer: fetch, track out-of-order completion, commit the finished prefix."""
 
@@ -72,10 +76,16 @@ class ConsumerLoop:
         self._commit_lock = asyncio.Lock()
         self._last_commit = time.monotonic()
         self._paused = False
+        #: partition -> its generation when the last fetch returned records of it
+        self._fetched: dict[TopicPartition, int] = {}
         self.running = False
 
     def begin(self, tp: TopicPartition, first: int, last: int | None = None, acks: int = 1) -> Ack:
         """Records ``first..last`` of ``tp`` are being worked on; the ack (``acks`` times) ends it."""
+        now = self.tracker.generation(tp)
+        if self._fetched.get(tp, now) != now:
+            # fetched before the partition was revoked: its new owner reads them again
+            return _noop
         done = self.tracker.begin(tp, first, last, acks)
         progress = self._progress
 
@@ -101,24 +111,32 @@ class ConsumerLoop:
         self.running = True
 
     async def fetch(self, timeout_ms: int = 200, max_records: int | None = None) -> Records:
-        """The next records (maybe none); commits when due; while busy, waits without fetching."""
+        """The next records (maybe none); commits when due; while busy, waits without fetching.
+
+        Hand the records over (``begin``) before awaiting anything else: a rebalance in
+        between makes them stale, and ``begin`` then leaves them to the new owner.
+        """
         consumer = self.consumer
+        # commit first, so nothing runs between a fetch and the hand-over of its records
+        await self.commit_if_due()
+        records: Records
         if self._busy is not None and self._busy():
-            if not self._paused:
-                consumer.pause(*consumer.assignment())
-                self._paused = True
+            # every time: a rebalance resumes the partitions it assigns
+            consumer.pause(*consumer.assignment())
+            self._paused = True
             self._progress.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._progress.wait(), timeout=1.0)
-            # a poll while paused keeps the consumer in its group (max.poll.interval)
-            await consumer.getmany(timeout_ms=0)
-            await self.commit_if_due()
-            return {}
-        if self._paused:
-            consumer.resume(*consumer.assignment())
-            self._paused = False
-        records: Records = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        await self.commit_if_due()
+            # a poll while paused keeps the consumer in its group (max.poll.interval); what
+            # it returns (a partition assigned since the pause) is handed over, never dropped
+            records = await consumer.getmany(timeout_ms=0)
+        else:
+            if self._paused:
+                consumer.resume(*consumer.assignment())
+                self._paused = False
+            records = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        generation = self.tracker.generation
+        self._fetched = {tp: generation(tp) for tp in records}
         return records
 
     async def commit_if_due(self) -> None:

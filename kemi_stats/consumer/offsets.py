@@ -3,8 +3,10 @@
 A consumer hands records to concurrent work (polls, TSDB writes, webhook deliveries)
 that finishes in any order. Per partition, the commit position is the first offset
 still open: everything before it is finished, so a crash never skips a record that
-was fetched but not done. Work begun before a partition was revoked cannot move its
-position after the partition is assigned again (each ack is bound to a generation).
+was fetched but not done. Ranges are begun in offset order within a generation of
+the partition; an ack of work begun before the partition was revoked does not count
+after it is assigned again (each ack is bound to its generation), and records fetched
+before a revocation are not begun after it (the consumer loop checks the generation).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ class OffsetTracker:
                 self._ack(partition, first)
 
         return ack
+
+    def generation(self, partition: Hashable) -> int:
+        """How many times ``partition`` was forgotten (revoked): work of an older one is stale."""
+        return self._generation.get(partition, 0)
 
     def _ack(self, partition: Hashable, first: int) -> None:
         open_ = self._open.get(partition)
