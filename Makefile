@@ -1,5 +1,9 @@
-# The two commands of README.md, plus the benchmarks.
+# The two commands of README.md, plus the benchmarks. Everything runs from the project's
+# virtualenv (.venv, made by scripts/install from the system's Python).
 .PHONY: install up test lint bench down
+
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
 
 install:
 	./scripts/install
@@ -16,7 +20,7 @@ lint:
 	mypy kemi_stats poller aggregator calculator alerting forwarder agent demo
 
 test: install lint
-	python3 -m pytest -q
+	$(VENV)/bin/python -m pytest -q
 
 bench: install
-	python3 bench/run_all.py
+	$(VENV)/bin/python bench/run_all.py

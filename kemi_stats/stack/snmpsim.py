@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,7 +164,9 @@ def write_device_data(data_dir: Path, name: str, **options: object) -> Path:
 
 
 def _snmpsim_binary() -> str:
-    path = shutil.which("snmpsim-command-responder")
+    # beside this interpreter first: a virtualenv's scripts need not be on PATH
+    beside = Path(sys.executable).parent / "snmpsim-command-responder"
+    path = str(beside) if beside.exists() else shutil.which("snmpsim-command-responder")
     if not path:
         raise StackError(
             "snmpsim: snmpsim-command-responder not found; "
