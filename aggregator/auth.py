@@ -96,6 +96,8 @@ class TokenIndex:
 
     def __init__(self, view: LiveView | None = None) -> None:
         self._by_hash: dict[str, Grant] = {}
+        #: False until the tokens were read once: until then no token can be told unknown
+        self.loaded = False
         self._lock = threading.Lock()
         self.view = view
         if view is not None:
@@ -107,6 +109,7 @@ class TokenIndex:
         index = {t.hash: Grant(name, t.resource_prefix, t.rate_limit) for name, t in tokens.items()}
         with self._lock:
             self._by_hash = index
+            self.loaded = True
 
     def _changed(self, change: Change) -> None:
         if change.kind == "token" and self.view is not None:
@@ -118,6 +121,14 @@ class TokenIndex:
     def authenticate(self, header: str | None) -> Grant:
         """The grant of the token in ``header``; 401 if missing or unknown."""
         digest = token_hash(parse_authorization(header))
+        if not self.loaded:
+            raise Rejection(
+                503,
+                "starting",
+                "the aggregator has not read its tokens from the registry yet; "
+                "nothing was written, retry",
+                retry_after=1,
+            )
         grant = self._by_hash.get(digest)
         if grant is None:
             # the lookup is by sha256 of the secret, so its timing says nothing about a secret

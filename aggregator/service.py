@@ -37,6 +37,8 @@ def main(settings: Settings | None = None) -> int:
     runtime = ServiceRuntime(NAME, settings, PORT, build_app(handler), auto_decompress=False)
 
     async def serve(runtime: ServiceRuntime) -> None:
+        # unhealthy (and pushes 503) until the tokens are read, never "unknown token"
+        runtime.add_check("registry", lambda: (False, "reading tokens from etcd"))
         view = await LiveView.open(settings, ["token"])
         try:
             handler.tokens = TokenIndex(view)
