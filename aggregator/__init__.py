@@ -5,8 +5,9 @@ Run it with ``python -m aggregator`` or ``kemi-stats run aggregator``; settings 
 """
 
 from aggregator.app import PushHandler, build_app
-from aggregator.auth import Grant, TokenIndex, token_hash
+from aggregator.auth import TokenIndex, token_hash
 from aggregator.delivery import Delivery
+from aggregator.grant import Grant
 from aggregator.jsonpush import JsonPushParser
 from aggregator.lineprotocol import LineProtocolParser
 from aggregator.openapi import openapi_document

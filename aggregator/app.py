@@ -2,8 +2,8 @@
 
 Every push goes through the same stages, each able to refuse it::
 
-    auth (401) -> content type (415) -> body: size, gzip (413/400) -> parse (400)
-    -> resource prefix (403) -> rate limit (429) -> Kafka: bound, availability, acks (429/503)
+    auth (401) -> content type (415) -> body: size, gzip (413/400)
+    -> parse, resource ids by the token's template and prefix (400/403) -> rate limit (429) -> Kafka: bound, availability, acks (429/503)
     -> 204
 """
 
@@ -20,6 +20,7 @@ from aggregator.auth import Grant, TokenIndex
 from aggregator.body import JSON_TYPES, LINE_PROTOCOL_TYPES, check_content_type, read_body
 from aggregator.delivery import Delivery
 from aggregator.grouping import BatchBuilder
+from aggregator.influx_compat import Health, InfluxCompat
 from aggregator.jsonpush import JsonPushParser
 from aggregator.lineprotocol import LineProtocolParser
 from aggregator.metrics import (
@@ -41,7 +42,7 @@ __all__ = ["PushHandler", "build_app"]
 
 log = logging.getLogger(__name__)
 
-Parse = Callable[[web.Request, bytes, TimeWindow, BatchBuilder], None]
+Parse = Callable[[web.Request, bytes, TimeWindow, BatchBuilder, Grant], None]
 
 _THROTTLE_STATUSES = frozenset({429, 503})
 
@@ -60,6 +61,8 @@ class PushHandler:
         self.tokens = tokens
         self.delivery = delivery
         self.revision = revision
+        #: the process's health, for Influx's /health (the service sets its runtime's)
+        self.health: Health = lambda: (True, {})
         self.lines = LineProtocolParser(config)
         self.json = JsonPushParser(config)
         self.limiter = RateLimiter()
@@ -69,6 +72,7 @@ class PushHandler:
         app.router.add_post("/api/v2/write", self.write_v2)
         app.router.add_post("/write", self.write_v1)
         app.router.add_get("/openapi.json", self.openapi)
+        InfluxCompat(self._authenticate, lambda: self.health()).add_routes(app)
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(openapi_document()), content_type="application/json")
@@ -83,23 +87,38 @@ class PushHandler:
         return await self._handle(request, "write_v1", LINE_PROTOCOL_TYPES, self._parse_v1)
 
     def _parse_json(
-        self, request: web.Request, body: bytes, window: TimeWindow, out: BatchBuilder
+        self,
+        request: web.Request,
+        body: bytes,
+        window: TimeWindow,
+        out: BatchBuilder,
+        grant: Grant,
     ) -> None:
-        self.json.parse(body, window, out)
+        self.json.parse(body, window, out, grant)
 
     def _parse_v2(
-        self, request: web.Request, body: bytes, window: TimeWindow, out: BatchBuilder
+        self,
+        request: web.Request,
+        body: bytes,
+        window: TimeWindow,
+        out: BatchBuilder,
+        grant: Grant,
     ) -> None:
-        self.lines.parse(body, request.query.get("precision", "ns") or "ns", window, out)
+        self.lines.parse(body, request.query.get("precision", "ns") or "ns", window, out, grant)
 
     def _parse_v1(
-        self, request: web.Request, body: bytes, window: TimeWindow, out: BatchBuilder
+        self,
+        request: web.Request,
+        body: bytes,
+        window: TimeWindow,
+        out: BatchBuilder,
+        grant: Grant,
     ) -> None:
-        self.lines.parse(body, request.query.get("precision", "ns") or "ns", window, out)
+        self.lines.parse(body, request.query.get("precision", "ns") or "ns", window, out, grant)
 
     def _authenticate(self, request: web.Request) -> Grant:
         header = request.headers.get("Authorization")
-        if header is None and request.path == "/write" and request.query.get("p"):
+        if header is None and request.path in ("/write", "/query") and request.query.get("p"):
             header = "Token " + request.query["p"]
         return self.tokens.authenticate(header)
 
@@ -116,8 +135,7 @@ class PushHandler:
                 int(time.time() * 1000), self.config.max_age, self.config.max_future
             )
             out = BatchBuilder(self.revision())
-            parse(request, body, window, out)
-            grant.check_resources(out.resources)
+            parse(request, body, window, out, grant)
             wait = self.limiter.admit(grant.name, grant.rate_limit, out.samples)
             if wait is not None:
                 raise Rejection(

@@ -5,8 +5,8 @@ on ``/write``; the password is the token there.
 
 The registry stores only ``sha256(secret)`` per token (kind ``token``); this index
 follows the registry's live view, so adding, changing or removing a token takes
-effect without a restart. 401: no or unknown token. 403: a resource outside the
-token's ``resource_prefix``.
+effect without a restart, and so do counter sets (kind ``counters``). 401: no or
+unknown token.
 """
 
 from __future__ import annotations
@@ -14,40 +14,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Mapping
 
+from aggregator.counters import CounterKinds, effective_sets
+from aggregator.grant import Grant
 from aggregator.rejection import Rejection
+from kemi_stats.registry.builtin import load_builtin_counters
 from kemi_stats.registry.live import Change, LiveView
-from kemi_stats.registry.models import Token
+from kemi_stats.registry.models import Counters, Token
+from kemi_stats.resource_template import ResourceTemplate
 
-__all__ = ["Grant", "TokenIndex", "parse_authorization", "token_hash"]
+__all__ = ["KINDS", "TokenIndex", "parse_authorization", "token_hash"]
+
+#: the registry kinds a token index follows
+KINDS = ("token", "counters")
 
 _SCHEMES = ("bearer", "token", "basic")
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """What an authenticated request may do: the token's name, prefix and rate limit."""
-
-    name: str
-    resource_prefix: str
-    rate_limit: float
-
-    def check_resources(self, resources: Iterable[str]) -> None:
-        """403 naming the first resource outside the token's prefix."""
-        if not self.resource_prefix:
-            return
-        for resource in sorted(resources):
-            if not resource.startswith(self.resource_prefix):
-                raise Rejection(
-                    403,
-                    "forbidden",
-                    f"token {self.name} may only write resources starting with "
-                    f"{self.resource_prefix!r}; {resource!r} does not",
-                    value=resource,
-                    expected=f"a resource id starting with {self.resource_prefix!r}",
-                )
 
 
 def parse_authorization(header: str | None) -> str:
@@ -92,28 +74,42 @@ def token_hash(secret: str) -> str:
 
 
 class TokenIndex:
-    """Token hash -> Grant, rebuilt from the live view on every token change."""
+    """Token hash -> Grant, rebuilt from the live view on every token or counter-set change."""
 
     def __init__(self, view: LiveView | None = None) -> None:
         self._by_hash: dict[str, Grant] = {}
+        self._builtin_counters = load_builtin_counters()
         #: False until the tokens were read once: until then no token can be told unknown
         self.loaded = False
         self._lock = threading.Lock()
         self.view = view
         if view is not None:
             view.subscribe(self._changed)
-            self.load(view.get("token"))
+            self.load(view.get("token"), view.get("counters"))
 
-    def load(self, tokens: dict[str, Token]) -> None:
-        """Replace the index with ``tokens`` (name -> Token)."""
-        index = {t.hash: Grant(name, t.resource_prefix, t.rate_limit) for name, t in tokens.items()}
+    def load(
+        self, tokens: Mapping[str, Token], counters: Mapping[str, Counters] | None = None
+    ) -> None:
+        """Replace the index with ``tokens`` (name -> Token) and registry counter sets."""
+        sets = effective_sets(self._builtin_counters, counters or {})
+        shared = CounterKinds(sets)
+        index = {
+            t.hash: Grant(
+                name,
+                t.resource_prefix,
+                t.rate_limit,
+                ResourceTemplate.parse(t.resource_template),
+                CounterKinds(sets, t.counters) if t.counters else shared,
+            )
+            for name, t in tokens.items()
+        }
         with self._lock:
             self._by_hash = index
             self.loaded = True
 
     def _changed(self, change: Change) -> None:
-        if change.kind == "token" and self.view is not None:
-            self.load(self.view.get("token"))
+        if change.kind in KINDS and self.view is not None:
+            self.load(self.view.get("token"), self.view.get("counters"))
 
     def __len__(self) -> int:
         return len(self._by_hash)

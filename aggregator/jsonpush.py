@@ -10,7 +10,9 @@ One object or an array of objects::
                                   "labels": {"interface": "eth0"}}}}
 
 Object labels and per-metric labels become the sample's labels (they tell
-series apart). Values are numbers (booleans count as 1/0); a counter's value is
+series apart). Without ``resource_id``, the token's resource template builds the
+id from the object's labels (default ``{host,instance|noport,host.name}``), and
+the labels it used are not labels of the samples. Values are numbers (booleans count as 1/0); a counter's value is
 a non-negative integer. Unknown keys are refused. Any invalid object rejects
 the whole request (400 naming its JSON path, e.g. ``$[3].metrics.cpu_user``).
 """
@@ -22,6 +24,7 @@ from typing import Any
 
 import orjson
 
+from aggregator.grant import Grant, ResourceError
 from aggregator.grouping import BatchBuilder, label_key
 from aggregator.names import KIND_NAMES
 from aggregator.rejection import Rejection, invalid
@@ -50,7 +53,7 @@ class JsonPushParser:
     def __init__(self, settings: AggregatorSettings) -> None:
         self.max_labels = settings.max_labels
 
-    def parse(self, body: bytes, window: TimeWindow, out: BatchBuilder) -> None:
+    def parse(self, body: bytes, window: TimeWindow, out: BatchBuilder, grant: Grant) -> None:
         """Add every sample of ``body`` to ``out``; raise a 400 Rejection naming the JSON path."""
         if not body.strip():
             return
@@ -65,14 +68,16 @@ class JsonPushParser:
                 expected="a JSON object or array (no NaN or Infinity)",
             ) from None
         if isinstance(doc, dict):
-            self._object(doc, "$", window, out)
+            self._object(doc, "$", window, out, grant)
         elif isinstance(doc, list):
             for i, item in enumerate(doc):
-                self._object(item, f"$[{i}]", window, out)
+                self._object(item, f"$[{i}]", window, out, grant)
         else:
             raise _bad("$", doc, "a JSON object or an array of objects")
 
-    def _object(self, obj: Any, path: str, window: TimeWindow, out: BatchBuilder) -> None:
+    def _object(
+        self, obj: Any, path: str, window: TimeWindow, out: BatchBuilder, grant: Grant
+    ) -> None:
         if not isinstance(obj, dict):
             raise _bad(path, obj, "an object with resource_id and metrics")
         unknown = obj.keys() - _OBJECT_KEYS
@@ -81,12 +86,32 @@ class JsonPushParser:
             raise _bad(
                 f"{path}.{key}", key, "only resource_id, time, labels, metrics", "unknown key"
             )
+        labels = self._labels(obj.get("labels"), f"{path}.labels")
         resource = obj.get("resource_id")
-        if not isinstance(resource, str):
-            raise _bad(f"{path}.resource_id", resource, "a string such as host:web-01")
-        problem = resource_id_problem(resource)
-        if problem:
-            raise _bad(f"{path}.resource_id", resource, "a resource id", f"resource id {problem}")
+        try:
+            if resource is None:
+                resource, used = grant.resource_from_tags(labels)
+                labels = {k: v for k, v in labels.items() if k not in used}
+            elif not isinstance(resource, str):
+                raise _bad(f"{path}.resource_id", resource, "a string such as host:web-01")
+            else:
+                problem = resource_id_problem(resource)
+                if problem:
+                    raise _bad(
+                        f"{path}.resource_id", resource, "a resource id", f"resource id {problem}"
+                    )
+                grant.check_resource(resource)
+        except ResourceError as exc:
+            where = f"{path}.resource_id"
+            what = exc.what if "resource_id" in obj else f"missing, and the labels have {exc.what}"
+            raise Rejection(
+                exc.status,
+                "forbidden" if exc.status == 403 else "invalid",
+                f"{where}: {what}",
+                path=where,
+                value=exc.value,
+                expected=exc.expected,
+            ) from None
         if "time" in obj:
             try:
                 time_ms = json_time_ms(obj["time"])
@@ -99,7 +124,6 @@ class JsonPushParser:
                 raise _bad(f"{path}.time", obj["time"], "a time near now", f"time {problem}")
         else:
             time_ms = window.now_ms
-        labels = self._labels(obj.get("labels"), f"{path}.labels")
         metrics = obj.get("metrics")
         if not isinstance(metrics, dict):
             raise _bad(f"{path}.metrics", metrics, "an object of metric name -> value")

@@ -3,11 +3,12 @@
 ``measurement[,tag=value...] field=value[,field=value...] [timestamp]``
 
 - Each field becomes one sample named ``measurement_field`` (see :mod:`names`).
-- The tag ``resource_tag`` (default ``host``) is required; its value, unchanged,
-  is the resource id. The tag ``kind_tag`` (default ``kemi_kind``: gauge,
-  counter, counter32, counter64) sets the kind of every field of its line;
-  otherwise a metric matching ``counter_metrics`` is a 64-bit counter and every
-  other metric is a gauge. All other tags become sample labels.
+- The token's resource template builds the resource id from the tags (default
+  ``{host,instance|noport,host.name}``: the value of ``host``, unchanged); the
+  tags it used are not labels. All other tags become sample labels, except
+  ``kind_tag`` (default ``kemi_kind``: gauge, counter, counter32, counter64),
+  which sets the kind of every field of its line. Without it, a metric in one of
+  the counter sets (:mod:`aggregator.counters`) is a counter, all else a gauge.
 - Field types: float (``1.5``, ``1e3``), integer (``12i``, int64), unsigned
   (``12u``, uint64), boolean (``t``/``true``/... -> 1, ``f``/``false``/... -> 0),
   string (``"text"``): dropped and counted (``string_fields=drop``, the default)
@@ -25,13 +26,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from aggregator.grant import Grant, ResourceError
 from aggregator.grouping import BatchBuilder, label_key
 from aggregator.names import KIND_NAMES, NameMapper
-from aggregator.rejection import invalid
+from aggregator.rejection import Rejection, invalid
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import PRECISIONS, TimeWindow
 from kemi_stats.model import MetricKind
-from kemi_stats.names import resource_id_problem
 
 __all__ = ["LineProtocolParser"]
 
@@ -47,8 +48,11 @@ _U64_MAX = (1 << 64) - 1
 class _LineError(Exception):
     """One line is invalid: ``what`` and, when known, the value and what was expected."""
 
-    def __init__(self, what: str, value: Any = None, expected: str | None = None) -> None:
+    def __init__(
+        self, what: str, value: Any = None, expected: str | None = None, status: int = 400
+    ) -> None:
         super().__init__(what)
+        self.status = status
         self.what = what
         self.value = value
         self.expected = expected
@@ -195,16 +199,15 @@ class LineProtocolParser:
     """Parses line-protocol bodies into a :class:`BatchBuilder`; settings resolved once."""
 
     def __init__(self, settings: AggregatorSettings) -> None:
-        self.resource_tag = settings.resource_tag
         self.kind_tag = settings.kind_tag
-        self.counters = settings.counter_pattern()
         self.reject_strings = settings.string_fields == "reject"
         self.max_labels = settings.max_labels
         self.max_fields = settings.max_fields_per_line
         self.names = NameMapper()
-        self._counter_cache: dict[str, bool] = {}
 
-    def parse(self, body: bytes, precision: str, window: TimeWindow, out: BatchBuilder) -> None:
+    def parse(
+        self, body: bytes, precision: str, window: TimeWindow, out: BatchBuilder, grant: Grant
+    ) -> None:
         """Add every sample of ``body`` to ``out``; raise a 400 Rejection naming the line."""
         scale = PRECISIONS.get(precision)
         if scale is None:
@@ -230,8 +233,17 @@ class LineProtocolParser:
             if not line.strip():
                 continue
             try:
-                self._line(line, scale, window, out)
+                self._line(line, scale, window, out, grant)
             except _LineError as exc:
+                if exc.status == 403:
+                    raise Rejection(
+                        403,
+                        "forbidden",
+                        f"line {number}: {exc.what}",
+                        line=number,
+                        value=exc.value,
+                        expected=exc.expected,
+                    ) from None
                 raise invalid(
                     f"line {number}: {exc.what}",
                     line=number,
@@ -240,7 +252,12 @@ class LineProtocolParser:
                 ) from None
 
     def _line(
-        self, line: str, scale: tuple[int, int], window: TimeWindow, out: BatchBuilder
+        self,
+        line: str,
+        scale: tuple[int, int],
+        window: TimeWindow,
+        out: BatchBuilder,
+        grant: Grant,
     ) -> None:
         if line.count(",") > self.max_labels + self.max_fields + 2:
             # a 100k-tag line is refused before it is split
@@ -260,33 +277,27 @@ class LineProtocolParser:
             raise _LineError(
                 f"{len(fields)} fields (at most {self.max_fields})", line[:80], "fewer fields"
             )
-        resource = None
         kind: MetricKind | None = None
-        labels: dict[str, str] = {}
+        tag_map: dict[str, str] = {}
         for key, value in tags:
             if not key or not value:
                 raise _LineError(
                     f"tag {key!r} has an empty key or value", f"{key}={value}", "key=value"
                 )
-            if key == self.resource_tag:
-                resource = value
-            elif key == self.kind_tag:
+            if key == self.kind_tag:
                 kind = KIND_NAMES.get(value)
                 if kind is None:
                     raise _LineError(
                         f"tag {key!r}: kind {value!r} is not known", value, ", ".join(KIND_NAMES)
                     )
             else:
-                labels[self.names.label(key)] = value
-        if resource is None:
-            raise _LineError(
-                f"tag {self.resource_tag!r} is missing (its value names the resource)",
-                line[:80],
-                f"a {self.resource_tag}=<resource id> tag",
-            )
-        problem = resource_id_problem(resource)
-        if problem:
-            raise _LineError(f"resource id {problem}", resource, "a resource id")
+                tag_map[key] = value
+        try:
+            resource, used = grant.resource_from_tags(tag_map)
+        except ResourceError as exc:
+            raise _LineError(exc.what, exc.value, exc.expected, exc.status) from None
+        label = self.names.label
+        labels = {label(k): v for k, v in tag_map.items() if k not in used}
         if len(labels) > self.max_labels:
             raise _LineError(
                 f"{len(labels)} labels (at most {self.max_labels})", line[:80], "fewer"
@@ -317,21 +328,10 @@ class LineProtocolParser:
                 out.dropped_fields += 1
                 continue
             metric = self.names.metric(measurement, key)
-            metric_kind = kind if kind is not None else self._kind(metric)
+            metric_kind = kind if kind is not None else grant.counters.kind(metric)
             if metric_kind is not MetricKind.GAUGE:
                 number = _counter_value(key, number)
             out.put(group, metric, number, labels, lkey, metric_kind)
-
-    def _kind(self, metric: str) -> MetricKind:
-        if self.counters is None:
-            return MetricKind.GAUGE
-        hit = self._counter_cache.get(metric)
-        if hit is None:
-            hit = self.counters.fullmatch(metric) is not None
-            if len(self._counter_cache) > 100_000:
-                self._counter_cache.clear()
-            self._counter_cache[metric] = hit
-        return MetricKind.COUNTER64 if hit else MetricKind.GAUGE
 
 
 def _counter_value(key: str, value: int | float) -> int:

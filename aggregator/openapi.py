@@ -93,14 +93,15 @@ _KIND = {"type": "string", "enum": ["gauge", "counter", "counter32", "counter64"
 
 _PUSH_OBJECT = {
     "type": "object",
-    "required": ["resource_id", "metrics"],
+    "required": ["metrics"],
     "additionalProperties": False,
     "properties": {
         "resource_id": {
             "type": "string",
             "minLength": 1,
             "maxLength": _LIMITS.resource_id_max_length,
-            "description": resource_id_expected(),
+            "description": resource_id_expected()
+            + "; without it, the token's resource template builds it from the labels",
             "example": "host:web-01",
         },
         "time": {
@@ -129,6 +130,25 @@ _PUSH_OBJECT = {
             "example": {"cpu_user_pct": 12.5, "net_rx_bytes": {"value": 1234, "kind": "counter"}},
         },
     },
+}
+
+
+_INFLUX_ERROR = {
+    "description": "refused; InfluxDB's error shape",
+    "content": {
+        "application/json": {
+            "schema": {"type": "object", "properties": {"error": {"type": "string"}}}
+        }
+    },
+}
+_QUERY_RESPONSES = {
+    "200": {
+        "description": "results, one per statement",
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+    "400": _INFLUX_ERROR,
+    "401": _INFLUX_ERROR,
+    "503": _INFLUX_ERROR,
 }
 
 
@@ -244,6 +264,49 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                         },
                     ],
                 )
+            },
+            "/ping": {
+                "get": {
+                    "summary": "InfluxDB ping: 204 with X-Influxdb-Version (HEAD too)",
+                    "responses": {"204": {"description": "up"}},
+                }
+            },
+            "/health": {
+                "get": {
+                    "summary": "InfluxDB 2.x health: status pass or fail",
+                    "responses": {
+                        "200": {
+                            "description": "ready for writes",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        "503": {
+                            "description": "not ready (tokens not read, or Kafka away)",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                    },
+                }
+            },
+            "/query": {
+                "get": {
+                    "summary": "InfluxQL: CREATE DATABASE and SHOW DATABASES only (do nothing)",
+                    "security": [{"token": []}],
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                        },
+                        {
+                            "name": "p",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "the token",
+                        },
+                    ],
+                    "responses": _QUERY_RESPONSES,
+                }
             },
             "/healthz": {
                 "get": {

@@ -12,7 +12,7 @@ import asyncio
 import logging
 
 from aggregator.app import PushHandler, build_app
-from aggregator.auth import TokenIndex
+from aggregator.auth import KINDS, TokenIndex
 from aggregator.delivery import Delivery
 from aggregator.settings import AggregatorSettings
 from kemi_stats.registry.live import LiveView
@@ -35,11 +35,12 @@ def main(settings: Settings | None = None) -> int:
     delivery = Delivery(settings, config)
     handler = PushHandler(config, TokenIndex(), delivery)
     runtime = ServiceRuntime(NAME, settings, PORT, build_app(handler), auto_decompress=False)
+    handler.health = runtime.health
 
     async def serve(runtime: ServiceRuntime) -> None:
         # unhealthy (and pushes 503) until the tokens are read, never "unknown token"
         runtime.add_check("registry", lambda: (False, "reading tokens from etcd"))
-        view = await LiveView.open(settings, ["token"])
+        view = await LiveView.open(settings, KINDS)
         try:
             handler.tokens = TokenIndex(view)
             handler.revision = lambda: view.revision

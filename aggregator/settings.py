@@ -5,11 +5,9 @@ Defaults live here and nowhere else. Durations accept ``30s``/``5m``/seconds.
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kemi_stats.durations import parse_duration
@@ -29,12 +27,8 @@ class AggregatorSettings(BaseSettings):
 
     #: where accepted SampleBatches go (tests point this at a topic of their own)
     topic: str = METRICS_RAW
-    #: line-protocol tag whose value, unchanged, is the resource id
-    resource_tag: str = Field(default="host", min_length=1)
     #: line-protocol tag that sets the kind of every field of its line (gauge|counter|...)
     kind_tag: str = Field(default="kemi_kind", min_length=1)
-    #: comma-separated globs: line-protocol metrics (measurement_field) that are counters
-    counter_metrics: str = ""
     #: string fields in line protocol: ``drop`` them (counted) or ``reject`` the request
     string_fields: Literal["drop", "reject"] = "drop"
     #: largest request body, compressed and after gunzip (413 above)
@@ -59,22 +53,3 @@ class AggregatorSettings(BaseSettings):
     #: idempotent producer: ``auto`` uses it when the broker supports it
     idempotence: Literal["auto", "on", "off"] = "auto"
     linger_ms: int = Field(default=5, ge=0)
-
-    @field_validator("counter_metrics")
-    @classmethod
-    def _globs(cls, value: str) -> str:
-        for glob in _split(value):
-            if not re.fullmatch(r"[A-Za-z0-9_.:*?\[\]!-]+", glob):
-                raise ValueError(f"counter_metrics glob {glob!r} is invalid")
-        return value
-
-    def counter_pattern(self) -> re.Pattern[str] | None:
-        """The counter globs compiled once into one regex (None when there are none)."""
-        globs = _split(self.counter_metrics)
-        if not globs:
-            return None
-        return re.compile("|".join(f"(?:{fnmatch.translate(g)})" for g in globs))
-
-
-def _split(value: str) -> list[str]:
-    return [g.strip() for g in value.split(",") if g.strip()]

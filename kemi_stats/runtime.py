@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from aiohttp import web
@@ -68,8 +69,9 @@ class ServiceRuntime:
         """Register a named health check shown by ``/healthz``."""
         self.checks[name] = check
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        results = {}
+    def health(self) -> tuple[bool, dict[str, dict[str, Any]]]:
+        """Whether every check passes, and each check's result (``ok``, ``detail``)."""
+        results: dict[str, dict[str, Any]] = {}
         healthy = True
         for name, check in self.checks.items():
             try:
@@ -78,6 +80,10 @@ class ServiceRuntime:
                 ok, detail = False, f"check failed: {exc}"
             results[name] = {"ok": ok, "detail": detail}
             healthy = healthy and ok
+        return healthy, results
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        healthy, results = self.health()
         body = {
             "service": self.name,
             "status": "ok" if healthy else "unhealthy",

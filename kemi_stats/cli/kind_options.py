@@ -297,13 +297,28 @@ RECEIVER = KindCli(
 
 
 def _token_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    return _fill(doc, v, ("resource_prefix", "rate_limit", "description"))
+    return _fill(
+        doc, v, ("resource_prefix", "resource_template", "rate_limit", "description"), ("counters",)
+    )
 
 
 TOKEN = KindCli(
     "token",
     [
         click.option("--resource-prefix", help="Resources this token may write, e.g. host:web-."),
+        click.option(
+            "--resource-template",
+            metavar="TEMPLATE",
+            help="How a point's resource id is built from its tags, e.g. 'host:{host}' "
+            "(default {host,instance|noport,host.name}).",
+        ),
+        click.option(
+            "--counter",
+            "counters",
+            multiple=True,
+            metavar="GLOB",
+            help="Line-protocol metrics (measurement_field) that are counters (repeatable).",
+        ),
         click.option("--rate-limit", type=float, help="Samples per second (0: no limit)."),
         click.option("--description", help="Who uses it."),
     ],
@@ -315,6 +330,32 @@ def new_token_secret() -> str:
     """A fresh push-token secret (shown once)."""
     return "kemi_" + secrets.token_urlsafe(32)
 
+
+# --- counters ---------------------------------------------------------------------------------------
+
+
+def _counters_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    return _fill(doc, v, ("kind", "enabled", "description"), ("metrics",))
+
+
+COUNTERS = KindCli(
+    "counters",
+    [
+        click.option(
+            "--metric",
+            "metrics",
+            multiple=True,
+            metavar="GLOB",
+            help="Line-protocol metric (measurement_field glob) that is a counter (repeatable).",
+        ),
+        click.option(
+            "--kind", type=click.Choice(["counter64", "counter32"]), help="Counter width."
+        ),
+        click.option("--enabled/--disabled", default=None, help="Turn the set on or off."),
+        click.option("--description", help="What these counters are."),
+    ],
+    _counters_doc,
+)
 
 # --- silence ---------------------------------------------------------------------------------------
 
@@ -352,5 +393,6 @@ SILENCE = KindCli(
 )
 
 KIND_CLIS: dict[str, KindCli] = {
-    k.kind: k for k in (CREDENTIAL, TARGET, PROFILE, DERIVED, RULE, RECEIVER, TOKEN, SILENCE)
+    k.kind: k
+    for k in (CREDENTIAL, TARGET, PROFILE, DERIVED, RULE, RECEIVER, TOKEN, COUNTERS, SILENCE)
 }

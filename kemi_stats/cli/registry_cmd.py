@@ -123,6 +123,8 @@ def _make_group(kc: KindCli) -> click.Group:
     def list_(obj: CliContext, output: str | None) -> None:
         invalid: list[str] = []
         entries = obj.registry.list(kind, on_invalid=lambda key, reason: invalid.append(reason))
+        if kind == "counters":
+            entries += _builtin_counters({e.name for e in entries})
         print_entries(kind, sorted(entries, key=lambda e: e.name), output or "table")
         for reason in invalid:
             click.echo(f"warning: skipped invalid entry: {reason}", err=True)
@@ -162,3 +164,18 @@ def _refers(entry: Entry, field: str, name: str) -> bool:
 def register(cli: click.Group) -> None:
     for kc in KIND_CLIS.values():
         cli.add_command(_make_group(kc))
+
+
+def _builtin_counters(overridden: set[str]) -> list[Entry]:
+    """The built-in counter sets no registry entry replaces, marked as built-in."""
+    from kemi_stats.registry.builtin import load_builtin_counters
+
+    return [
+        Entry(
+            "counters",
+            name,
+            doc.model_copy(update={"description": f"(built-in) {doc.description}"}),
+        )
+        for name, doc in load_builtin_counters().items()
+        if name not in overridden
+    ]

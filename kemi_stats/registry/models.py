@@ -24,6 +24,7 @@ from pydantic import (
 
 from kemi_stats.durations import format_duration, parse_duration
 from kemi_stats.expressions import compile_expression, derived_mode
+from kemi_stats.globs import check_metric_glob
 from kemi_stats.names import (
     LABEL_PATTERN,
     check_entry_name,
@@ -32,10 +33,12 @@ from kemi_stats.names import (
     check_resource_id,
 )
 from kemi_stats.registry.oids import resolve_oid
+from kemi_stats.resource_template import DEFAULT_RESOURCE_TEMPLATE, ResourceTemplate
 
 __all__ = [
     "KINDS",
     "Condition",
+    "Counters",
     "Credential",
     "Derived",
     "KindSpec",
@@ -422,6 +425,14 @@ class Receiver(_Doc):
         return value
 
 
+def _check_template(value: str) -> str:
+    ResourceTemplate.parse(value)
+    return value
+
+
+MetricGlob = Annotated[str, AfterValidator(check_metric_glob)]
+
+
 class Token(_Doc):
     """A push token: only the SHA-256 of the secret is stored."""
 
@@ -429,10 +440,34 @@ class Token(_Doc):
 
     hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     resource_prefix: str = ""
+    #: how a pushed point's resource id is built from its tags (see resource_template)
+    resource_template: Annotated[str, AfterValidator(_check_template)] = DEFAULT_RESOURCE_TEMPLATE
+    #: line-protocol metrics (measurement_field globs) this token's pushes carry as counters
+    counters: list[MetricGlob] = Field(default_factory=list)
     #: samples per second this token may push; 0 means no limit
     rate_limit: float = Field(0.0, ge=0)
     created_at: float = Field(default_factory=time.time)
     description: str = ""
+
+
+class Counters(_Doc):
+    """Line-protocol metrics that are counters: globs over ``measurement_field`` names.
+
+    Every entry applies to every token's line-protocol pushes, with the built-in sets
+    (``telegraf``: Telegraf's standard counter fields); an entry named like a built-in
+    set replaces it, and ``enabled: false`` turns it off.
+    """
+
+    metrics: list[MetricGlob] = Field(default_factory=list)
+    kind: Literal["counter64", "counter32"] = "counter64"
+    enabled: bool = True
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _has_metrics(self) -> Counters:
+        if self.enabled and not self.metrics:
+            raise ValueError("metrics: an enabled counter set needs at least one metric glob")
+        return self
 
 
 class Silence(_Doc):
@@ -473,6 +508,7 @@ KINDS: dict[str, KindSpec] = {
         KindSpec(name="receiver", plural="receivers", model=Receiver),
         KindSpec(name="rule", plural="rules", model=Rule),
         KindSpec(name="token", plural="tokens", model=Token),
+        KindSpec(name="counters", plural="counters", model=Counters),
         KindSpec(name="silence", plural="silences", model=Silence),
     )
 }

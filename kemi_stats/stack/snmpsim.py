@@ -170,7 +170,7 @@ def _snmpsim_binary() -> str:
     if not path:
         raise StackError(
             "snmpsim: snmpsim-command-responder not found; "
-            "install it with: pip install snmpsim pysmi",
+            "install the local stack's extra: pip install 'kemi-stats[local]'",
             component="snmpsim",
         )
     return path

@@ -64,6 +64,11 @@ class VictoriaQuery:
                 "start": f"{q.start:.3f}",
                 "end": f"{q.end:.3f}",
                 "step": f"{q.step:g}s",
+                # VictoriaMetrics otherwise rounds the range to the step (its cache) and
+                # hides points newer than its latency offset (30s): a sample pushed a few
+                # seconds ago would be missing from the last step
+                "nocache": "1",
+                "latency_offset": "1ms",
             },
         )
         doc = orjson.loads(body)

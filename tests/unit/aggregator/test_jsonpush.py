@@ -7,28 +7,33 @@ from typing import Any
 import orjson
 import pytest
 
+from aggregator.grant import Grant
 from aggregator.grouping import BatchBuilder
 from aggregator.jsonpush import JsonPushParser
 from aggregator.rejection import Rejection
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
 from kemi_stats.model import MetricKind, SampleBatch
+from tests.unit.aggregator.support import make_grant
 
 NOW_MS = 1_714_564_800_000
 WINDOW = TimeWindow.around(NOW_MS, 7 * 86400, 600)
 
 
-def parse(doc: Any) -> list[SampleBatch]:
+GRANT = make_grant()
+
+
+def parse(doc: Any, grant: Grant = GRANT) -> list[SampleBatch]:
     out = BatchBuilder(config_revision=7)
-    JsonPushParser(AggregatorSettings()).parse(orjson.dumps(doc), WINDOW, out)
+    JsonPushParser(AggregatorSettings()).parse(orjson.dumps(doc), WINDOW, out, grant)
     return out.batches()
 
 
-def reject(doc: Any) -> Rejection:
+def reject(doc: Any, grant: Grant = GRANT, status: int = 400) -> Rejection:
     body = doc if isinstance(doc, bytes) else orjson.dumps(doc)
     with pytest.raises(Rejection) as info:
-        JsonPushParser(AggregatorSettings()).parse(body, WINDOW, BatchBuilder())
-    assert info.value.status == 400
+        JsonPushParser(AggregatorSettings()).parse(body, WINDOW, BatchBuilder(), grant)
+    assert info.value.status == status
     return info.value
 
 
@@ -116,6 +121,27 @@ def test_not_json(body: bytes) -> None:
 
 def test_empty_body_and_empty_array_write_nothing() -> None:
     out = BatchBuilder()
-    JsonPushParser(AggregatorSettings()).parse(b"", WINDOW, out)
-    JsonPushParser(AggregatorSettings()).parse(b"[]", WINDOW, out)
+    JsonPushParser(AggregatorSettings()).parse(b"", WINDOW, out, GRANT)
+    JsonPushParser(AggregatorSettings()).parse(b"[]", WINDOW, out, GRANT)
     assert out.batches() == []
+
+
+def test_without_resource_id_the_template_builds_it_from_the_labels() -> None:
+    grant = make_grant(resource_prefix="host:", resource_template="host:{host}")
+    (batch,) = parse({"labels": {"host": "web-01", "env": "prod"}, "metrics": {"a": 1}}, grant)
+    assert batch.resource_id == "host:web-01"
+    assert dict(batch.samples[0].labels) == {"env": "prod"}
+    err = reject({"labels": {"env": "prod"}, "metrics": {"a": 1}}, grant)
+    assert err.path == "$.resource_id"
+    assert "missing" in err.message and "no tag 'host'" in err.message
+
+
+def test_an_explicit_resource_id_is_kept_and_checked_against_the_prefix() -> None:
+    grant = make_grant(resource_prefix="host:", resource_template="host:{host}")
+    (batch,) = parse(
+        {"resource_id": "host:db-1", "labels": {"host": "x"}, "metrics": {"a": 1}}, grant
+    )
+    assert batch.resource_id == "host:db-1"
+    assert dict(batch.samples[0].labels) == {"host": "x"}
+    err = reject({"resource_id": "net:sw1", "metrics": {"a": 1}}, grant, status=403)
+    assert err.path == "$.resource_id" and "'net:sw1'" in err.message

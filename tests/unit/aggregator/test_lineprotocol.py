@@ -4,33 +4,47 @@ from __future__ import annotations
 
 import pytest
 
+from aggregator.grant import Grant
 from aggregator.grouping import BatchBuilder
 from aggregator.lineprotocol import LineProtocolParser
 from aggregator.rejection import Rejection
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
 from kemi_stats.model import MetricKind, SampleBatch
+from kemi_stats.registry.models import Counters
+from tests.unit.aggregator.support import make_grant
 
 NOW_MS = 1_714_564_800_000
 NOW_NS = NOW_MS * 1_000_000
 WINDOW = TimeWindow.around(NOW_MS, 7 * 86400, 600)
 
 
+GRANT = make_grant()
+
+
 def parse(
-    text: str, precision: str = "ns", **settings: object
+    text: str, precision: str = "ns", grant: Grant = GRANT, **settings: object
 ) -> tuple[list[SampleBatch], BatchBuilder]:
     out = BatchBuilder()
-    LineProtocolParser(AggregatorSettings(**settings)).parse(text.encode(), precision, WINDOW, out)  # type: ignore[arg-type]
+    LineProtocolParser(AggregatorSettings(**settings)).parse(  # type: ignore[arg-type]
+        text.encode(), precision, WINDOW, out, grant
+    )
     return out.batches(), out
 
 
-def reject(text: str | bytes, precision: str = "ns", **settings: object) -> Rejection:
+def reject(
+    text: str | bytes,
+    precision: str = "ns",
+    grant: Grant = GRANT,
+    status: int = 400,
+    **settings: object,
+) -> Rejection:
     body = text.encode() if isinstance(text, str) else text
     with pytest.raises(Rejection) as info:
-        LineProtocolParser(AggregatorSettings(**settings)).parse(
-            body, precision, WINDOW, BatchBuilder()
-        )  # type: ignore[arg-type]
-    assert info.value.status == 400
+        LineProtocolParser(AggregatorSettings(**settings)).parse(  # type: ignore[arg-type]
+            body, precision, WINDOW, BatchBuilder(), grant
+        )
+    assert info.value.status == status
     return info.value
 
 
@@ -89,16 +103,21 @@ def test_precisions_and_missing_timestamp() -> None:
     assert reject("m,host=h v=1", precision="fortnight").value == "fortnight"
 
 
-def test_kinds_from_tag_and_counter_globs() -> None:
+def test_kinds_from_tag_counter_sets_and_token_globs() -> None:
+    grant = make_grant(
+        {"app": Counters(metrics=["app_tx"], kind="counter32")}, counters=["*_drops"]
+    )
     (batch,), _ = parse(
-        f"net,host=h,kemi_kind=counter32 rx=5i {NOW_NS}\nnet,host=h tx=6i,drops=1.0 {NOW_NS}",
-        counter_metrics="net_tx,*_drops",
+        f"app,host=h,kemi_kind=counter64 rx=5i {NOW_NS}\n"
+        f"app,host=h tx=6i,drops=1.0,level=3 {NOW_NS}",
+        grant=grant,
     )
     kinds = {s.metric: (s.kind, s.value) for s in batch.samples}
     assert kinds == {
-        "net_rx": (MetricKind.COUNTER32, 5),
-        "net_tx": (MetricKind.COUNTER64, 6),
-        "net_drops": (MetricKind.COUNTER64, 1),
+        "app_rx": (MetricKind.COUNTER64, 5),
+        "app_tx": (MetricKind.COUNTER32, 6),
+        "app_drops": (MetricKind.COUNTER64, 1),
+        "app_level": (MetricKind.GAUGE, 3),
     }
     assert "negative" in reject(f"net,host=h,kemi_kind=counter v=-1i {NOW_NS}").message
     assert "not known" in reject(f"net,host=h,kemi_kind=histogram v=1 {NOW_NS}").message
@@ -128,7 +147,7 @@ def test_comments_blank_lines_and_crlf() -> None:
         ("m,host=h v=abc", "not a value"),
         ("m,host=h v=9223372036854775808i", "int64"),
         ("m,host=h v=-1u", "outside uint64"),
-        ("m v=1", "'host' is missing"),
+        ("m v=1", "no tag 'host', 'instance' or 'host.name'"),
         ("m,host=h", "no fields"),
         ("m,host=h v", "no value"),
         ("m,host=h v=1 12x", "not an integer"),
@@ -163,3 +182,42 @@ def test_names_are_mapped_to_platform_names() -> None:
     (batch,), _ = parse(f"disk-io,host=h,dev/name=sda 1st=1 {NOW_NS}")
     (sample,) = batch.samples
     assert sample.metric == "disk_io_1st" and sample.labels == {"dev_name": "sda"}
+
+
+def test_the_token_template_names_the_resource_and_its_tags_are_not_labels() -> None:
+    grant = make_grant(resource_prefix="host:", resource_template="host:{host}")
+    (batch,), _ = parse(f"cpu,host=web-01,cpu=cpu0 usage_user=1 {NOW_NS}", grant=grant)
+    assert batch.resource_id == "host:web-01"
+    assert {tuple(sorted(s.labels.items())) for s in batch.samples} == {(("cpu", "cpu0"),)}
+
+
+def test_a_line_missing_the_template_tags_is_a_400_naming_the_line() -> None:
+    grant = make_grant(resource_template="host:{host}")
+    err = reject(f"cpu,host=a v=1 {NOW_NS}\ncpu,hostname=b v=1 {NOW_NS}", grant=grant)
+    assert err.line == 2
+    assert "no tag 'host'" in err.message and "'host:{host}'" in err.message
+
+
+def test_an_id_outside_the_prefix_is_a_403_suggesting_the_template() -> None:
+    grant = make_grant(resource_prefix="host:")
+    err = reject(f"cpu,host=web-01 v=1 {NOW_NS}", grant=grant, status=403)
+    assert err.line == 1
+    assert "'web-01'" in err.message
+    assert "kemi-stats token update test --resource-template 'host:{host}'" in err.message
+    grant = make_grant(resource_prefix="node:")
+    err = reject(f"up,instance=web-01:9100 v=1 {NOW_NS}", grant=grant, status=403)
+    assert "--resource-template 'node:{instance|noport}'" in err.message
+
+
+def test_telegraf_counters_are_built_in_and_a_registry_entry_replaces_them() -> None:
+    text = f"net,host=h,interface=eth0 bytes_recv=5i,speed=1000i {NOW_NS}\nnetstat,host=h tcp_established=3i {NOW_NS}"
+    (batch,), _ = parse(text)
+    kinds = {s.metric: s.kind for s in batch.samples}
+    assert kinds == {
+        "net_bytes_recv": MetricKind.COUNTER64,
+        "net_speed": MetricKind.GAUGE,
+        "netstat_tcp_established": MetricKind.GAUGE,
+    }
+    off = make_grant({"telegraf": Counters(metrics=["x"], enabled=False)})
+    (batch,), _ = parse(text, grant=off)
+    assert {s.kind for s in batch.samples} == {MetricKind.GAUGE}
