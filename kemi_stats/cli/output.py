@@ -43,6 +43,8 @@ def _cell(kind: str, column: str, value: Any) -> str:
         return "-"
     if kind == "profile" and column in ("scalars", "tables"):
         return str(len(value))
+    if kind == "counters" and column == "metrics" and len(value) > 3:
+        return ",".join(value[:3]) + f",... ({len(value)} globs)"
     if column == "condition" and isinstance(value, dict):
         return f"{value['op']} {value['threshold']:g}"
     if column == "clear" and isinstance(value, dict):
