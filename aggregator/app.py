@@ -12,13 +12,23 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
 
-from aggregator.auth import Grant, TokenIndex
-from aggregator.body import JSON_TYPES, LINE_PROTOCOL_TYPES, check_content_type, read_body
+from aggregator.auth import TokenIndex
+from aggregator.body import (
+    GZIP_OR_IDENTITY,
+    JSON_TYPES,
+    LINE_PROTOCOL_TYPES,
+    OTLP_TYPES,
+    REMOTE_WRITE_TYPES,
+    check_content_type,
+    read_body,
+)
 from aggregator.delivery import Delivery
+from aggregator.grant import Grant
 from aggregator.grouping import BatchBuilder
 from aggregator.influx_compat import Health, InfluxCompat
 from aggregator.jsonpush import JsonPushParser
@@ -26,6 +36,7 @@ from aggregator.lineprotocol import LineProtocolParser
 from aggregator.metrics import (
     BATCHES_ACCEPTED,
     FIELDS_DROPPED,
+    POINTS_DROPPED,
     REQUEST_SECONDS,
     REQUESTS,
     REQUESTS_REJECTED,
@@ -33,8 +44,10 @@ from aggregator.metrics import (
     SAMPLES_ACCEPTED,
 )
 from aggregator.openapi import openapi_document
+from aggregator.otlp import OtlpParser, otlp_refusal, otlp_response
 from aggregator.ratelimit import RateLimiter
 from aggregator.rejection import Rejection
+from aggregator.remote_write import REMOTE_WRITE_ENCODINGS, RemoteWriteParser
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
 
@@ -43,8 +56,33 @@ __all__ = ["PushHandler", "build_app"]
 log = logging.getLogger(__name__)
 
 Parse = Callable[[web.Request, bytes, TimeWindow, BatchBuilder, Grant], None]
+Respond = Callable[[web.Request, BatchBuilder], web.Response]
+Refuse = Callable[[web.Request, Rejection], web.Response]
 
 _THROTTLE_STATUSES = frozenset({429, 503})
+
+
+def _no_content(request: web.Request, out: BatchBuilder) -> web.Response:
+    headers = {}
+    if out.dropped_fields:
+        headers["X-Kemi-Dropped-Fields"] = str(out.dropped_fields)
+    return web.Response(status=204, headers=headers)
+
+
+def _json_refusal(request: web.Request, rejection: Rejection) -> web.Response:
+    return rejection.response()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One push path: what it accepts, how it parses, how it answers."""
+
+    name: str
+    types: frozenset[str]
+    parse: Parse
+    encodings: frozenset[str] = GZIP_OR_IDENTITY
+    respond: Respond = _no_content
+    refuse: Refuse = _json_refusal
 
 
 class PushHandler:
@@ -65,56 +103,55 @@ class PushHandler:
         self.health: Health = lambda: (True, {})
         self.lines = LineProtocolParser(config)
         self.json = JsonPushParser(config)
+        self.remote_write = RemoteWriteParser(config)
+        self.otlp = OtlpParser(config)
         self.limiter = RateLimiter()
+        self.endpoints = {
+            "/api/v1/push": Endpoint("push", JSON_TYPES, self._parse_json),
+            "/api/v2/write": Endpoint("write_v2", LINE_PROTOCOL_TYPES, self._parse_lines),
+            "/write": Endpoint("write_v1", LINE_PROTOCOL_TYPES, self._parse_lines),
+            "/api/v1/write": Endpoint(
+                "remote_write",
+                REMOTE_WRITE_TYPES,
+                self._parse_remote_write,
+                encodings=REMOTE_WRITE_ENCODINGS,
+            ),
+            "/v1/metrics": Endpoint(
+                "otlp", OTLP_TYPES, self._parse_otlp, respond=otlp_response, refuse=otlp_refusal
+            ),
+        }
 
     def add_routes(self, app: web.Application) -> None:
-        app.router.add_post("/api/v1/push", self.push_json)
-        app.router.add_post("/api/v2/write", self.write_v2)
-        app.router.add_post("/write", self.write_v1)
+        for path in self.endpoints:
+            app.router.add_post(path, self.push)
         app.router.add_get("/openapi.json", self.openapi)
         InfluxCompat(self._authenticate, lambda: self.health()).add_routes(app)
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(openapi_document()), content_type="application/json")
 
-    async def push_json(self, request: web.Request) -> web.Response:
-        return await self._handle(request, "push", JSON_TYPES, self._parse_json)
-
-    async def write_v2(self, request: web.Request) -> web.Response:
-        return await self._handle(request, "write_v2", LINE_PROTOCOL_TYPES, self._parse_v2)
-
-    async def write_v1(self, request: web.Request) -> web.Response:
-        return await self._handle(request, "write_v1", LINE_PROTOCOL_TYPES, self._parse_v1)
+    async def push(self, request: web.Request) -> web.Response:
+        return await self._handle(request, self.endpoints[request.path])
 
     def _parse_json(
-        self,
-        request: web.Request,
-        body: bytes,
-        window: TimeWindow,
-        out: BatchBuilder,
-        grant: Grant,
+        self, request: web.Request, body: bytes, window: TimeWindow, out: BatchBuilder, grant: Grant
     ) -> None:
         self.json.parse(body, window, out, grant)
 
-    def _parse_v2(
-        self,
-        request: web.Request,
-        body: bytes,
-        window: TimeWindow,
-        out: BatchBuilder,
-        grant: Grant,
+    def _parse_lines(
+        self, request: web.Request, body: bytes, window: TimeWindow, out: BatchBuilder, grant: Grant
     ) -> None:
         self.lines.parse(body, request.query.get("precision", "ns") or "ns", window, out, grant)
 
-    def _parse_v1(
-        self,
-        request: web.Request,
-        body: bytes,
-        window: TimeWindow,
-        out: BatchBuilder,
-        grant: Grant,
+    def _parse_remote_write(
+        self, request: web.Request, body: bytes, window: TimeWindow, out: BatchBuilder, grant: Grant
     ) -> None:
-        self.lines.parse(body, request.query.get("precision", "ns") or "ns", window, out, grant)
+        self.remote_write.parse(body, window, out, grant)
+
+    def _parse_otlp(
+        self, request: web.Request, body: bytes, window: TimeWindow, out: BatchBuilder, grant: Grant
+    ) -> None:
+        self.otlp.parse(body, request.content_type, window, out, grant)
 
     def _authenticate(self, request: web.Request) -> Grant:
         header = request.headers.get("Authorization")
@@ -122,20 +159,19 @@ class PushHandler:
             header = "Token " + request.query["p"]
         return self.tokens.authenticate(header)
 
-    async def _handle(
-        self, request: web.Request, endpoint: str, types: frozenset[str], parse: Parse
-    ) -> web.Response:
+    async def _handle(self, request: web.Request, endpoint: Endpoint) -> web.Response:
         started = time.perf_counter()
         grant: Grant | None = None
+        name = endpoint.name
         try:
             grant = self._authenticate(request)
-            check_content_type(request, types)
-            body = await read_body(request, self.config.max_body_bytes)
+            check_content_type(request, endpoint.types)
+            body = await read_body(request, self.config.max_body_bytes, endpoint.encodings)
             window = TimeWindow.around(
                 int(time.time() * 1000), self.config.max_age, self.config.max_future
             )
             out = BatchBuilder(self.revision())
-            parse(request, body, window, out, grant)
+            endpoint.parse(request, body, window, out, grant)
             wait = self.limiter.admit(grant.name, grant.rate_limit, out.samples)
             if wait is not None:
                 raise Rejection(
@@ -154,19 +190,28 @@ class PushHandler:
             else:
                 REQUESTS_REJECTED.labels(rejection.reason, token).inc()
             if rejection.status >= 500 or rejection.status == 429:
-                log.info("%s %s: %s %s", endpoint, token, rejection.status, rejection.message)
-            REQUESTS.labels(endpoint, str(rejection.status)).inc()
-            REQUEST_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
-            return rejection.response()
+                log.info("%s %s: %s %s", name, token, rejection.status, rejection.message)
+            REQUESTS.labels(name, str(rejection.status)).inc()
+            REQUEST_SECONDS.labels(name).observe(time.perf_counter() - started)
+            return endpoint.refuse(request, rejection)
         SAMPLES_ACCEPTED.labels(grant.name).inc(out.samples)
         BATCHES_ACCEPTED.inc(len(batches))
-        headers = {}
         if out.dropped_fields:
             FIELDS_DROPPED.labels(grant.name).inc(out.dropped_fields)
-            headers["X-Kemi-Dropped-Fields"] = str(out.dropped_fields)
-        REQUESTS.labels(endpoint, "204").inc()
-        REQUEST_SECONDS.labels(endpoint).observe(time.perf_counter() - started)
-        return web.Response(status=204, headers=headers)
+        if out.dropped:
+            for reason, count in out.dropped.items():
+                POINTS_DROPPED.labels(name, reason, grant.name).inc(count)
+            log.warning(
+                "%s %s: %d points dropped, the rest written: %s",
+                name,
+                grant.name,
+                out.dropped_total,
+                "; ".join(out.drop_notes),
+            )
+        response = endpoint.respond(request, out)
+        REQUESTS.labels(name, str(response.status)).inc()
+        REQUEST_SECONDS.labels(name).observe(time.perf_counter() - started)
+        return response
 
 
 def build_app(handler: PushHandler) -> web.Application:

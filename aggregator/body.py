@@ -13,7 +13,15 @@ from aiohttp import web
 
 from aggregator.rejection import Rejection, invalid
 
-__all__ = ["JSON_TYPES", "LINE_PROTOCOL_TYPES", "check_content_type", "read_body"]
+__all__ = [
+    "GZIP_OR_IDENTITY",
+    "JSON_TYPES",
+    "LINE_PROTOCOL_TYPES",
+    "OTLP_TYPES",
+    "REMOTE_WRITE_TYPES",
+    "check_content_type",
+    "read_body",
+]
 
 #: media types accepted for line protocol: Telegraf and influxdb-client send text/plain;
 #: ``curl --data-binary`` sends form-urlencoded, which InfluxDB accepts as line protocol too
@@ -21,6 +29,10 @@ LINE_PROTOCOL_TYPES = frozenset(
     {"", "text/plain", "application/octet-stream", "application/x-www-form-urlencoded"}
 )
 JSON_TYPES = frozenset({"", "application/json"})
+#: Prometheus remote_write 1.0: snappy-compressed protobuf
+REMOTE_WRITE_TYPES = frozenset({"", "application/x-protobuf"})
+#: OTLP/HTTP: binary protobuf or its JSON mapping
+OTLP_TYPES = frozenset({"application/x-protobuf", "application/json"})
 
 _CHUNK = 1 << 16
 
@@ -49,16 +61,26 @@ def _too_large(what: str, limit: int) -> Rejection:
     )
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The decoded body; 413 above ``limit``, 415 for an unknown encoding, 400 for bad gzip."""
+GZIP_OR_IDENTITY = frozenset({"identity", "gzip", "x-gzip", ""})
+
+
+async def read_body(
+    request: web.Request, limit: int, encodings: frozenset[str] = GZIP_OR_IDENTITY
+) -> bytes:
+    """The body, gunzipped; 413 above ``limit``, 415 for an encoding not in ``encodings``.
+
+    A gzip body that does not decompress is a 400. Other accepted encodings (snappy for
+    remote_write) are left to the endpoint's parser.
+    """
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip", ""):
+    if encoding not in encodings:
+        shown = " or ".join(sorted(e for e in encodings if e and e != "x-gzip"))
         raise Rejection(
             415,
             "unsupported_encoding",
-            f"Content-Encoding {encoding!r} is not supported (expected gzip or identity)",
+            f"Content-Encoding {encoding!r} is not supported here (expected {shown})",
             value=encoding,
-            expected="gzip or identity",
+            expected=shown,
         )
     if request.content_length is not None and request.content_length > limit:
         raise _too_large("request body", limit)

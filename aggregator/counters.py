@@ -17,7 +17,11 @@ from kemi_stats.registry.models import Counters
 
 __all__ = ["CounterKinds", "effective_sets"]
 
-_WIDTHS = {"counter64": MetricKind.COUNTER64, "counter32": MetricKind.COUNTER32}
+_WIDTHS = {
+    "counter64": MetricKind.COUNTER64,
+    "counter32": MetricKind.COUNTER32,
+    "float_counter": MetricKind.FLOAT_COUNTER,
+}
 _CACHE_MAX = 50_000
 
 
@@ -40,7 +44,7 @@ class CounterKinds:
             by_kind.setdefault(_WIDTHS[counters.kind], []).extend(counters.metrics)
         # a metric in both widths' sets is the wider: never a wrap a 64-bit counter cannot make
         self._patterns: list[tuple[re.Pattern[str], MetricKind]] = []
-        for kind in (MetricKind.COUNTER64, MetricKind.COUNTER32):
+        for kind in (MetricKind.COUNTER64, MetricKind.COUNTER32, MetricKind.FLOAT_COUNTER):
             pattern = globs_regex(by_kind.get(kind, ()))
             if pattern is not None:
                 self._patterns.append((pattern, kind))

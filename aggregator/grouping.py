@@ -16,13 +16,29 @@ LabelKey = tuple[tuple[str, str], ...]
 class BatchBuilder:
     """Collects the samples of one request; :meth:`batches` gives the SampleBatches."""
 
-    __slots__ = ("_groups", "config_revision", "dropped_fields", "samples")
+    __slots__ = ("_groups", "config_revision", "drop_notes", "dropped", "dropped_fields", "samples")
+
+    #: how many drop explanations a request keeps (the counts keep everything)
+    NOTES = 5
 
     def __init__(self, config_revision: int = 0) -> None:
         self._groups: dict[tuple[str, int], dict[tuple[str, LabelKey], Sample]] = {}
         self.config_revision = config_revision
         self.samples = 0
         self.dropped_fields = 0
+        #: points or series left out of an accepted request, by reason (the rest is written)
+        self.dropped: dict[str, int] = {}
+        self.drop_notes: list[str] = []
+
+    def drop(self, reason: str, note: str, count: int = 1) -> None:
+        """Leave ``count`` points out for ``reason``; ``note`` says which and why."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + count
+        if len(self.drop_notes) < self.NOTES:
+            self.drop_notes.append(note)
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
 
     def group(self, resource_id: str, time_ms: int) -> dict[tuple[str, LabelKey], Sample]:
         """The series map of one (resource, time); add samples with :meth:`put`."""

@@ -13,7 +13,8 @@ Object labels and per-metric labels become the sample's labels (they tell
 series apart). Without ``resource_id``, the token's resource template builds the
 id from the object's labels (default ``{host,instance|noport,host.name}``), and
 the labels it used are not labels of the samples. Values are numbers (booleans count as 1/0); a counter's value is
-a non-negative integer. Unknown keys are refused. Any invalid object rejects
+a non-negative integer, except a ``float_counter``'s
+(a float that only grows and resets, as Prometheus counters are). Unknown keys are refused. Any invalid object rejects
 the whole request (400 naming its JSON path, e.g. ``$[3].metrics.cpu_user``).
 """
 
@@ -164,7 +165,11 @@ class JsonPushParser:
             else:
                 value = _number(spec, mpath)
                 vpath = mpath
-            if kind is not MetricKind.GAUGE:
+            if kind is MetricKind.FLOAT_COUNTER:
+                if value < 0:
+                    raise _bad(vpath, value, "a non-negative number (a counter)")
+                value = float(value)
+            elif kind is not MetricKind.GAUGE:
                 value = _counter(value, vpath)
             out.put(group, name, value, sample_labels, skey, kind)
 

@@ -329,7 +329,11 @@ class LineProtocolParser:
                 continue
             metric = self.names.metric(measurement, key)
             metric_kind = kind if kind is not None else grant.counters.kind(metric)
-            if metric_kind is not MetricKind.GAUGE:
+            if metric_kind is MetricKind.FLOAT_COUNTER:
+                if number < 0:
+                    raise _LineError(f"field {key!r}: counter value {number} is negative", number)
+                number = float(number)
+            elif metric_kind is not MetricKind.GAUGE:
                 number = _counter_value(key, number)
             out.put(group, metric, number, labels, lkey, metric_kind)
 

@@ -10,6 +10,7 @@ __all__ = [
     "FIELDS_DROPPED",
     "INFLIGHT_BYTES",
     "KAFKA_AVAILABLE",
+    "POINTS_DROPPED",
     "REQUESTS",
     "REQUESTS_REJECTED",
     "REQUESTS_THROTTLED",
@@ -44,6 +45,11 @@ FIELDS_DROPPED = Counter(
     "kemi_aggregator_fields_dropped_total",
     "Line-protocol fields dropped (string fields)",
     ["token"],
+)
+POINTS_DROPPED = Counter(
+    "kemi_aggregator_points_dropped_total",
+    "Points or series left out of an accepted request (the rest was written), by reason",
+    ["endpoint", "reason", "token"],
 )
 INFLIGHT_BYTES = Gauge(
     "kemi_aggregator_inflight_bytes", "Encoded bytes handed to Kafka and not yet acknowledged"

@@ -19,6 +19,7 @@ KIND_NAMES: dict[str, MetricKind] = {
     "counter": MetricKind.COUNTER64,
     "counter64": MetricKind.COUNTER64,
     "counter32": MetricKind.COUNTER32,
+    "float_counter": MetricKind.FLOAT_COUNTER,
 }
 
 _CACHE_MAX = 100_000
@@ -30,6 +31,7 @@ class NameMapper:
     def __init__(self) -> None:
         self._metrics: dict[tuple[str, str], str] = {}
         self._labels: dict[str, str] = {}
+        self._names: dict[str, str] = {}
 
     def metric(self, measurement: str, field: str) -> str:
         """The metric name of ``field`` of ``measurement``."""
@@ -41,6 +43,16 @@ class NameMapper:
                 self._metrics.clear()
             self._metrics[key] = name
         return name
+
+    def metric_name(self, name: str) -> str:
+        """The platform name of a metric named by another system (Prometheus, OTLP)."""
+        mapped = self._names.get(name)
+        if mapped is None:
+            mapped = to_metric_name(name)
+            if len(self._names) >= _CACHE_MAX:
+                self._names.clear()
+            self._names[name] = mapped
+        return mapped
 
     def label(self, key: str) -> str:
         """The label name of tag ``key``."""

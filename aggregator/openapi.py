@@ -62,6 +62,23 @@ _WRITE_RESPONSES: dict[str, Any] = {
     ),
 }
 
+
+def _otlp_error(description: str) -> dict[str, Any]:
+    """A refusal of /v1/metrics: a google.rpc.Status, protobuf or JSON like the request."""
+    return {
+        "description": description,
+        "content": {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+                }
+            },
+        },
+    }
+
+
 _GZIP = {
     "name": "Content-Encoding",
     "in": "header",
@@ -89,7 +106,7 @@ _LABELS = {
     "additionalProperties": {"type": "string"},
     "description": "label name (see LabelName) -> value",
 }
-_KIND = {"type": "string", "enum": ["gauge", "counter", "counter32", "counter64"]}
+_KIND = {"type": "string", "enum": ["gauge", "counter", "counter32", "counter64", "float_counter"]}
 
 _PUSH_OBJECT = {
     "type": "object",
@@ -244,6 +261,64 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                     },
                     "responses": {k: v for k, v in _WRITE_RESPONSES.items() if k != "204"}
                     | {"204": {"description": "every sample acknowledged by Kafka"}},
+                }
+            },
+            "/api/v1/write": {
+                "post": {
+                    "summary": "Prometheus remote_write 1.0 (snappy-compressed protobuf "
+                    "WriteRequest); bad series are dropped and counted, the rest written",
+                    "security": [{"token": []}],
+                    "parameters": [
+                        {
+                            "name": "Content-Encoding",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["snappy"]},
+                        },
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/x-protobuf": {
+                                "schema": {"type": "string", "format": "binary"}
+                            }
+                        },
+                    },
+                    "responses": {k: v for k, v in _WRITE_RESPONSES.items() if k != "403"},
+                }
+            },
+            "/v1/metrics": {
+                "post": {
+                    "summary": "OTLP/HTTP metrics (ExportMetricsServiceRequest, protobuf or "
+                    "JSON); answers ExportMetricsServiceResponse with partial_success",
+                    "security": [{"token": []}],
+                    "parameters": [_GZIP],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/x-protobuf": {
+                                "schema": {"type": "string", "format": "binary"}
+                            },
+                            "application/json": {"schema": {"type": "object"}},
+                        },
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "written; partial_success counts and explains "
+                            "the data points left out",
+                            "content": {
+                                "application/x-protobuf": {
+                                    "schema": {"type": "string", "format": "binary"}
+                                },
+                                "application/json": {"schema": {"type": "object"}},
+                            },
+                        },
+                        **{
+                            code: _otlp_error(v["description"])
+                            for code, v in _WRITE_RESPONSES.items()
+                            if code not in ("204", "403")
+                        },
+                    },
                 }
             },
             "/api/v2/write": {

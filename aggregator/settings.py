@@ -53,3 +53,7 @@ class AggregatorSettings(BaseSettings):
     #: idempotent producer: ``auto`` uses it when the broker supports it
     idempotence: Literal["auto", "on", "off"] = "auto"
     linger_ms: int = Field(default=5, ge=0)
+    #: how long remote_write metadata marks a family as a counter, per token
+    metadata_ttl: Seconds = 3600.0
+    #: remote_write series whose meaning is remembered per token (by their encoded labels)
+    series_cache: int = Field(default=200_000, ge=0)

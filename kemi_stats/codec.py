@@ -37,6 +37,7 @@ _KIND_TO_PB = {
     MetricKind.GAUGE: pb.GAUGE,
     MetricKind.COUNTER32: pb.COUNTER32,
     MetricKind.COUNTER64: pb.COUNTER64,
+    MetricKind.FLOAT_COUNTER: pb.FLOAT_COUNTER,
 }
 _KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
 _SOURCE_TO_PB = {Source.SNMP: pb.SNMP, Source.PUSH: pb.PUSH, Source.CALC: pb.CALC}

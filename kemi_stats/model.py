@@ -13,11 +13,17 @@ __all__ = ["AlertEvent", "MetricKind", "PollJob", "Sample", "SampleBatch", "Sour
 
 
 class MetricKind(enum.StrEnum):
-    """What a sample's value means: a gauge, or a counter with its wrap modulus."""
+    """What a sample's value means: a gauge, or a counter with its wrap modulus.
+
+    ``counter32``/``counter64`` are integers that wrap (SNMP, OS counters);
+    ``float_counter`` is a float that only grows and resets to zero (Prometheus and
+    OpenTelemetry counters): a drop is always a reset, never a wrap.
+    """
 
     GAUGE = "gauge"
     COUNTER32 = "counter32"
     COUNTER64 = "counter64"
+    FLOAT_COUNTER = "float_counter"
 
     @property
     def is_counter(self) -> bool:

@@ -79,13 +79,19 @@ def json_bodies(n_bodies: int, objects: int, t0_s: int) -> list[bytes]:
 
 
 async def drive(
-    url: str, bodies: list[bytes], content_type: str, clients: int, seconds: float
+    url: str,
+    bodies: list[bytes],
+    content_type: str,
+    clients: int,
+    seconds: float,
+    extra_headers: dict[str, str] | None = None,
 ) -> tuple[int, list[float], float]:
     """Post the bodies round-robin from ``clients`` tasks for ``seconds``; (requests, latencies)."""
     latencies: list[float] = []
     failures: list[str] = []
     stop_at = time.monotonic() + seconds
-    headers = {"Authorization": f"Bearer {SECRET}", "Content-Type": content_type}
+    headers = {"Authorization": f"Bearer {SECRET}", "Content-Type": content_type,
+               **(extra_headers or {})}  # fmt: skip
     counter = itertools.count()
 
     async def client(session: aiohttp.ClientSession) -> None:

@@ -349,7 +349,9 @@ COUNTERS = KindCli(
             help="Line-protocol metric (measurement_field glob) that is a counter (repeatable).",
         ),
         click.option(
-            "--kind", type=click.Choice(["counter64", "counter32"]), help="Counter width."
+            "--kind",
+            type=click.Choice(["counter64", "counter32", "float_counter"]),
+            help="Counter kind: integers that wrap at 2^64 or 2^32, or a float that only resets.",
         ),
         click.option("--enabled/--disabled", default=None, help="Turn the set on or off."),
         click.option("--description", help="What these counters are."),

@@ -33,12 +33,16 @@ class _MetricKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_MetricKind
     GAUGE: _MetricKind.ValueType  # 0
     COUNTER32: _MetricKind.ValueType  # 1
     COUNTER64: _MetricKind.ValueType  # 2
+    FLOAT_COUNTER: _MetricKind.ValueType  # 3
+    """a float that only grows and resets (Prometheus, OpenTelemetry): never wraps"""
 
 class MetricKind(_MetricKind, metaclass=_MetricKindEnumTypeWrapper): ...
 
 GAUGE: MetricKind.ValueType  # 0
 COUNTER32: MetricKind.ValueType  # 1
 COUNTER64: MetricKind.ValueType  # 2
+FLOAT_COUNTER: MetricKind.ValueType  # 3
+"""a float that only grows and resets (Prometheus, OpenTelemetry): never wraps"""
 Global___MetricKind: _TypeAlias = MetricKind  # noqa: Y015
 
 class _Source:

@@ -459,7 +459,7 @@ class Counters(_Doc):
     """
 
     metrics: list[MetricGlob] = Field(default_factory=list)
-    kind: Literal["counter64", "counter32"] = "counter64"
+    kind: Literal["counter64", "counter32", "float_counter"] = "counter64"
     enabled: bool = True
     description: str = ""
 

@@ -7,6 +7,7 @@ content types, headers, bodies). The aggregator must still be healthy afterwards
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from tests.servers import RunningServer, ServiceProcess, service_env
 pytestmark = pytest.mark.integration
 
 SECRET = "fuzz-" + uuid.uuid4().hex
+REPO = Path(__file__).resolve().parents[2]
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"
     "response_headers_conformance,response_schema_conformance"
@@ -69,6 +71,8 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(
          "--phases", "examples,coverage,fuzzing",
          "--request-timeout", "20", "--no-color"],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks",
+             "PYTHONPATH": str(REPO)},
     )  # fmt: skip
     report = result.stdout[-6000:] + result.stderr[-2000:]
     assert result.returncode == 0, f"{report}\n--- aggregator log ---\n{aggregator.log_tail()}"

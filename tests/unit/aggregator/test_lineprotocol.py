@@ -221,3 +221,12 @@ def test_telegraf_counters_are_built_in_and_a_registry_entry_replaces_them() -> 
     off = make_grant({"telegraf": Counters(metrics=["x"], enabled=False)})
     (batch,), _ = parse(text, grant=off)
     assert {s.kind for s in batch.samples} == {MetricKind.GAUGE}
+
+
+def test_telegraf_cpu_time_is_a_float_counter() -> None:
+    (batch,), _ = parse(f"cpu,host=h,cpu=cpu0 time_user=1234.56,usage_user=3.5 {NOW_NS}")
+    kinds = {s.metric: (s.kind, s.value) for s in batch.samples}
+    assert kinds == {
+        "cpu_time_user": (MetricKind.FLOAT_COUNTER, 1234.56),
+        "cpu_usage_user": (MetricKind.GAUGE, 3.5),
+    }

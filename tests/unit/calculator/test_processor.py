@@ -258,3 +258,17 @@ def test_no_negative_or_absurd_output_through_the_processor(
             assert not went_down, "a rate across a reboot"
             assert 0 <= got["inc"] < (1 << 31), "no more than half a turn per step"
             assert got["bps"] >= 0
+
+
+def test_float_counter_rates_and_resets_never_wraps() -> None:
+    fc = MetricKind.FLOAT_COUNTER
+    p = processor(r=Derived(expr="rate(http_requests_total)"))
+    st_ = ResourceState()
+    run(p, st_, batch(T0, Sample("http_requests_total", 10.5, {}, fc)))
+    res = run(p, st_, batch(T0 + 10_000, Sample("http_requests_total", 30.5, {}, fc)))
+    assert values(res, "r") == {(): 2.0}
+    # a drop is the process restarting: a reset, never a wrap of 2**64
+    res = run(p, st_, batch(T0 + 20_000, Sample("http_requests_total", 1.0, {}, fc)))
+    assert values(res, "r") == {} and res.reasons[("r", "counter_reset")] == 1
+    res = run(p, st_, batch(T0 + 30_000, Sample("http_requests_total", 6.0, {}, fc)))
+    assert values(res, "r") == {(): 0.5}

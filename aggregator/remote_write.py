@@ -1,0 +1,385 @@
+"""Prometheus remote_write 1.0 (``POST /api/v1/write``) -> samples.
+
+The body is a snappy-compressed (block format) protobuf ``WriteRequest``, as Prometheus
+and vmagent send it. What happens to each part:
+
+- **Refused whole (400)**: a body that is not snappy, or whose protobuf does not parse.
+  Prometheus does not retry a 400, and nothing of the request is written.
+- **Resource id**: the token's resource template over the series' labels (default
+  ``{host,instance|noport,host.name}``: ``instance="10.0.0.5:9100"`` gives ``10.0.0.5``);
+  the labels it used are not labels of the sample. ``__name__`` is the metric name.
+- **Dropped per series and counted** (``kemi_aggregator_points_dropped_total{reason}``,
+  logged with the token), the rest written: no metric name, no resource id (the template
+  finds no label) or one outside the token's prefix, too many labels, native histograms.
+  Prometheus would otherwise retry or drop the whole batch for one bad series.
+- **Dropped per sample and counted**: stale markers (the special NaN Prometheus writes
+  when a series disappears), other NaN and infinities, negative counters, times outside
+  the accepted window.
+- **Kinds**: ``*_total``, ``*_count``, ``*_sum``, ``*_bucket`` and the families a metadata
+  request called COUNTER are float counters (they only grow and reset); all else is a
+  gauge. remote_write 1.0 sends metadata in requests of their own (vmagent sends none),
+  so each token's COUNTER families are remembered for ``metadata_ttl``.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import time
+from dataclasses import dataclass
+
+import cramjam
+from google.protobuf.message import DecodeError
+
+from aggregator.grant import Grant, ResourceError
+from aggregator.grouping import BatchBuilder, LabelKey, label_key
+from aggregator.names import NameMapper
+from aggregator.proto import remote_pb2 as pb
+from aggregator.rejection import Rejection, invalid
+from aggregator.settings import AggregatorSettings
+from aggregator.timestamps import TimeWindow
+from kemi_stats.model import MetricKind
+
+__all__ = ["REMOTE_WRITE_ENCODINGS", "RemoteWriteParser", "snappy_uncompressed_length"]
+
+#: remote_write bodies are snappy whatever the header says; Prometheus sends ``snappy``
+REMOTE_WRITE_ENCODINGS = frozenset({"snappy", "identity", ""})
+
+_COUNTER_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+_STALE_NAN_BITS = 0x7FF0000000000002
+_FLOAT = MetricKind.FLOAT_COUNTER
+_GAUGE = MetricKind.GAUGE
+_COUNTER_TYPE = pb.MetricMetadata.COUNTER
+_FAMILIES_MAX = 100_000
+_GRANTS_MAX = 64
+_DOUBLE = struct.Struct("<d")
+_BITS = struct.Struct("<Q")
+_INFINITIES = (math.inf, -math.inf)
+
+
+def snappy_uncompressed_length(data: bytes) -> int:
+    """The uncompressed length a snappy block announces (its leading varint)."""
+    length = shift = 0
+    for i in range(min(len(data), 10)):
+        byte = data[i]
+        length |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return length
+        shift += 7
+    raise invalid("body is not snappy: no length header", expected="a snappy-compressed body")
+
+
+def _is_stale(value: float) -> bool:
+    return _BITS.unpack(_DOUBLE.pack(value))[0] == _STALE_NAN_BITS
+
+
+class _Malformed(Exception):
+    """A series' bytes do not decode."""
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    """The varint at ``data[i]`` and the offset after it."""
+    byte = data[i]
+    if byte < 0x80:
+        return byte, i + 1
+    result = byte & 0x7F
+    shift = 7
+    i += 1
+    while True:
+        byte = data[i]
+        result |= (byte & 0x7F) << shift
+        i += 1
+        if byte < 0x80:
+            return result, i
+        shift += 7
+        if shift > 63:
+            raise _Malformed("varint longer than 10 bytes")
+
+
+def _skip(data: bytes, tag: int, i: int) -> int:
+    """The offset after the value of a field with ``tag`` starting at ``i``."""
+    wire = tag & 7
+    if wire == 0:
+        return _varint(data, i)[1]
+    if wire == 1:
+        return i + 8
+    if wire == 2:
+        length, i = _varint(data, i)
+        return i + length
+    if wire == 5:
+        return i + 4
+    raise _Malformed(f"wire type {wire}")
+
+
+def _labels_end(raw: bytes) -> int:
+    """Where a TimeSeries' leading labels (field 1, as Prometheus and vmagent write) end."""
+    i = 0
+    n = len(raw)
+    while i < n and raw[i] == 0x0A:
+        length = raw[i + 1]
+        if length < 0x80:
+            i += 2 + length
+        else:
+            length, i = _varint(raw, i + 1)
+            i += length
+    if i > n:
+        raise _Malformed("label runs past the series")
+    return i
+
+
+def _samples(raw: bytes, i: int) -> tuple[list[tuple[float, int]], bool] | None:
+    """(value, timestamp ms) of each sample after offset ``i``, and whether native
+    histograms follow; None when a label comes after the samples (decode it whole)."""
+    samples: list[tuple[float, int]] = []
+    histograms = False
+    n = len(raw)
+    while i < n:
+        tag = raw[i]
+        if tag == 0x12 and raw[i + 1] < 0x80:  # a sample: 1-byte tag, 1-byte length
+            end = i + 2 + raw[i + 1]
+            i += 2
+            value = 0.0
+            stamp = 0
+            while i < end:
+                field = raw[i]
+                if field == 0x09:
+                    value = _DOUBLE.unpack_from(raw, i + 1)[0]
+                    i += 9
+                elif field == 0x10:
+                    stamp, i = _varint(raw, i + 1)
+                    if stamp >= 1 << 63:
+                        stamp -= 1 << 64
+                else:
+                    tag2, i = _varint(raw, i)
+                    i = _skip(raw, tag2, i)
+            if i != end:
+                raise _Malformed("sample runs past its length")
+            samples.append((value, stamp))
+            continue
+        tag, i = _varint(raw, i)
+        if tag == 0x12:
+            length, i = _varint(raw, i)
+            samples.extend(_samples_long(raw, i, i + length))
+            i += length
+        elif tag == 0x0A:
+            return None
+        else:
+            histograms = histograms or tag == 0x22
+            i = _skip(raw, tag, i)
+    if i != n:
+        raise _Malformed("field runs past the series")
+    return samples, histograms
+
+
+def _samples_long(raw: bytes, i: int, end: int) -> list[tuple[float, int]]:
+    """One sample whose encoding is longer than 127 bytes (unknown fields inside)."""
+    value = 0.0
+    stamp = 0
+    while i < end:
+        tag, i = _varint(raw, i)
+        if tag == 0x09:
+            value = _DOUBLE.unpack_from(raw, i)[0]
+            i += 8
+        elif tag == 0x10:
+            stamp, i = _varint(raw, i)
+            if stamp >= 1 << 63:
+                stamp -= 1 << 64
+        else:
+            i = _skip(raw, tag, i)
+    if i != end:
+        raise _Malformed("sample runs past its length")
+    return [(value, stamp)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Series:
+    """What a series' labels mean for one token: where its samples go."""
+
+    resource: str
+    name: str
+    raw_name: str
+    labels: dict[str, str]
+    lkey: LabelKey
+    kind: MetricKind
+
+
+@dataclass(frozen=True, slots=True)
+class _Dropped:
+    """A series whose samples are dropped, and why."""
+
+    reason: str
+    note: str
+
+
+class RemoteWriteParser:
+    """Parses remote_write bodies into a :class:`BatchBuilder`; remembers COUNTER families.
+
+    A series is recognised by its encoded labels: what they mean for a token (resource,
+    name, labels, kind, or why it is dropped) is worked out once and kept, up to
+    ``series_cache`` series per token, so a scrape seen every interval is cheap.
+    """
+
+    def __init__(self, settings: AggregatorSettings) -> None:
+        self.max_body = settings.max_body_bytes
+        self.max_labels = settings.max_labels
+        self.metadata_ttl = settings.metadata_ttl
+        self.series_cache = settings.series_cache
+        self.names = NameMapper()
+        #: token -> counter family -> when it stops being remembered (monotonic seconds)
+        self._counter_families: dict[str, dict[str, float]] = {}
+        #: grant -> encoded labels -> what they mean; a changed token is a new grant
+        self._series: dict[Grant, dict[bytes, _Series | _Dropped]] = {}
+
+    def parse(self, body: bytes, window: TimeWindow, out: BatchBuilder, grant: Grant) -> None:
+        """Add every acceptable sample of ``body`` to ``out``; 400 for a malformed body."""
+        request = self._decode(body)
+        if request.metadata and self._remember(grant.name, request.metadata):
+            self._series.pop(grant, None)
+        known = self._known(grant)
+        families: frozenset[str] | None = None
+        put = out.put
+        group = out.group
+        problem = window.problem
+        now_ms = window.now_ms
+        for number, raw in enumerate(request.timeseries):
+            try:
+                split = _labels_end(raw)
+                key = raw[:split]
+                series = known.get(key)
+                decoded = _samples(raw, split)
+                if decoded is None:  # labels after samples: not the usual order
+                    ts = pb.TimeSeries.FromString(raw)
+                    key = ts.labels  # type: ignore[assignment]
+                    decoded = ([(s.value, s.timestamp) for s in ts.samples], bool(ts.histograms))
+                    series = None
+            except (_Malformed, IndexError, DecodeError) as exc:
+                raise invalid(
+                    f"series {number}: does not decode: {exc or 'truncated'}",
+                    expected="a protobuf prometheus.TimeSeries",
+                ) from None
+            if series is None:
+                if families is None:
+                    families = self._families(grant.name)
+                series = self._describe(key, grant, families)
+                if isinstance(key, bytes):
+                    if len(known) >= self.series_cache:
+                        known.clear()
+                    known[key] = series
+            samples, histograms = decoded
+            if isinstance(series, _Dropped):
+                out.drop(series.reason, series.note, max(len(samples), 1))
+                continue
+            if histograms:
+                out.drop("native_histogram", f"{series.raw_name}: native histograms are not stored")
+                continue
+            for value, stamp in samples:
+                if value != value or value in _INFINITIES:
+                    if _is_stale(value):
+                        out.drop("stale_marker", f"{series.raw_name}: stale marker")
+                    else:
+                        out.drop("not_finite", f"{series.raw_name}: {value}")
+                    continue
+                if value < 0 and series.kind is _FLOAT:
+                    out.drop("negative_counter", f"{series.raw_name}: counter value {value}")
+                    continue
+                time_ms = stamp or now_ms
+                late = problem(time_ms)
+                if late:
+                    out.drop("time_out_of_window", f"{series.raw_name}: time {time_ms} ms {late}")
+                    continue
+                put(group(series.resource, time_ms), series.name, value, series.labels,
+                    series.lkey, series.kind)  # fmt: skip
+
+    def _describe(
+        self, labels_raw: object, grant: Grant, families: frozenset[str]
+    ) -> _Series | _Dropped:
+        """What a series' labels mean for ``grant``."""
+        if isinstance(labels_raw, bytes):
+            labels_raw = pb.TimeSeries.FromString(labels_raw).labels
+        labels = {label.name: label.value for label in labels_raw}  # type: ignore[attr-defined]
+        raw_name = labels.pop("__name__", "")
+        if not raw_name:
+            return _Dropped("no_metric_name", f"a series without __name__: {_brief(labels)}")
+        try:
+            resource, used = grant.resource_from_tags(labels)
+        except ResourceError as exc:
+            reason = "outside_prefix" if exc.status == 403 else "no_resource_id"
+            return _Dropped(reason, f"{raw_name}{_brief(labels)}: {exc.what}")
+        label_name = self.names.label
+        kept = {label_name(k): v for k, v in labels.items() if k not in used}
+        if len(kept) > self.max_labels:
+            return _Dropped("too_many_labels", f"{raw_name}: {len(kept)} labels")
+        name = self.names.metric_name(raw_name)
+        return _Series(resource, name, raw_name, kept, label_key(kept), _kind(name, families))
+
+    def _known(self, grant: Grant) -> dict[bytes, _Series | _Dropped]:
+        known = self._series.get(grant)
+        if known is None:
+            if len(self._series) >= _GRANTS_MAX:
+                self._series.clear()
+            known = self._series[grant] = {}
+        return known
+
+    def _decode(self, body: bytes) -> pb.LazyWriteRequest:
+        if not body:
+            raise invalid("body is empty", expected="a snappy-compressed WriteRequest")
+        announced = snappy_uncompressed_length(body)
+        if announced > self.max_body:
+            raise Rejection(
+                413,
+                "too_large",
+                f"decompressed body would be {announced} bytes, over the limit of "
+                f"{self.max_body}; send smaller batches (max_samples_per_send)",
+                expected=f"at most {self.max_body} bytes",
+            )
+        try:
+            raw = bytes(cramjam.snappy.decompress_raw(body))
+        except cramjam.DecompressionError as exc:
+            raise invalid(
+                f"body is not valid snappy: {exc}", expected="a snappy-compressed WriteRequest"
+            ) from None
+        request = pb.LazyWriteRequest()
+        try:
+            request.ParseFromString(raw)
+        except DecodeError as exc:
+            raise invalid(
+                f"body is not a remote_write WriteRequest: {exc}",
+                expected="a protobuf prometheus.WriteRequest",
+            ) from None
+        return request
+
+    def _remember(self, token: str, metadata: object) -> bool:
+        """Remember the COUNTER families; True if one was new."""
+        families = self._counter_families.setdefault(token, {})
+        until = time.monotonic() + self.metadata_ttl
+        new = False
+        for item in metadata:  # type: ignore[attr-defined]
+            if item.type == _COUNTER_TYPE and item.metric_family_name:
+                if len(families) >= _FAMILIES_MAX:
+                    families.clear()
+                new = new or item.metric_family_name not in families
+                families[item.metric_family_name] = until
+        return new
+
+    def _families(self, token: str) -> frozenset[str]:
+        families = self._counter_families.get(token)
+        if not families:
+            return frozenset()
+        now = time.monotonic()
+        expired = [name for name, until in families.items() if until < now]
+        for name in expired:
+            del families[name]
+        return frozenset(families)
+
+
+def _kind(name: str, counter_families: frozenset[str]) -> MetricKind:
+    if name.endswith(_COUNTER_SUFFIXES):
+        return _FLOAT
+    if name in counter_families:
+        return _FLOAT
+    return _GAUGE
+
+
+def _brief(labels: dict[str, str]) -> str:
+    text = ",".join(f'{k}="{v}"' for k, v in list(labels.items())[:6])
+    return "{" + (text if len(text) <= 120 else text[:120] + "...") + "}"

@@ -1,0 +1,94 @@
+"""Prometheus and vmagent as real processes: scrape a loopback exporter, remote-write it.
+
+Both come from Debian packages (``prometheus``; ``vmagent`` is in ``victoria-metrics``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import yaml
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from kemi_stats.stack.servers import ServerCommand, free_port
+from tests.servers import RunningServer
+
+
+class Exporter:
+    """A prometheus_client exporter on 127.0.0.1 with one counter and one gauge."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("app_requests", "Requests served", ["path"], registry=self.registry)
+        self.temperature = Gauge("app_temperature_celsius", "A gauge", registry=self.registry)
+        self.port = free_port()
+        self.server, self.thread = start_http_server(self.port, "127.0.0.1", self.registry)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+
+
+def scrape_config(target: str, job: str) -> dict[str, object]:
+    return {"job_name": job, "scrape_interval": "1s", "static_configs": [{"targets": [target]}]}
+
+
+@contextmanager
+def prometheus(tmp: Path, target: str, job: str, url: str, token: str) -> Iterator[RunningServer]:
+    """Prometheus scraping ``target`` every second and remote-writing to ``url``."""
+    config = {
+        "global": {"scrape_interval": "1s"},
+        "scrape_configs": [scrape_config(target, job)],
+        "remote_write": [
+            {
+                "url": url,
+                "authorization": {"credentials": token},
+                "queue_config": {"batch_send_deadline": "1s", "min_backoff": "100ms"},
+                "metadata_config": {"send": True, "send_interval": "1s"},
+            }
+        ],
+    }
+    path = tmp / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    port = free_port()
+    exe = shutil.which("prometheus") or "/usr/bin/prometheus"
+    command = ServerCommand(
+        "prometheus",
+        [exe, f"--config.file={path}", f"--storage.tsdb.path={tmp / 'prom-data'}",
+         f"--web.listen-address=127.0.0.1:{port}"],
+        f"127.0.0.1:{port}",
+        f"http://127.0.0.1:{port}/-/ready",
+    )  # fmt: skip
+    server = RunningServer(command, tmp / "prometheus.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def vmagent(tmp: Path, target: str, job: str, url: str, token: str) -> Iterator[RunningServer]:
+    """vmagent scraping ``target`` every second and remote-writing to ``url``."""
+    path = tmp / "vmagent-scrape.yml"
+    path.write_text(yaml.safe_dump({"scrape_configs": [scrape_config(target, job)]}))
+    port = free_port()
+    exe = shutil.which("vmagent") or "/usr/bin/vmagent"
+    command = ServerCommand(
+        "vmagent",
+        [exe, f"-promscrape.config={path}", f"-remoteWrite.url={url}",
+         f"-remoteWrite.bearerToken={token}", f"-remoteWrite.tmpDataPath={tmp / 'vmagent-data'}",
+         "-remoteWrite.flushInterval=1s", f"-httpListenAddr=127.0.0.1:{port}"],
+        f"127.0.0.1:{port}",
+        f"http://127.0.0.1:{port}/health",
+    )  # fmt: skip
+    server = RunningServer(command, tmp / "vmagent.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()

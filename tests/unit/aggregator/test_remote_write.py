@@ -1,0 +1,186 @@
+"""remote_write bodies: resource ids by template, counter kinds, and what is dropped and counted."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import cramjam
+import pytest
+
+from aggregator.grant import Grant
+from aggregator.grouping import BatchBuilder
+from aggregator.proto import remote_pb2 as pb
+from aggregator.rejection import Rejection
+from aggregator.remote_write import RemoteWriteParser
+from aggregator.settings import AggregatorSettings
+from aggregator.timestamps import TimeWindow
+from kemi_stats.model import MetricKind, SampleBatch
+from tests.unit.aggregator.support import make_grant
+
+NOW_MS = 1_714_564_800_000
+WINDOW = TimeWindow.around(NOW_MS, 7 * 86400, 600)
+STALE = struct.unpack("<d", struct.pack("<Q", 0x7FF0000000000002))[0]
+GRANT = make_grant()
+
+
+def series(name: str | None, samples: list[tuple[float, int]], **labels: str) -> pb.TimeSeries:
+    ts = pb.TimeSeries()
+    if name is not None:
+        ts.labels.add(name="__name__", value=name)
+    for k, v in labels.items():
+        ts.labels.add(name=k, value=v)
+    for value, t in samples:
+        ts.samples.add(value=value, timestamp=t)
+    return ts
+
+
+def body(*ts: pb.TimeSeries, metadata: list[tuple[str, int]] = ()) -> bytes:  # type: ignore[assignment]
+    req = pb.WriteRequest(timeseries=list(ts))
+    for family, mtype in metadata:
+        req.metadata.add(type=mtype, metric_family_name=family)
+    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
+
+
+def parse(
+    data: bytes, grant: Grant = GRANT, parser: RemoteWriteParser | None = None
+) -> tuple[list[SampleBatch], BatchBuilder]:
+    out = BatchBuilder()
+    (parser or RemoteWriteParser(AggregatorSettings())).parse(data, WINDOW, out, grant)
+    return out.batches(), out
+
+
+def test_instance_without_port_names_the_resource_and_counters_are_floats() -> None:
+    data = body(
+        series("node_cpu_seconds_total", [(1234.5, NOW_MS)], instance="10.0.0.5:9100",
+               job="node", cpu="0", mode="idle"),
+        series("node_load1", [(0.5, NOW_MS)], instance="10.0.0.5:9100", job="node"),
+    )  # fmt: skip
+    (batch,), out = parse(data)
+    assert batch.resource_id == "10.0.0.5" and batch.time_ms == NOW_MS
+    got = {s.metric: (s.value, s.kind, s.labels) for s in batch.samples}
+    assert got == {
+        "node_cpu_seconds_total": (
+            1234.5, MetricKind.FLOAT_COUNTER, {"job": "node", "cpu": "0", "mode": "idle"}
+        ),
+        "node_load1": (0.5, MetricKind.GAUGE, {"job": "node"}),
+    }  # fmt: skip
+    assert out.dropped == {}
+
+
+def test_template_with_prefix_and_the_bad_series_dropped_and_counted() -> None:
+    grant = make_grant(resource_prefix="host:", resource_template="host:{instance|noport}")
+    data = body(
+        series("up", [(1, NOW_MS)], instance="web-01:9100"),
+        series("up", [(1, NOW_MS)], job="no-instance"),
+        series(None, [(1, NOW_MS)], instance="web-01:9100"),
+        series("up", [(STALE, NOW_MS), (1, NOW_MS + 15_000)], instance="web-02:9100"),
+        series("x_total", [(-1, NOW_MS), (math.inf, NOW_MS)], instance="web-03:9100"),
+        series("late", [(1, NOW_MS - 30 * 86400_000)], instance="web-04:9100"),
+    )
+    batches, out = parse(data, grant)
+    assert sorted((b.resource_id, b.time_ms) for b in batches) == [
+        ("host:web-01", NOW_MS),
+        ("host:web-02", NOW_MS + 15_000),
+    ]
+    assert out.dropped == {
+        "no_resource_id": 1,
+        "no_metric_name": 1,
+        "stale_marker": 1,
+        "negative_counter": 1,
+        "not_finite": 1,
+        "time_out_of_window": 1,
+    }
+    assert any("no tag 'instance'" in note for note in out.drop_notes)
+    outside = make_grant(resource_prefix="net:")
+    _, out = parse(body(series("up", [(1, NOW_MS)], instance="web-01:9100")), outside)
+    assert out.dropped == {"outside_prefix": 1}
+
+
+def test_metadata_marks_counter_families_per_token_for_later_requests() -> None:
+    parser = RemoteWriteParser(AggregatorSettings())
+    parse(body(metadata=[("requests", pb.MetricMetadata.COUNTER)]), parser=parser)
+    (batch,), _ = parse(body(series("requests", [(5, NOW_MS)], instance="h")), parser=parser)
+    assert batch.samples[0].kind is MetricKind.FLOAT_COUNTER
+    other = make_grant(resource_prefix="")  # same name "test": share; a different token does not
+    index_grant = Grant("other", "", 0, other.template, other.counters)
+    (batch,), _ = parse(body(series("requests", [(5, NOW_MS)], instance="h")), index_grant, parser)
+    assert batch.samples[0].kind is MetricKind.GAUGE
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        (b"", "empty"),
+        (bytes(cramjam.snappy.compress_raw(bytes(range(256)) * 4))[:-40], "not valid snappy"),
+        (bytes(cramjam.snappy.compress_raw(b"\x0a\xff\xff\xff")), "not a remote_write"),
+    ],
+)
+def test_malformed_bodies_are_400(data: bytes, needle: str) -> None:
+    with pytest.raises(Rejection) as info:
+        parse(data)
+    assert info.value.status == 400 and needle in info.value.message
+
+
+def test_a_body_announcing_more_than_the_limit_is_413_before_decompressing() -> None:
+    data = bytes(cramjam.snappy.compress_raw(b"\x00" * (2 << 20)))
+    with pytest.raises(Rejection) as info:
+        out = BatchBuilder()
+        RemoteWriteParser(AggregatorSettings(max_body_bytes=1 << 20)).parse(
+            data, WINDOW, out, GRANT
+        )
+    assert info.value.status == 413
+
+
+def _wire(field: int, wire: int, payload: bytes) -> bytes:
+    """One protobuf field: tag, then (for length-delimited) the length and the payload."""
+    tag = bytes([field << 3 | wire])
+    if wire == 2:
+        return tag + _len(payload) + payload
+    return tag + payload
+
+
+def _len(payload: bytes) -> bytes:
+    n, out = len(payload), bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def test_series_in_any_field_order_and_with_unknown_fields_read_as_protobuf_reads_them() -> None:
+    labels = b"".join(
+        _wire(1, 2, pb.Label(name=k, value=v).SerializeToString())
+        for k, v in (("__name__", "odd_total"), ("instance", "h:1"), ("x", "y" * 200))
+    )
+    sample = pb.Sample(value=2.5, timestamp=NOW_MS).SerializeToString()
+    zero = pb.Sample(value=0.0, timestamp=NOW_MS + 1000).SerializeToString()  # value omitted
+    unknown = _wire(9, 0, b"\x01")  # a field this reader does not know, skipped
+    long_sample = sample + _wire(7, 2, b"z" * 200)  # a sample longer than 127 bytes
+    orders = [
+        labels + _wire(2, 2, sample) + _wire(2, 2, zero) + unknown,
+        _wire(2, 2, sample) + labels + _wire(2, 2, zero),  # labels after samples
+        labels + _wire(2, 2, long_sample) + _wire(2, 2, zero),
+    ]
+    for series_bytes in orders:
+        ref = pb.TimeSeries.FromString(series_bytes)
+        assert [(s.value, s.timestamp) for s in ref.samples] == [
+            (2.5, NOW_MS),
+            (0.0, NOW_MS + 1000),
+        ]
+        data = bytes(cramjam.snappy.compress_raw(_wire(1, 2, series_bytes)))
+        batches, out = parse(data)
+        got = sorted(
+            (b.time_ms, s.metric, s.value, s.labels["x"][:1]) for b in batches for s in b.samples
+        )
+        assert got == [(NOW_MS, "odd_total", 2.5, "y"), (NOW_MS + 1000, "odd_total", 0.0, "y")]
+        assert out.dropped == {}
+
+
+def test_native_histograms_are_dropped_and_counted() -> None:
+    ts = series("latency", [], instance="h")
+    ts.histograms.append(b"\x08\x01")
+    _, out = parse(body(ts))
+    assert out.dropped == {"native_histogram": 1}
