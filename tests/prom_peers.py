@@ -65,11 +65,8 @@ def prometheus(tmp: Path, target: str, job: str, url: str, token: str) -> Iterat
         f"127.0.0.1:{port}",
         f"http://127.0.0.1:{port}/-/ready",
     )  # fmt: skip
-    server = RunningServer(command, tmp / "prometheus.log").start()
-    try:
+    with _running(command, tmp / "prometheus.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @contextmanager
@@ -87,7 +84,14 @@ def vmagent(tmp: Path, target: str, job: str, url: str, token: str) -> Iterator[
         f"127.0.0.1:{port}",
         f"http://127.0.0.1:{port}/health",
     )  # fmt: skip
-    server = RunningServer(command, tmp / "vmagent.log").start()
+    with _running(command, tmp / "vmagent.log") as server:
+        yield server
+
+
+@contextmanager
+def _running(command: ServerCommand, log: Path) -> Iterator[RunningServer]:
+    """``command`` started and healthy, stopped by pid afterwards."""
+    server = RunningServer(command, log).start()
     try:
         yield server
     finally:

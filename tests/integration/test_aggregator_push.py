@@ -22,7 +22,7 @@ from influxdb_client.client.write_api import SYNCHRONOUS
 
 from agent import Agent, Pusher
 from kemi_stats.model import MetricKind, SampleBatch
-from kemi_stats.registry.models import Token
+from kemi_stats.registry.models import Counters, Token
 from kemi_stats.registry.store import Registry
 from kemi_stats.stack.servers import http_ok
 from kemi_stats.topics import TopicSpec, ensure_topics
@@ -292,6 +292,31 @@ async def test_tokens_change_without_restart(aggregator: Aggregator) -> None:
     while (status := (await aggregator.post("/api/v1/push", body, token=secret))[0]) != 401:
         assert time.monotonic() < deadline, "token removal not picked up"
         await asyncio.sleep(0.1)
+
+
+async def test_counter_sets_change_without_restart(aggregator: Aggregator) -> None:
+    """A `counters` entry in the registry turns a line-protocol field into a counter, live."""
+    name = f"app-{uuid.uuid4().hex[:6]}"
+    metric = f"{name.replace('-', '_')}_hits"
+
+    async def kind_of_a_push() -> MetricKind:
+        host = f"cs-{uuid.uuid4().hex[:8]}"
+        body = f"{name.replace('-', '_')},host={host} hits=5i".encode()
+        status, _, text = await aggregator.post("/api/v2/write", body)
+        assert status == 204, text
+        (batch,) = await aggregator.records({host}, 1)
+        return batch.samples[0].kind
+
+    assert await kind_of_a_push() is MetricKind.GAUGE
+    aggregator.registry.create("counters", name, Counters(metrics=[metric]))
+    deadline = time.monotonic() + 10
+    while (kind := await kind_of_a_push()) is MetricKind.GAUGE:
+        assert time.monotonic() < deadline, "counter set not picked up"
+    assert kind is MetricKind.COUNTER64
+    aggregator.registry.delete("counters", name)
+    deadline = time.monotonic() + 10
+    while await kind_of_a_push() is not MetricKind.GAUGE:
+        assert time.monotonic() < deadline, "counter set removal not picked up"
 
 
 async def test_rate_limit_answers_429_with_retry_after(aggregator: Aggregator) -> None:

@@ -35,7 +35,7 @@ def series(name: str | None, samples: list[tuple[float, int]], **labels: str) ->
     return ts
 
 
-def body(*ts: pb.TimeSeries, metadata: list[tuple[str, int]] = ()) -> bytes:  # type: ignore[assignment]
+def body(*ts: pb.TimeSeries, metadata: tuple[tuple[str, int], ...] = ()) -> bytes:
     req = pb.WriteRequest(timeseries=list(ts))
     for family, mtype in metadata:
         req.metadata.add(type=mtype, metric_family_name=family)
@@ -99,12 +99,12 @@ def test_template_with_prefix_and_the_bad_series_dropped_and_counted() -> None:
 
 def test_metadata_marks_counter_families_per_token_for_later_requests() -> None:
     parser = RemoteWriteParser(AggregatorSettings())
-    parse(body(metadata=[("requests", pb.MetricMetadata.COUNTER)]), parser=parser)
+    parse(body(metadata=(("requests", pb.MetricMetadata.COUNTER),)), parser=parser)
     (batch,), _ = parse(body(series("requests", [(5, NOW_MS)], instance="h")), parser=parser)
     assert batch.samples[0].kind is MetricKind.FLOAT_COUNTER
-    other = make_grant(resource_prefix="")  # same name "test": share; a different token does not
-    index_grant = Grant("other", "", 0, other.template, other.counters)
-    (batch,), _ = parse(body(series("requests", [(5, NOW_MS)], instance="h")), index_grant, parser)
+    # another token has not been told: its series of that name stay gauges
+    other = Grant("other", "", 0, GRANT.template, GRANT.counters)
+    (batch,), _ = parse(body(series("requests", [(5, NOW_MS)], instance="h")), other, parser)
     assert batch.samples[0].kind is MetricKind.GAUGE
 
 
