@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -13,7 +14,7 @@ import click
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.errors import KemiError, StackError
-from kemi_stats.stack.launcher import StackConfig, Supervisor
+from kemi_stats.stack.launcher import StackConfig, Supervisor, stop_in_order
 from kemi_stats.stack.process import pid_alive, spawn, stop_pid, wait_until
 from kemi_stats.stack.servers import http_ok, port_open
 from kemi_stats.stack.state import ComponentState, StackState
@@ -39,6 +40,20 @@ def _progress_line(comp: ComponentState, seconds: float) -> str:
 
 def _print_progress(comp: ComponentState, seconds: float) -> None:
     click.echo(_progress_line(comp, seconds), err=comp.status == "failed")
+
+
+def _stop_orphans(sup: Supervisor) -> None:
+    """Stop, in one line, what a dead supervisor of the same data dir left running."""
+    stopped = sup.stop_orphans()
+    if stopped:
+        click.echo(
+            f"the previous supervisor of {sup.config.data_dir} is gone but "
+            f"{len(stopped)} of its processes still ran ({_names(stopped)}): stopped them"
+        )
+
+
+def _names(comps: list[ComponentState]) -> str:
+    return ", ".join(f"{c.name} pid {c.pid}" for c in comps)
 
 
 def _port_option(flag: str, default: int, envvar: str) -> Callable[[F], F]:
@@ -103,8 +118,12 @@ def up(
 
         attach_demo(sup, live=not (supervise or no_live))
     if not supervise:
+        _stop_orphans(sup)
         sup.check()
-        click.echo(f"starting kemi-stats in {config.data_dir} (Ctrl-C stops everything)")
+        click.echo(
+            f"starting kemi-stats in {config.data_dir} "
+            "(Ctrl-C or closing the terminal stops everything)"
+        )
 
     def ready() -> None:
         if not supervise:
@@ -117,7 +136,8 @@ def up(
             fail(str(exc))
         sys.exit(1)
     if not supervise:
-        click.echo("stopped")
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            click.echo("stopped")
 
 
 def _print_ready(config: StackConfig) -> None:
@@ -141,7 +161,9 @@ def _up_detached(config: StackConfig, demo: bool) -> None:
     if demo:
         argv.append("--demo")
     # fail fast with the same one-line checks the supervisor makes
-    Supervisor(config).check()
+    sup = Supervisor(config)
+    _stop_orphans(sup)
+    sup.check()
     started = time.monotonic()
     state_path = StackState.path(config.data_dir)
     state_path.unlink(missing_ok=True)
@@ -180,22 +202,21 @@ def down(obj: CliContext, data_dir: str | None) -> None:
     state = StackState.load(path)
     if state is None:
         fail(f"no stack state in {path} (nothing started there)")
-    pids = [state.supervisor_pid] + [c.pid for c in state.components if c.pid]
-    if pid_alive(state.supervisor_pid):
-        stop_pid(state.supervisor_pid, timeout=30)
-    left = [c for c in state.components if c.pid and pid_alive(c.pid)]
-    for comp in left:
-        assert comp.pid is not None
-        stop_pid(comp.pid)
-    alive = [p for p in pids if pid_alive(p)]
-    if alive:
-        fail(f"processes still alive after stop: {', '.join(map(str, alive))}")
+    stopped = 0
+    if state.supervisor_running():
+        stopped += 1
+        stop_pid(state.supervisor_pid, timeout=30)  # it stops its components in order
+    left = [c for c in state.components if c.running()]
+    stuck = stop_in_order(left)
+    if stuck:
+        fail(f"processes still alive after stop: {_names(stuck)}")
+    stopped += len(left)
     state = StackState.load(path) or state
     state.status = "stopped"
     for comp in state.components:
         comp.status = "stopped"
     state.save()
-    click.echo(f"stopped {len(pids)} processes")
+    click.echo(f"stopped {stopped} processes" if stopped else f"nothing was running from {path}")
 
 
 @click.command()
@@ -211,9 +232,10 @@ def status(obj: CliContext, data_dir: str | None, output: str) -> None:
     state = StackState.load(path)
     if state is None:
         fail(f"no stack in {path} (start one with 'kemi-stats up')")
+    supervised = state.supervisor_running()
     rows = []
     for comp in state.components:
-        alive = comp.pid is not None and pid_alive(comp.pid)
+        alive = comp.running()
         if alive and comp.health_url:
             healthy = http_ok(comp.health_url)
         elif comp.kind == "demo":
@@ -222,6 +244,7 @@ def status(obj: CliContext, data_dir: str | None, output: str) -> None:
             host, _, port = comp.address.rpartition(":")
             healthy = alive and port.isdigit() and port_open(host, int(port))
         rows.append((comp, "up" if healthy else ("unhealthy" if alive else "down")))
+    orphans = [c for c, s in rows if s != "down"] if not supervised else []
     topics: list[str] = []
     broker = state.component("broker")
     if broker and any(c is broker and s == "up" for c, s in rows):
@@ -236,13 +259,14 @@ def status(obj: CliContext, data_dir: str | None, output: str) -> None:
 
         doc = {
             "data_dir": state.data_dir,
-            "supervisor": {"pid": state.supervisor_pid, "alive": pid_alive(state.supervisor_pid)},
+            "supervisor": {"pid": state.supervisor_pid, "alive": supervised},
             "components": [
                 {"name": c.name, "kind": c.kind, "status": s, "pid": c.pid, "address": c.address,
                  "health_url": c.health_url, "restarts": c.restarts, "log": c.log}
                 for c, s in rows
             ],
             "topics": topics,
+            "orphans": [c.name for c in orphans],
         }  # fmt: skip
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
     else:
@@ -257,12 +281,23 @@ def status(obj: CliContext, data_dir: str | None, output: str) -> None:
         console = Console(soft_wrap=True)
         if not console.is_terminal:
             console = Console(soft_wrap=True, width=300)
-        sup = "running" if pid_alive(state.supervisor_pid) else "not running"
+        sup = "running" if supervised else "not running"
         console.print(f"stack {state.data_dir}: supervisor pid {state.supervisor_pid} {sup}")
+        if orphans:
+            console.print(
+                f"[red]the supervisor is gone but {len(orphans)} of its processes still run "
+                f"({_names(orphans)}), unwatched: 'kemi-stats down' stops them, "
+                "'kemi-stats up' stops them and starts afresh[/]"
+            )
         console.print(table)
         if topics:
             console.print("topics: " + ", ".join(topics))
-    if any(s != "up" for _, s in rows) or not pid_alive(state.supervisor_pid):
+    if orphans:
+        raise StackError(
+            f"supervisor pid {state.supervisor_pid} is gone but {len(orphans)} of its processes "
+            "still run; 'kemi-stats down' stops them"
+        )
+    if any(s != "up" for _, s in rows) or not supervised:
         raise StackError("not every component is up")
 
 

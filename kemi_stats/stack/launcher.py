@@ -19,7 +19,7 @@ from pathlib import Path
 
 from kemi_stats.catalogue import SERVICES, ServiceSpec, available_services
 from kemi_stats.errors import StackError
-from kemi_stats.stack.process import pid_alive, spawn, stop_pid
+from kemi_stats.stack.process import pid_alive, process_start, spawn, stop_pids
 from kemi_stats.stack.servers import (
     ServerCommand,
     broker_command,
@@ -114,7 +114,10 @@ class Supervisor:
         self.logs = config.data_dir / "logs"
         self.children: list[_Child] = []
         self.stop_event = threading.Event()
-        self.state = StackState(data_dir=str(config.data_dir), supervisor_pid=os.getpid())
+        self.state = StackState(
+            data_dir=str(config.data_dir), supervisor_pid=os.getpid(),
+            supervisor_started=process_start(os.getpid()),
+        )  # fmt: skip
         self.extra_ready: list[Callable[[Supervisor], None]] = []
 
     # --- preparation -------------------------------------------------------------------
@@ -130,11 +133,7 @@ class Supervisor:
         except OSError as exc:
             raise StackError(f"data dir {cfg.data_dir}: not writable ({exc.strerror})") from None
         existing = StackState.load(cfg.data_dir)
-        if (
-            existing
-            and pid_alive(existing.supervisor_pid)
-            and existing.supervisor_pid != os.getpid()
-        ):
+        if existing and existing.supervisor_pid != os.getpid() and existing.supervisor_running():
             raise StackError(
                 f"a stack is already running from {cfg.data_dir} (supervisor pid "
                 f"{existing.supervisor_pid}); run 'kemi-stats down' first"
@@ -157,6 +156,25 @@ class Supervisor:
                     f"{name}: port {cfg.host}:{port} is in use (pick another with {flag})",
                     component=name,
                 )
+
+    def stop_orphans(self) -> list[ComponentState]:
+        """Stop what a dead supervisor of this data dir left running; return what was stopped.
+
+        Only processes that still run the command recorded for them are stopped, so a pid
+        the kernel has since given to another program is left alone.
+        """
+        existing = StackState.load(self.config.data_dir)
+        if existing is None or existing.supervisor_pid == os.getpid():
+            return []
+        orphans = existing.orphans()
+        if orphans:
+            stop_in_order(orphans)
+            for comp in existing.components:
+                comp.status = "stopped"
+            existing.status = "stopped"
+            existing.detail = "stopped after its supervisor had gone"
+            existing.save()
+        return orphans
 
     def _server_commands(self) -> list[ServerCommand]:
         cfg = self.config
@@ -186,9 +204,13 @@ class Supervisor:
         return child
 
     def _start(self, child: _Child) -> None:
-        proc = spawn(child.argv, Path(child.state.log), env=child.env)
+        # forked from the main thread only: the parent-death signal fires when the forking
+        # thread ends, and the main thread lives as long as the supervisor
+        proc = spawn(child.argv, Path(child.state.log), env=child.env, die_with_parent=True)
         child.pid = proc.pid
         child.state.pid = proc.pid
+        child.state.argv = child.argv
+        child.state.started = process_start(proc.pid)
         child.state.status = "starting"
         self.state.save()
 
@@ -298,25 +320,28 @@ class Supervisor:
                     child.state.status = "restarting"
 
     def stop_all(self) -> None:
-        """Stop everything, services first, servers last."""
+        """Stop everything, demo and services first, servers last, in bounded time."""
         self.state.status = "stopping"
         self.state.save()
-        for child in reversed(self.children):
+        stop_in_order([c.state for c in self.children if c.pid is not None])
+        for child in self.children:
             if child.pid is not None:
-                stop_pid(child.pid)
                 child.state.status = "stopped"
                 child.pid = None
         self.state.status = "stopped"
         self.state.save()
 
     def run(self, on_ready: Callable[[], None] | None = None) -> None:
-        """Start, supervise until SIGINT/SIGTERM, then stop everything."""
+        """Start, supervise until SIGINT, SIGTERM or SIGHUP, then stop everything.
+
+        SIGHUP is what a closed terminal sends: the stack goes with it, as with Ctrl-C.
+        """
 
         def _stop(signum: int, frame: object) -> None:
             self.stop_event.set()
 
-        signal.signal(signal.SIGTERM, _stop)
-        signal.signal(signal.SIGINT, _stop)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, _stop)
         self.check()
         try:
             self.start_all()
@@ -325,6 +350,29 @@ class Supervisor:
             self.supervise()
         finally:
             self.stop_all()
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+# seconds each tier gets between SIGTERM and SIGKILL; the stop is bounded by their sum + 15
+STOP_TIERS = (("demo", 5.0), ("service", 8.0), ("server", 5.0))
+
+
+def stop_in_order(components: list[ComponentState]) -> list[ComponentState]:
+    """Stop components tier by tier (demo, services, servers), each tier at once.
+
+    Each tier gets SIGTERM, then SIGKILL after its grace; returns what is still alive.
+    """
+    left: list[ComponentState] = []
+    kinds = {kind for kind, _ in STOP_TIERS}
+    for kind, grace in STOP_TIERS:
+        tier = [
+            c for c in components if (c.kind == kind or (kind == "demo" and c.kind not in kinds))
+        ]
+        pids = {c.pid: c for c in tier if c.pid is not None}
+        stuck = stop_pids(list(pids), timeout=grace)
+        left += [pids[p] for p in stuck]
+    return left
 
 
 def describe(spec: ServiceSpec) -> str:

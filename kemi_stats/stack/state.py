@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from kemi_stats.stack.process import runs
+
 __all__ = ["ComponentState", "StackState"]
 
 
@@ -26,6 +28,12 @@ class ComponentState:
     status: str = "pending"  # pending | starting | up | failed | stopped
     restarts: int = 0
     detail: str = ""
+    argv: list[str] = field(default_factory=list)
+    started: int | None = None  # start time in clock ticks since boot: with pid, one process
+
+    def running(self) -> bool:
+        """Whether the process started for this component still runs (not just its pid)."""
+        return runs(self.pid, self.argv, self.started)
 
 
 @dataclass
@@ -38,6 +46,17 @@ class StackState:
     detail: str = ""
     components: list[ComponentState] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    supervisor_started: int | None = None
+
+    def supervisor_running(self) -> bool:
+        """Whether the supervisor that wrote this state still runs."""
+        return runs(self.supervisor_pid, [], self.supervisor_started)
+
+    def orphans(self) -> list[ComponentState]:
+        """Components that still run although their supervisor is gone."""
+        if self.supervisor_running():
+            return []
+        return [c for c in self.components if c.running()]
 
     @staticmethod
     def path(data_dir: Path) -> Path:
