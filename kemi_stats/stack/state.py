@@ -71,7 +71,7 @@ class StackState:
     @classmethod
     def load(cls, data_dir: Path) -> StackState | None:
         path = cls.path(data_dir)
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             raw: dict[str, Any] = orjson.loads(path.read_bytes())
             comps = [ComponentState(**c) for c in raw.pop("components", [])]
             return cls(components=comps, **raw)
