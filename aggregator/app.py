@@ -181,8 +181,8 @@ class PushHandler:
                     "nothing was written, retry later",
                     retry_after=wait,
                 )
-            batches = out.batches()
-            await self.delivery.deliver(batches)
+            records = out.records()
+            await self.delivery.deliver(records)
         except Rejection as rejection:
             token = grant.name if grant is not None else ""
             if rejection.status in _THROTTLE_STATUSES:
@@ -195,7 +195,7 @@ class PushHandler:
             REQUEST_SECONDS.labels(name).observe(time.perf_counter() - started)
             return endpoint.refuse(request, rejection)
         SAMPLES_ACCEPTED.labels(grant.name).inc(out.samples)
-        BATCHES_ACCEPTED.inc(len(batches))
+        BATCHES_ACCEPTED.inc(len(records))
         if out.dropped_fields:
             FIELDS_DROPPED.labels(grant.name).inc(out.dropped_fields)
         if out.dropped:

@@ -33,9 +33,7 @@ from aggregator.kafkahealth import KafkaProbe
 from aggregator.metrics import DELIVERY_SECONDS, INFLIGHT_BYTES, KAFKA_AVAILABLE
 from aggregator.rejection import Rejection
 from aggregator.settings import AggregatorSettings
-from kemi_stats.codec import encode_batch
 from kemi_stats.kafka import make_producer
-from kemi_stats.model import SampleBatch
 from kemi_stats.settings import Settings
 from kemi_stats.topics import METRICS_RAW, ensure_topics, renamed_specs
 
@@ -169,11 +167,10 @@ class Delivery:
             503, "kafka_unavailable", message, retry_after=self.config.retry_after_unavailable
         )
 
-    async def deliver(self, batches: list[SampleBatch]) -> None:
-        """Return once Kafka acknowledged every batch; raise a 429/503 Rejection otherwise."""
-        if not batches:
+    async def deliver(self, records: list[tuple[bytes, bytes]]) -> None:
+        """Return once Kafka acknowledged every record (key, value); 429/503 Rejection otherwise."""
+        if not records:
             return
-        records = [(b.key, encode_batch(b)) for b in batches]
         size = sum(len(k) + len(v) for k, v in records)
         producer = self.producer
         if producer is None or not self.available:

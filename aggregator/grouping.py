@@ -1,30 +1,46 @@
-"""Samples of one request grouped into SampleBatches, one per resource and time.
+"""Samples of one request grouped into SampleBatch records, one per resource and time.
 
 Within a batch a series (metric + labels) appears once: when a request names
 the same series at the same time twice, the last value wins, as in InfluxDB.
+Each series' fields are encoded once and kept (:mod:`kemi_stats.batch_writer`), so a
+sample costs its value and a dictionary entry.
 """
 
 from __future__ import annotations
 
-from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
+from kemi_stats.batch_writer import PreparedSeries, SeriesCache, batch_header
+from kemi_stats.codec import decode_batch
+from kemi_stats.model import MetricKind, SampleBatch, Source
 
-__all__ = ["BatchBuilder", "LabelKey", "label_key"]
+__all__ = ["BatchBuilder", "Group", "LabelKey", "label_key"]
 
 LabelKey = tuple[tuple[str, str], ...]
+#: one (resource, time)'s samples: series identity -> the encoded sample
+Group = dict[bytes, bytes]
+
+#: the series the push parsers prepare, shared by every request of the process
+SERIES = SeriesCache()
 
 
 class BatchBuilder:
-    """Collects the samples of one request; :meth:`batches` gives the SampleBatches."""
+    """Collects the samples of one request; :meth:`records` gives the Kafka records."""
 
-    __slots__ = ("_groups", "config_revision", "drop_notes", "dropped", "dropped_fields", "samples")
+    __slots__ = (
+        "_groups",
+        "config_revision",
+        "drop_notes",
+        "dropped",
+        "dropped_fields",
+        "series",
+    )
 
     #: how many drop explanations a request keeps (the counts keep everything)
     NOTES = 5
 
-    def __init__(self, config_revision: int = 0) -> None:
-        self._groups: dict[tuple[str, int], dict[tuple[str, LabelKey], Sample]] = {}
+    def __init__(self, config_revision: int = 0, series: SeriesCache = SERIES) -> None:
+        self._groups: dict[tuple[str, int], Group] = {}
         self.config_revision = config_revision
-        self.samples = 0
+        self.series = series
         self.dropped_fields = 0
         #: points or series left out of an accepted request, by reason (the rest is written)
         self.dropped: dict[str, int] = {}
@@ -40,7 +56,7 @@ class BatchBuilder:
     def dropped_total(self) -> int:
         return sum(self.dropped.values())
 
-    def group(self, resource_id: str, time_ms: int) -> dict[tuple[str, LabelKey], Sample]:
+    def group(self, resource_id: str, time_ms: int) -> Group:
         """The series map of one (resource, time); add samples with :meth:`put`."""
         key = (resource_id, time_ms)
         group = self._groups.get(key)
@@ -50,34 +66,41 @@ class BatchBuilder:
 
     def put(
         self,
-        group: dict[tuple[str, LabelKey], Sample],
+        group: Group,
         metric: str,
         value: float | int,
         labels: dict[str, str],
         label_key: LabelKey,
         kind: MetricKind,
     ) -> None:
-        series = (metric, label_key)
-        if series not in group:
-            self.samples += 1
-        group[series] = Sample(metric, value, labels, kind)
+        self.put_prepared(group, self.series.get(metric, labels, label_key, kind), value)
+
+    def put_prepared(self, group: Group, series: PreparedSeries, value: float | int) -> None:
+        """Add a sample of a series prepared beforehand (a parser's own cache)."""
+        group[series.identity] = series.sample(value)
+
+    @property
+    def samples(self) -> int:
+        """Samples to write: one per series per resource and time (the last one given)."""
+        return sum(len(group) for group in self._groups.values())
 
     @property
     def resources(self) -> set[str]:
         return {resource for resource, _ in self._groups}
 
-    def batches(self) -> list[SampleBatch]:
+    def records(self) -> list[tuple[bytes, bytes]]:
+        """The Kafka records: (resource id, encoded SampleBatch), one per resource and time."""
+        revision = self.config_revision
         return [
-            SampleBatch(
-                resource_id=resource,
-                time_ms=time_ms,
-                source=Source.PUSH,
-                samples=list(group.values()),
-                config_revision=self.config_revision,
-            )
+            (resource.encode(),
+             batch_header(resource, time_ms, Source.PUSH, revision) + b"".join(group.values()))
             for (resource, time_ms), group in self._groups.items()
             if group
-        ]
+        ]  # fmt: skip
+
+    def batches(self) -> list[SampleBatch]:
+        """The records as a reader sees them (decoded)."""
+        return [decode_batch(value) for _, value in self.records()]
 
 
 def label_key(labels: dict[str, str]) -> LabelKey:

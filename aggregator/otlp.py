@@ -93,12 +93,12 @@ from opentelemetry.proto.metrics.v1.metrics_pb2 import (
 )
 
 from aggregator.grant import Grant, ResourceError
-from aggregator.grouping import BatchBuilder, LabelKey, label_key
+from aggregator.grouping import BatchBuilder, Group, LabelKey, label_key
 from aggregator.otlp_names import metric_name, number_label
 from aggregator.rejection import Rejection, invalid
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
-from kemi_stats.model import MetricKind, Sample
+from kemi_stats.model import MetricKind
 from kemi_stats.names import is_label_name, is_metric_name, to_label_name
 
 __all__ = ["OtlpParser", "otlp_refusal", "otlp_response"]
@@ -411,7 +411,7 @@ def _check_buckets(point: HistogramDataPoint) -> None:
 
 def _put_sum(
     out: BatchBuilder,
-    group: dict[tuple[str, LabelKey], Sample],
+    group: Group,
     name: str,
     value: float,
     labels: dict[str, str],

@@ -23,7 +23,6 @@ and vmagent send it. What happens to each part:
 
 from __future__ import annotations
 
-import math
 import struct
 import time
 from dataclasses import dataclass
@@ -32,12 +31,13 @@ import cramjam
 from google.protobuf.message import DecodeError
 
 from aggregator.grant import Grant, ResourceError
-from aggregator.grouping import BatchBuilder, LabelKey, label_key
+from aggregator.grouping import BatchBuilder, Group
 from aggregator.names import NameMapper
 from aggregator.proto import remote_pb2 as pb
 from aggregator.rejection import Rejection, invalid
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
+from kemi_stats.batch_writer import PreparedSeries
 from kemi_stats.model import MetricKind
 
 __all__ = ["REMOTE_WRITE_ENCODINGS", "RemoteWriteParser", "snappy_uncompressed_length"]
@@ -54,7 +54,6 @@ _FAMILIES_MAX = 100_000
 _GRANTS_MAX = 64
 _DOUBLE = struct.Struct("<d")
 _BITS = struct.Struct("<Q")
-_INFINITIES = (math.inf, -math.inf)
 
 
 def snappy_uncompressed_length(data: bytes) -> int:
@@ -94,6 +93,17 @@ def _varint(data: bytes, i: int) -> tuple[int, int]:
         shift += 7
         if shift > 63:
             raise _Malformed("varint longer than 10 bytes")
+
+
+def _varint_or_none(data: bytes) -> int | None:
+    """The int64 varint that is all of ``data``, or None if it is not exactly one."""
+    try:
+        value, end = _varint(data, 0)
+    except (_Malformed, IndexError):
+        return None
+    if end != len(data):
+        return None
+    return value - (1 << 64) if value >= 1 << 63 else value
 
 
 def _skip(data: bytes, tag: int, i: int) -> int:
@@ -196,11 +206,9 @@ class _Series:
     """What a series' labels mean for one token: where its samples go."""
 
     resource: str
-    name: str
     raw_name: str
-    labels: dict[str, str]
-    lkey: LabelKey
-    kind: MetricKind
+    prepared: PreparedSeries
+    counter: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +217,33 @@ class _Dropped:
 
     reason: str
     note: str
+
+
+class _Request:
+    """What decoding one request's series needs beyond the series itself."""
+
+    __slots__ = ("_families", "grant", "known", "out", "parser", "window")
+
+    def __init__(
+        self,
+        parser: RemoteWriteParser,
+        grant: Grant,
+        window: TimeWindow,
+        out: BatchBuilder,
+        known: dict[bytes, _Series | _Dropped],
+    ) -> None:
+        self.parser = parser
+        self.grant = grant
+        self.window = window
+        self.out = out
+        self.known = known
+        self._families: frozenset[str] | None = None
+
+    def families(self) -> frozenset[str]:
+        """The token's COUNTER families, looked up once per request."""
+        if self._families is None:
+            self._families = self.parser._families(self.grant.name)
+        return self._families
 
 
 class RemoteWriteParser:
@@ -231,64 +266,105 @@ class RemoteWriteParser:
         self._series: dict[Grant, dict[bytes, _Series | _Dropped]] = {}
 
     def parse(self, body: bytes, window: TimeWindow, out: BatchBuilder, grant: Grant) -> None:
-        """Add every acceptable sample of ``body`` to ``out``; 400 for a malformed body."""
+        """Add every acceptable sample of ``body`` to ``out``; 400 for a malformed body.
+
+        Most series are ones seen before, with one sample of a double and a 6-byte time
+        (milliseconds since 1970, until 2527) after their labels: this loop takes those
+        in a few steps, reading from the end. Everything else (a new series, several
+        samples, a sample to drop, labels after samples) goes through :meth:`_series`.
+        """
         request = self._decode(body)
         if request.metadata and self._remember(grant.name, request.metadata):
             self._series.pop(grant, None)
         known = self._known(grant)
-        families: frozenset[str] | None = None
-        put = out.put
-        group = out.group
-        problem = window.problem
-        now_ms = window.now_ms
+        ctx = _Request(self, grant, window, out, known)
+        low, high = window.low_ms, window.high_ms
+        stamps: dict[bytes, int | None] = {}
+        at_ms = 0  # the time of the groups in ``groups``, by resource
+        groups: dict[str, Group] = {}
         for number, raw in enumerate(request.timeseries):
-            try:
-                split = _labels_end(raw)
-                key = raw[:split]
-                series = known.get(key)
-                decoded = _samples(raw, split)
-                if decoded is None:  # labels after samples: not the usual order
-                    ts = pb.TimeSeries.FromString(raw)
-                    key = ts.labels  # type: ignore[assignment]
-                    decoded = ([(s.value, s.timestamp) for s in ts.samples], bool(ts.histograms))
-                    series = None
-            except (_Malformed, IndexError, DecodeError) as exc:
-                raise invalid(
-                    f"series {number}: does not decode: {exc or 'truncated'}",
-                    expected="a protobuf prometheus.TimeSeries",
-                ) from None
-            if series is None:
-                if families is None:
-                    families = self._families(grant.name)
-                series = self._describe(key, grant, families)
-                if isinstance(key, bytes):
-                    if len(known) >= self.series_cache:
-                        known.clear()
-                    known[key] = series
-            samples, histograms = decoded
-            if isinstance(series, _Dropped):
-                out.drop(series.reason, series.note, max(len(samples), 1))
+            split = len(raw) - 18
+            series = known.get(raw[:split]) if split > 0 else None
+            if (
+                type(series) is _Series
+                # the sample: field 0x12 of 16 bytes: 0x09 and a double, 0x10 and a time
+                and raw.startswith(b"\x12\x10\x09", split)
+                and raw[split + 11] == 0x10
+            ):
+                # the double's top byte: sign and the exponent's high bits; all set is
+                # NaN, an infinity or beyond 2**1008: the slow path tells them apart
+                top = raw[split + 10]
+                stamp_raw = raw[split + 12 :]
+                stamp = stamps.get(stamp_raw, 0)
+                if stamp == 0:
+                    stamp = stamps[stamp_raw] = _varint_or_none(stamp_raw)
+                if (
+                    top & 0x7F != 0x7F
+                    and (top < 0x80 or not series.counter)
+                    and stamp is not None
+                    and low <= stamp <= high
+                ):
+                    if stamp != at_ms:
+                        at_ms = stamp
+                        groups = {}
+                    group = groups.get(series.resource)
+                    if group is None:
+                        group = groups[series.resource] = out.group(series.resource, stamp)
+                    # BatchBuilder.put_prepared, inline (this runs once per sample): the
+                    # value's 8 bytes go out as they came
+                    prepared = series.prepared
+                    group[prepared.identity] = prepared.float_head + raw[split + 3 : split + 11]
+                    continue
+            self._series_slowly(raw, number, ctx)
+
+    def _series_slowly(self, raw: bytes, number: int, ctx: _Request) -> None:
+        """Decode one series in full: describe it if new, drop what must be dropped."""
+        out = ctx.out
+        try:
+            split = _labels_end(raw)
+            key: object = raw[:split]
+            series = ctx.known.get(raw[:split])
+            decoded = _samples(raw, split)
+            if decoded is None:  # labels after samples: not the usual order
+                ts = pb.TimeSeries.FromString(raw)
+                key = ts.labels
+                decoded = ([(s.value, s.timestamp) for s in ts.samples], bool(ts.histograms))
+                series = None
+        except (_Malformed, IndexError, DecodeError) as exc:
+            raise invalid(
+                f"series {number}: does not decode: {exc or 'truncated'}",
+                expected="a protobuf prometheus.TimeSeries",
+            ) from None
+        if series is None:
+            series = self._describe(key, ctx.grant, ctx.families())
+            if isinstance(key, bytes):
+                if len(ctx.known) >= self.series_cache:
+                    ctx.known.clear()
+                ctx.known[key] = series
+        samples, histograms = decoded
+        if isinstance(series, _Dropped):
+            out.drop(series.reason, series.note, max(len(samples), 1))
+            return
+        if histograms:
+            out.drop("native_histogram", f"{series.raw_name}: native histograms are not stored")
+            return
+        window = ctx.window
+        for value, stamp in samples:
+            if value - value != 0.0:  # NaN or an infinity
+                if _is_stale(value):
+                    out.drop("stale_marker", f"{series.raw_name}: stale marker")
+                else:
+                    out.drop("not_finite", f"{series.raw_name}: {value}")
                 continue
-            if histograms:
-                out.drop("native_histogram", f"{series.raw_name}: native histograms are not stored")
+            if value < 0 and series.counter:
+                out.drop("negative_counter", f"{series.raw_name}: counter value {value}")
                 continue
-            for value, stamp in samples:
-                if value != value or value in _INFINITIES:
-                    if _is_stale(value):
-                        out.drop("stale_marker", f"{series.raw_name}: stale marker")
-                    else:
-                        out.drop("not_finite", f"{series.raw_name}: {value}")
-                    continue
-                if value < 0 and series.kind is _FLOAT:
-                    out.drop("negative_counter", f"{series.raw_name}: counter value {value}")
-                    continue
-                time_ms = stamp or now_ms
-                late = problem(time_ms)
-                if late:
-                    out.drop("time_out_of_window", f"{series.raw_name}: time {time_ms} ms {late}")
-                    continue
-                put(group(series.resource, time_ms), series.name, value, series.labels,
-                    series.lkey, series.kind)  # fmt: skip
+            time_ms = stamp or window.now_ms
+            late = window.problem(time_ms)
+            if late:
+                out.drop("time_out_of_window", f"{series.raw_name}: time {time_ms} ms {late}")
+                continue
+            out.put_prepared(out.group(series.resource, time_ms), series.prepared, value)
 
     def _describe(
         self, labels_raw: object, grant: Grant, families: frozenset[str]
@@ -310,7 +386,8 @@ class RemoteWriteParser:
         if len(kept) > self.max_labels:
             return _Dropped("too_many_labels", f"{raw_name}: {len(kept)} labels")
         name = self.names.metric_name(raw_name)
-        return _Series(resource, name, raw_name, kept, label_key(kept), _kind(name, families))
+        kind = _kind(name, families)
+        return _Series(resource, raw_name, PreparedSeries(name, kept, kind), kind is _FLOAT)
 
     def _known(self, grant: Grant) -> dict[bytes, _Series | _Dropped]:
         known = self._series.get(grant)

@@ -184,3 +184,47 @@ def test_native_histograms_are_dropped_and_counted() -> None:
     ts.histograms.append(b"\x08\x01")
     _, out = parse(body(ts))
     assert out.dropped == {"native_histogram": 1}
+
+
+def test_a_series_seen_before_is_judged_the_same_on_its_fast_path() -> None:
+    """The second request of a series takes the parser's shortcut: same outcome per value."""
+    parser = RemoteWriteParser(AggregatorSettings())
+    labels = {"instance": "10.0.0.5:9100", "cpu": "0"}
+    first, _ = parse(body(series("node_cpu_seconds_total", [(1.0, NOW_MS)], **labels),
+                          series("node_load1", [(0.5, NOW_MS)], **labels)), parser=parser)  # fmt: skip
+    assert sum(len(b.samples) for b in first) == 2
+    cases = [
+        ((2.5, NOW_MS + 1000), "written"),
+        ((STALE, NOW_MS + 1000), "stale_marker"),
+        ((math.inf, NOW_MS + 1000), "not_finite"),
+        ((-1.0, NOW_MS + 1000), "negative_counter"),
+        ((-0.0, NOW_MS + 1000), "written"),
+        ((1e308, NOW_MS + 1000), "written"),  # finite, though its top byte looks like NaN's
+        ((3.0, NOW_MS - 8 * 86400_000), "time_out_of_window"),
+        ((3.0, NOW_MS + 3600_000), "time_out_of_window"),
+    ]
+    for (value, stamp), outcome in cases:
+        batches, out = parse(
+            body(series("node_cpu_seconds_total", [(value, stamp)], **labels)), parser=parser
+        )
+        if outcome == "written":
+            assert out.dropped == {}, value
+            [batch] = batches
+            assert batch.time_ms == stamp and batch.resource_id == "10.0.0.5"
+            assert [(s.metric, s.value, s.kind) for s in batch.samples] == [
+                ("node_cpu_seconds_total", value, MetricKind.FLOAT_COUNTER)
+            ]
+        else:
+            assert (batches, out.dropped) == ([], {outcome: 1}), value
+    # a gauge may go below zero
+    batches, out = parse(body(series("node_load1", [(-2.0, NOW_MS)], **labels)), parser=parser)
+    assert [s.value for s in batches[0].samples] == [-2.0] and out.dropped == {}
+
+
+def test_the_same_series_twice_in_a_request_keeps_the_last_value() -> None:
+    parser = RemoteWriteParser(AggregatorSettings())
+    ts = series("node_load1", [(1.0, NOW_MS)], instance="a:1")
+    parse(body(ts), parser=parser)
+    batches, out = parse(body(ts, series("node_load1", [(2.0, NOW_MS)], instance="a:1")),
+                         parser=parser)  # fmt: skip
+    assert [s.value for s in batches[0].samples] == [2.0] and out.samples == 1
