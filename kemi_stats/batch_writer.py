@@ -85,16 +85,19 @@ class PreparedSeries:
 
 
 class SeriesCache:
-    """Prepared series by (metric, label key, kind), up to ``size`` of them.
+    """Prepared series by (metric, label key, kind): up to ``size`` of them, ``max_bytes``.
 
     When full it starts over (the next requests prepare their series again): simple,
-    and a fleet's series set is stable between intervals.
+    and a fleet's series set is stable between intervals. The byte bound keeps long
+    label values from growing the cache past what its entry count suggests.
     """
 
-    __slots__ = ("_series", "size")
+    __slots__ = ("_bytes", "_series", "max_bytes", "size")
 
-    def __init__(self, size: int = 200_000) -> None:
+    def __init__(self, size: int = 200_000, max_bytes: int = 64 << 20) -> None:
         self.size = size
+        self.max_bytes = max_bytes
+        self._bytes = 0
         self._series: dict[tuple[str, object, MetricKind], PreparedSeries] = {}
 
     def get(
@@ -103,9 +106,14 @@ class SeriesCache:
         key = (metric, label_key, kind)
         series = self._series.get(key)
         if series is None:
-            if len(self._series) >= self.size:
+            series = PreparedSeries(metric, labels, kind)
+            # the encoded bytes, about twice over: the key's strings hold them too
+            cost = 2 * len(series.float_head)
+            if len(self._series) >= self.size or self._bytes + cost > self.max_bytes:
                 self._series.clear()
-            series = self._series[key] = PreparedSeries(metric, labels, kind)
+                self._bytes = 0
+            self._series[key] = series
+            self._bytes += cost
         return series
 
     def __len__(self) -> int:

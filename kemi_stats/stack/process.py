@@ -62,7 +62,8 @@ def spawn(
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in a new session (so its children can be stopped with it), logging to a file.
 
-    With ``die_with_parent`` the child gets SIGTERM when the calling thread's process ends.
+    With ``die_with_parent`` the child gets SIGTERM when the thread that called this ends
+    (Linux parent-death signal): call it from a thread that lives as long as the process.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = log_path.open("ab")

@@ -57,3 +57,10 @@ def test_the_cache_prepares_a_series_once_and_starts_over_when_full() -> None:
     cache.get("n", {}, (), MetricKind.GAUGE)
     cache.get("o", {}, (), MetricKind.GAUGE)
     assert len(cache) == 1
+
+
+def test_the_cache_starts_over_before_long_labels_pass_its_byte_bound() -> None:
+    cache = SeriesCache(max_bytes=10_000)
+    for i in range(3):
+        cache.get("m", {"v": str(i) * 3000}, (("v", str(i) * 3000),), MetricKind.GAUGE)
+    assert len(cache) == 1  # two of them would pass 10,000 bytes
