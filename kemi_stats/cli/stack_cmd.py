@@ -202,21 +202,23 @@ def down(obj: CliContext, data_dir: str | None) -> None:
     state = StackState.load(path)
     if state is None:
         fail(f"no stack state in {path} (nothing started there)")
-    stopped = 0
+    running = [c for c in state.components if c.running()]
+    stopped = len(running)
     if state.supervisor_running():
         stopped += 1
         stop_pid(state.supervisor_pid, timeout=30)  # it stops its components in order
-    left = [c for c in state.components if c.running()]
-    stuck = stop_in_order(left)
+    stuck = stop_in_order([c for c in running if c.running()])
     if stuck:
         fail(f"processes still alive after stop: {_names(stuck)}")
-    stopped += len(left)
     state = StackState.load(path) or state
     state.status = "stopped"
     for comp in state.components:
         comp.status = "stopped"
     state.save()
-    click.echo(f"stopped {stopped} processes" if stopped else f"nothing was running from {path}")
+    if not stopped:
+        click.echo(f"nothing was running from {path}")
+    else:
+        click.echo(f"stopped {stopped} process" + ("es" if stopped > 1 else ""))
 
 
 @click.command()

@@ -48,6 +48,7 @@ def test_up_status_down_leaves_no_process(tmp_path: Path) -> None:
     finally:
         down = kemi("down", "--data-dir", str(data))
     assert down.returncode == 0, down.stderr
+    assert down.stdout.strip() == "stopped 4 processes"  # the supervisor and its 3 servers
     assert not [p for p in pids if pid_alive(p)]
     after = kemi("status", "--data-dir", str(data))
     assert after.returncode == 1 and "down" in after.stdout

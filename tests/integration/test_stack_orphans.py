@@ -117,7 +117,7 @@ def test_status_says_the_supervisor_is_gone_and_what_still_runs(
 
     down = kemi("down", "--data-dir", str(tmp_path))
     assert down.returncode == 0, down.stderr
-    assert down.stdout.strip() == "stopped 1 processes"
+    assert down.stdout.strip() == "stopped 1 process"
     assert not pid_alive(orphan)
     assert pid_alive(stranger)
     assert (
