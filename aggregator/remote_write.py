@@ -322,8 +322,9 @@ class RemoteWriteParser:
         out = ctx.out
         try:
             split = _labels_end(raw)
-            key: object = raw[:split]
-            series = ctx.known.get(raw[:split])
+            labels_raw = raw[:split]
+            key: object = labels_raw
+            series = ctx.known.get(labels_raw)
             decoded = _samples(raw, split)
             if decoded is None:  # labels after samples: not the usual order
                 ts = pb.TimeSeries.FromString(raw)
