@@ -111,7 +111,11 @@ def process_start(pid: int) -> int | None:
 
 
 def cmdline(pid: int) -> list[str] | None:
-    """The argv ``pid`` runs, from /proc (None if it does not run or cannot be read)."""
+    """The argv ``pid`` runs, from /proc (None if it does not run or cannot be read).
+
+    Empty for a zombie, and for a moment during ``exec``: the caller of ``vfork`` may run
+    again before the new program's arguments are in place.
+    """
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             raw = f.read()
@@ -133,7 +137,8 @@ def runs(pid: int | None, argv: list[str], started: int | None) -> bool:
         return False
     if argv:
         running = cmdline(pid)
-        if running is not None and running[: len(argv)] != argv:
+        # empty for a moment while the kernel sets up a fresh exec (Popen may return then)
+        if running and running[: len(argv)] != argv:
             return False
     return True
 
