@@ -8,7 +8,7 @@ sample costs its value and a dictionary entry.
 
 from __future__ import annotations
 
-from kemi_stats.batch_writer import PreparedSeries, SeriesCache, batch_header
+from kemi_stats.batch_writer import PreparedSeries, SeriesCache, encode_prepared_batch
 from kemi_stats.codec import decode_batch
 from kemi_stats.model import MetricKind, SampleBatch, Source
 
@@ -93,7 +93,7 @@ class BatchBuilder:
         revision = self.config_revision
         return [
             (resource.encode(),
-             batch_header(resource, time_ms, Source.PUSH, revision) + b"".join(group.values()))
+             encode_prepared_batch(resource, time_ms, Source.PUSH, group.values(), revision))
             for (resource, time_ms), group in self._groups.items()
             if group
         ]  # fmt: skip

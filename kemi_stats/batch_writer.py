@@ -14,21 +14,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 
-from kemi_stats.codec import SCHEMA_VERSION
+from kemi_stats.codec import KIND_TO_PB, SCHEMA_VERSION, SOURCE_TO_PB
 from kemi_stats.model import MetricKind, Source
 
-__all__ = ["PreparedSeries", "SeriesCache", "batch_header", "encode_prepared_batch"]
+__all__ = ["PreparedSeries", "SeriesCache", "encode_prepared_batch"]
 
 _DOUBLE = struct.Struct("<d")
 _pack_double = _DOUBLE.pack
 _U64_MAX = (1 << 64) - 1
-_KIND_NUMBER = {
-    MetricKind.GAUGE: 0,
-    MetricKind.COUNTER32: 1,
-    MetricKind.COUNTER64: 2,
-    MetricKind.FLOAT_COUNTER: 3,
-}
-_SOURCE_NUMBER = {Source.SNMP: 1, Source.PUSH: 2, Source.CALC: 3}
 
 
 def _varint(n: int) -> bytes:
@@ -66,7 +59,7 @@ class PreparedSeries:
             fields.append(b"\x2a" + _varint(len(entry)) + entry)
         self.identity = b"".join(fields)
         self.kind = kind
-        number = _KIND_NUMBER[kind]
+        number = int(KIND_TO_PB[kind])
         #: the Sample's fields but the value: metric, labels and (unless gauge) kind
         self.rest = self.identity + (b"\x30" + _varint(number) if number else b"")
         #: everything before a float value's 8 bytes: field tag, length, fields, value tag
@@ -120,24 +113,20 @@ class SeriesCache:
         return len(self._series)
 
 
-def batch_header(resource_id: str, time_ms: int, source: Source, config_revision: int = 0) -> bytes:
-    """A ``SampleBatch``'s fields but its samples (and labels): follow it with samples."""
-    parts = [b"\x08" + _varint(SCHEMA_VERSION), _string(0x12, resource_id)]
-    if time_ms:
-        parts.append(b"\x18" + _varint(time_ms))
-    parts.append(b"\x20" + _varint(_SOURCE_NUMBER[source]))
-    if config_revision:
-        parts.append(b"\x38" + _varint(config_revision))
-    return b"".join(parts)
-
-
 def encode_prepared_batch(
     resource_id: str,
     time_ms: int,
     source: Source,
-    samples: Iterable[tuple[PreparedSeries, float | int]],
+    samples: Iterable[bytes],
     config_revision: int = 0,
 ) -> bytes:
-    """A protobuf ``SampleBatch`` (no batch labels) of ``samples``, as ``encode_batch`` would."""
-    header = batch_header(resource_id, time_ms, source, config_revision)
-    return header + b"".join(series.sample(value) for series, value in samples)
+    """A protobuf ``SampleBatch`` (no batch labels) of encoded ``samples``
+    (:meth:`PreparedSeries.sample`), as ``encode_batch`` would write it."""
+    parts = [b"\x08" + _varint(SCHEMA_VERSION), _string(0x12, resource_id)]
+    if time_ms:
+        parts.append(b"\x18" + _varint(time_ms))
+    parts.append(b"\x20" + _varint(int(SOURCE_TO_PB[source])))
+    if config_revision:
+        parts.append(b"\x38" + _varint(config_revision))
+    parts.extend(samples)
+    return b"".join(parts)

@@ -18,7 +18,9 @@ from kemi_stats.model import AlertEvent, MetricKind, PollJob, Sample, SampleBatc
 from kemi_stats.proto import kemi_pb2 as pb
 
 __all__ = [
+    "KIND_TO_PB",
     "SCHEMA_VERSION",
+    "SOURCE_TO_PB",
     "alert_from_json",
     "alert_to_json",
     "decode_alert",
@@ -33,15 +35,15 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-_KIND_TO_PB = {
+KIND_TO_PB = {
     MetricKind.GAUGE: pb.GAUGE,
     MetricKind.COUNTER32: pb.COUNTER32,
     MetricKind.COUNTER64: pb.COUNTER64,
     MetricKind.FLOAT_COUNTER: pb.FLOAT_COUNTER,
 }
-_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
-_SOURCE_TO_PB = {Source.SNMP: pb.SNMP, Source.PUSH: pb.PUSH, Source.CALC: pb.CALC}
-_SOURCE_FROM_PB = {v: k for k, v in _SOURCE_TO_PB.items()}
+_KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
+SOURCE_TO_PB = {Source.SNMP: pb.SNMP, Source.PUSH: pb.PUSH, Source.CALC: pb.CALC}
+_SOURCE_FROM_PB = {v: k for k, v in SOURCE_TO_PB.items()}
 _U64_MAX = (1 << 64) - 1
 
 
@@ -71,7 +73,7 @@ def encode_batch(batch: SampleBatch) -> bytes:
         schema_version=SCHEMA_VERSION,
         resource_id=batch.resource_id,
         time_ms=batch.time_ms,
-        source=_SOURCE_TO_PB[batch.source],
+        source=SOURCE_TO_PB[batch.source],
         labels=batch.labels,
         config_revision=batch.config_revision,
     )
@@ -90,7 +92,7 @@ def encode_batch(batch: SampleBatch) -> bytes:
         if s.labels:
             m.labels.update(s.labels)
         if s.kind is not gauge:
-            m.kind = _KIND_TO_PB[s.kind]
+            m.kind = KIND_TO_PB[s.kind]
     return msg.SerializeToString()
 
 

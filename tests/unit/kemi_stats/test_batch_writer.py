@@ -38,7 +38,7 @@ def test_prepared_records_decode_as_the_codec_writes_them(
 ) -> None:
     batch = SampleBatch(resource, time_ms, source, [Sample(*s) for s in samples],
                         config_revision=revision)  # fmt: skip
-    prepared = [(PreparedSeries(m, labels, kind), v) for m, v, labels, kind in samples]
+    prepared = [PreparedSeries(m, labels, kind).sample(v) for m, v, labels, kind in samples]
     written = decode_batch(encode_prepared_batch(resource, time_ms, source, prepared, revision))
     assert written == decode_batch(encode_batch(batch))
     assert [type(s.value) for s in written.samples] == [type(v) for _, v, _, _ in samples]
