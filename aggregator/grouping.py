@@ -4,19 +4,29 @@ Within a batch a series (metric + labels) appears once: when a request names
 the same series at the same time twice, the last value wins, as in InfluxDB.
 Each series' fields are encoded once and kept (:mod:`kemi_stats.batch_writer`), so a
 sample costs its value and a dictionary entry.
+
+Two kinds of group, and an endpoint uses one of them: :meth:`BatchBuilder.group`
+(series identity -> encoded sample: any value) and :meth:`BatchBuilder.float_group`
+(a series' encoding up to its double -> the double's 8 bytes), for remote_write, whose
+values are all doubles: a sample there is two references in a dict, no bytes are
+built per sample, and a record is a ``join`` of the pairs.
 """
 
 from __future__ import annotations
 
-from kemi_stats.batch_writer import PreparedSeries, SeriesCache, encode_prepared_batch
+from itertools import chain
+
+from kemi_stats.batch_writer import PreparedSeries, SeriesCache, encode_prepared_batch, pack_double
 from kemi_stats.codec import decode_batch
 from kemi_stats.model import MetricKind, SampleBatch, Source
 
-__all__ = ["BatchBuilder", "Group", "LabelKey", "label_key"]
+__all__ = ["BatchBuilder", "FloatGroup", "Group", "LabelKey", "label_key"]
 
 LabelKey = tuple[tuple[str, str], ...]
 #: one (resource, time)'s samples: series identity -> the encoded sample
 Group = dict[bytes, bytes]
+#: one (resource, time)'s double samples: ``PreparedSeries.float_head`` -> the 8 bytes
+FloatGroup = dict[bytes, bytes]
 
 #: the series the push parsers prepare, shared by every request of the process
 SERIES = SeriesCache()
@@ -26,6 +36,7 @@ class BatchBuilder:
     """Collects the samples of one request; :meth:`records` gives the Kafka records."""
 
     __slots__ = (
+        "_floats",
         "_groups",
         "config_revision",
         "drop_notes",
@@ -39,6 +50,7 @@ class BatchBuilder:
 
     def __init__(self, config_revision: int = 0, series: SeriesCache = SERIES) -> None:
         self._groups: dict[tuple[str, int], Group] = {}
+        self._floats: dict[tuple[str, int], FloatGroup] = {}
         self.config_revision = config_revision
         self.series = series
         self.dropped_fields = 0
@@ -64,6 +76,18 @@ class BatchBuilder:
             group = self._groups[key] = {}
         return group
 
+    def float_group(self, resource_id: str, time_ms: int) -> FloatGroup:
+        """The double samples of one (resource, time); add them with :meth:`put_float`."""
+        key = (resource_id, time_ms)
+        group = self._floats.get(key)
+        if group is None:
+            group = self._floats[key] = {}
+        return group
+
+    def put_float(self, group: FloatGroup, series: PreparedSeries, value: float) -> None:
+        """Add a double sample (a float group's entry; the parser's shortcut writes them too)."""
+        group[series.float_head] = pack_double(value)
+
     def put(
         self,
         group: Group,
@@ -82,21 +106,29 @@ class BatchBuilder:
     @property
     def samples(self) -> int:
         """Samples to write: one per series per resource and time (the last one given)."""
-        return sum(len(group) for group in self._groups.values())
+        return sum(map(len, self._groups.values())) + sum(map(len, self._floats.values()))
 
     @property
     def resources(self) -> set[str]:
-        return {resource for resource, _ in self._groups}
+        return {resource for resource, _ in self._groups} | {r for r, _ in self._floats}
 
     def records(self) -> list[tuple[bytes, bytes]]:
         """The Kafka records: (resource id, encoded SampleBatch), one per resource and time."""
         revision = self.config_revision
-        return [
+        records = [
             (resource.encode(),
              encode_prepared_batch(resource, time_ms, Source.PUSH, group.values(), revision))
             for (resource, time_ms), group in self._groups.items()
             if group
         ]  # fmt: skip
+        records += [
+            (resource.encode(),
+             encode_prepared_batch(resource, time_ms, Source.PUSH,
+                                   chain.from_iterable(group.items()), revision))
+            for (resource, time_ms), group in self._floats.items()
+            if group
+        ]  # fmt: skip
+        return records
 
     def batches(self) -> list[SampleBatch]:
         """The records as a reader sees them (decoded)."""

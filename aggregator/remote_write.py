@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cramjam
 from google.protobuf.message import DecodeError
 
 from aggregator.grant import Grant, ResourceError
-from aggregator.grouping import BatchBuilder, Group
+from aggregator.grouping import BatchBuilder, FloatGroup
 from aggregator.names import NameMapper
 from aggregator.proto import remote_pb2 as pb
 from aggregator.rejection import Rejection, invalid
@@ -201,14 +202,28 @@ def _samples_long(raw: bytes, i: int, end: int) -> list[tuple[float, int]]:
     return [(value, stamp)]
 
 
-@dataclass(frozen=True, slots=True)
 class _Series:
-    """What a series' labels mean for one token: where its samples go."""
+    """What a series' labels mean for one token: where its samples go.
 
-    resource: str
-    raw_name: str
-    prepared: PreparedSeries
-    counter: bool
+    The prepared series' ``float_head`` is copied here: the fast path reads it for every
+    sample, and one object less to reach is one cache miss less.
+    """
+
+    __slots__ = ("counter", "float_head", "prepared", "raw_name", "resource")
+
+    def __init__(self, resource: str, raw_name: str, prepared: PreparedSeries, counter: bool):
+        self.resource = resource
+        self.raw_name = raw_name
+        self.prepared = prepared
+        self.counter = counter
+        self.float_head = prepared.float_head
+
+
+#: What follows a series' labels when it has one sample of a double and a 6-byte time:
+#: field 2 (samples), 16 bytes long, starting with field 1 (the double). The parser
+#: knows series by their labels' bytes and these, so finding a series by the bytes
+#: before its sample also says the sample has the usual shape.
+_SAMPLE_HEAD = b"\x12\x10\x09"
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,7 +237,7 @@ class _Dropped:
 class _Request:
     """What decoding one request's series needs beyond the series itself."""
 
-    __slots__ = ("_families", "grant", "known", "out", "parser", "window")
+    __slots__ = ("_families", "grant", "known", "out", "parser", "series", "window")
 
     def __init__(
         self,
@@ -231,13 +246,19 @@ class _Request:
         window: TimeWindow,
         out: BatchBuilder,
         known: dict[bytes, _Series | _Dropped],
+        series: Sequence[bytes],
     ) -> None:
         self.parser = parser
+        self.series = series
         self.grant = grant
         self.window = window
         self.out = out
         self.known = known
         self._families: frozenset[str] | None = None
+
+    def number_of(self, raw: bytes) -> int:
+        """Where ``raw`` is in the request (for an error: the loop does not count)."""
+        return list(self.series).index(raw)
 
     def families(self) -> frozenset[str]:
         """The token's COUNTER families, looked up once per request."""
@@ -277,71 +298,76 @@ class RemoteWriteParser:
         if request.metadata and self._remember(grant.name, request.metadata):
             self._series.pop(grant, None)
         known = self._known(grant)
-        ctx = _Request(self, grant, window, out, known)
+        ctx = _Request(self, grant, window, out, known, request.timeseries)
         low, high = window.low_ms, window.high_ms
-        stamps: dict[bytes, int | None] = {}
-        at_ms = 0  # the time of the groups in ``groups``, by resource
-        groups: dict[str, Group] = {}
-        for number, raw in enumerate(request.timeseries):
+        at_tail = b""  # the last time's bytes seen valid: most series of a request share it
+        at_ms = 0  # that time; ``groups`` are its groups, by resource
+        groups: dict[str, FloatGroup] = {}
+        at_resource = ""  # the last resource and its group: series come resource by resource
+        group: FloatGroup = {}
+        for raw in request.timeseries:
             split = len(raw) - 18
-            series = known.get(raw[:split]) if split > 0 else None
-            if (
-                type(series) is _Series
-                # the sample: field 0x12 of 16 bytes: 0x09 and a double, 0x10 and a time
-                and raw.startswith(b"\x12\x10\x09", split)
-                and raw[split + 11] == 0x10
-            ):
-                # the double's top byte: sign and the exponent's high bits; all set is
-                # NaN, an infinity or beyond 2**1008: the slow path tells them apart
-                top = raw[split + 10]
-                stamp_raw = raw[split + 12 :]
-                stamp = stamps.get(stamp_raw, 0)
-                if stamp == 0:
-                    stamp = stamps[stamp_raw] = _varint_or_none(stamp_raw)
-                if (
-                    top & 0x7F != 0x7F
-                    and (top < 0x80 or not series.counter)
-                    and stamp is not None
-                    and low <= stamp <= high
-                ):
+            # the key is the labels and the sample's first bytes (see _SAMPLE_HEAD): found,
+            # the 16-byte sample starts with a double
+            series = known.get(raw[: split + 3]) if split > 0 else None
+            if type(series) is _Series:
+                tail = raw[split + 11 :]
+                if tail != at_tail:
+                    stamp = _varint_or_none(tail[1:]) if tail[0] == 0x10 else None
+                    if stamp is None or not low <= stamp <= high:
+                        self._series_slowly(raw, ctx)
+                        continue
+                    at_tail = tail
                     if stamp != at_ms:
                         at_ms = stamp
                         groups = {}
-                    group = groups.get(series.resource)
-                    if group is None:
-                        group = groups[series.resource] = out.group(series.resource, stamp)
-                    # BatchBuilder.put_prepared, inline (this runs once per sample): the
-                    # value's 8 bytes go out as they came
-                    prepared = series.prepared
-                    group[prepared.identity] = prepared.float_head + raw[split + 3 : split + 11]
+                        at_resource = ""
+                # the double's top byte: sign and the exponent's high bits; all set is
+                # NaN, an infinity or beyond 2**1008: the slow path tells them apart
+                top = raw[split + 10]
+                if top & 0x7F == 0x7F or (top >= 0x80 and series.counter):
+                    self._series_slowly(raw, ctx)
                     continue
-            self._series_slowly(raw, number, ctx)
+                resource = series.resource
+                if resource is not at_resource:
+                    at_resource = resource
+                    group = groups.get(resource)  # type: ignore[assignment]
+                    if group is None:
+                        group = groups[resource] = out.float_group(resource, at_ms)
+                # BatchBuilder.put_float, inline (this runs once per sample): the
+                # value's 8 bytes go out as they came
+                group[series.float_head] = raw[split + 3 : split + 11]
+                continue
+            self._series_slowly(raw, ctx)
 
-    def _series_slowly(self, raw: bytes, number: int, ctx: _Request) -> None:
+    def _series_slowly(self, raw: bytes, ctx: _Request) -> None:
         """Decode one series in full: describe it if new, drop what must be dropped."""
         out = ctx.out
         try:
             split = _labels_end(raw)
             labels_raw = raw[:split]
             key: object = labels_raw
-            series = ctx.known.get(labels_raw)
+            series = ctx.known.get(labels_raw + _SAMPLE_HEAD)
             decoded = _samples(raw, split)
             if decoded is None:  # labels after samples: not the usual order
                 ts = pb.TimeSeries.FromString(raw)
                 key = ts.labels
                 decoded = ([(s.value, s.timestamp) for s in ts.samples], bool(ts.histograms))
                 series = None
+            if series is None:  # the labels themselves are decoded here, the first time
+                series = self._describe(key, ctx.grant, ctx.families())
+                new = True
+            else:
+                new = False
         except (_Malformed, IndexError, DecodeError) as exc:
             raise invalid(
-                f"series {number}: does not decode: {exc or 'truncated'}",
+                f"series {ctx.number_of(raw)}: does not decode: {exc or 'truncated'}",
                 expected="a protobuf prometheus.TimeSeries",
             ) from None
-        if series is None:
-            series = self._describe(key, ctx.grant, ctx.families())
-            if isinstance(key, bytes):
-                if len(ctx.known) >= self.series_cache:
-                    ctx.known.clear()
-                ctx.known[key] = series
+        if new and isinstance(key, bytes):
+            if len(ctx.known) >= self.series_cache:
+                ctx.known.clear()
+            ctx.known[key + _SAMPLE_HEAD] = series
         samples, histograms = decoded
         if isinstance(series, _Dropped):
             out.drop(series.reason, series.note, max(len(samples), 1))
@@ -365,7 +391,7 @@ class RemoteWriteParser:
             if late:
                 out.drop("time_out_of_window", f"{series.raw_name}: time {time_ms} ms {late}")
                 continue
-            out.put_prepared(out.group(series.resource, time_ms), series.prepared, value)
+            out.put_float(out.float_group(series.resource, time_ms), series.prepared, value)
 
     def _describe(
         self, labels_raw: object, grant: Grant, families: frozenset[str]

@@ -11,16 +11,18 @@ difference.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable
 
 from kemi_stats.codec import KIND_TO_PB, SCHEMA_VERSION, SOURCE_TO_PB
 from kemi_stats.model import MetricKind, Source
 
-__all__ = ["PreparedSeries", "SeriesCache", "encode_prepared_batch"]
+__all__ = ["PreparedSeries", "SeriesCache", "encode_prepared_batch", "pack_double"]
 
 _DOUBLE = struct.Struct("<d")
-_pack_double = _DOUBLE.pack
+#: a double as a protobuf writes it (little-endian IEEE 754)
+pack_double = _DOUBLE.pack
 _U64_MAX = (1 << 64) - 1
 
 
@@ -68,7 +70,7 @@ class PreparedSeries:
     def sample(self, value: float | int) -> bytes:
         """The encoded ``samples`` entry of this series with ``value``."""
         if type(value) is not int:
-            return self.float_head + _pack_double(value)
+            return self.float_head + pack_double(value)
         if 0 <= value <= _U64_MAX:
             field = b"\x18" + _varint(value)
         else:
@@ -122,11 +124,22 @@ def encode_prepared_batch(
 ) -> bytes:
     """A protobuf ``SampleBatch`` (no batch labels) of encoded ``samples``
     (:meth:`PreparedSeries.sample`), as ``encode_batch`` would write it."""
-    parts = [b"\x08" + _varint(SCHEMA_VERSION), _string(0x12, resource_id)]
-    if time_ms:
-        parts.append(b"\x18" + _varint(time_ms))
-    parts.append(b"\x20" + _varint(int(SOURCE_TO_PB[source])))
-    if config_revision:
-        parts.append(b"\x38" + _varint(config_revision))
+    parts = [_batch_head(resource_id), _batch_fields(time_ms, source, config_revision)]
     parts.extend(samples)
     return b"".join(parts)
+
+
+@functools.lru_cache(maxsize=65536)
+def _batch_head(resource_id: str) -> bytes:
+    """A batch's schema version and resource id: the same for each of a resource's batches."""
+    return b"\x08" + _varint(SCHEMA_VERSION) + _string(0x12, resource_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def _batch_fields(time_ms: int, source: Source, config_revision: int) -> bytes:
+    """A batch's time, source and revision: the same for every batch of a request."""
+    out = b"\x18" + _varint(time_ms) if time_ms else b""
+    out += b"\x20" + _varint(int(SOURCE_TO_PB[source]))
+    if config_revision:
+        out += b"\x38" + _varint(config_revision)
+    return out

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
+import uvloop
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
@@ -135,7 +136,9 @@ class ServiceRuntime:
                 await self.stop_http()
 
         try:
-            asyncio.run(_amain())
+            # uvloop: the same asyncio, its loop and transports in C (an aggregator request
+            # costs less CPU: bench/RESULTS.md, remote_write)
+            uvloop.run(_amain())
         except (asyncio.CancelledError, KeyboardInterrupt):
             log.info("%s: stopped", self.name)
         except KemiError as exc:

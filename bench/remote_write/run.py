@@ -1,6 +1,7 @@
 """remote_write ingest: one aggregator process against vmagent, the same load, the same run.
 
-    python bench/remote_write/run.py [--seconds 15] [--clients 4] [--series 2000]
+    python bench/remote_write/run.py [--seconds 15] [--clients 4] [--series 2000] [--rounds 3]
+                                     [--baseline DIR]
 
 Starts a broker (Tansu) and etcd for the aggregator, and a VictoriaMetrics for vmagent
 to forward to, all on free loopback ports. Pre-builds snappy-compressed remote_write
@@ -10,7 +11,12 @@ back to back from several aiohttp clients, first to the aggregator's ``/api/v1/w
 (every 204 only after Kafka acked), then to vmagent's ``/api/v1/write``.
 
 Reports samples/s and CPU seconds per million samples of each process (from /proc), and
-the ratio aggregator / vmagent: the figure to watch. Absolute rates depend on the machine.
+the ratio aggregator / vmagent: the figure to watch. Absolute rates depend on the machine,
+and on a shared machine they drift within minutes: so the two receivers take turns,
+``--rounds`` times, each round's ratio comes from back-to-back phases, and the figure
+is the median of the rounds' ratios. ``--baseline DIR`` (another checkout, say
+``git worktree add /tmp/base HEAD~3``) runs that version's aggregator too, in the same
+rounds against the same broker: the way to tell a change's effect from the drift.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import asyncio
 import hashlib
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -95,6 +102,15 @@ async def amain(args: argparse.Namespace) -> None:
                    "KEMI_AGGREGATOR_TOPIC": TOPIC, "KEMI_LOG_LEVEL": "ERROR"}  # fmt: skip
             agg = spawn([sys.executable, "-m", "aggregator"], tmp / "aggregator.log", env=env)
             pids.append(agg.pid)
+            receivers = [("kemi-stats aggregator", f"http://127.0.0.1:{port}", agg.pid)]
+            if args.baseline:
+                base_port = free_port()
+                base_env = {**env, "KEMI_HTTP_PORT": str(base_port), "PYTHONPATH": args.baseline}
+                baseline = spawn([sys.executable, "-m", "aggregator"], tmp / "baseline.log",
+                                 env=base_env, cwd=Path(args.baseline))  # fmt: skip
+                pids.append(baseline.pid)
+                receivers.append(("baseline aggregator", f"http://127.0.0.1:{base_port}",
+                                  baseline.pid))  # fmt: skip
             vm = victoria_command(tmp / "vm", free_port())
             pids.append(spawn(vm.argv, tmp / "vm.log").pid)
             vmagent_port = free_port()
@@ -106,26 +122,40 @@ async def amain(args: argparse.Namespace) -> None:
                 tmp / "vmagent.log",
             )  # fmt: skip
             pids.append(vmagent.pid)
-            base = f"http://127.0.0.1:{port}"
             vmagent_url = f"http://127.0.0.1:{vmagent_port}"
-            for url in (base + "/healthz", f"http://{vm.address}/health", vmagent_url + "/health"):
+            urls = [url + "/healthz" for _, url, _ in receivers]
+            for url in (*urls, f"http://{vm.address}/health", vmagent_url + "/health"):
                 if not wait_until(lambda u=url: http_ok(u), 30):
                     raise SystemExit(f"{url} did not answer; logs in {tmp}")
             data = bodies(32, args.series, int(time.time() * 1000) - 600_000)
-            await drive(base + "/api/v1/write", data[:2], "application/x-protobuf", 1, 2.0, HEADERS)
+            for _, url, _ in receivers:
+                await drive(url + "/api/v1/write", data[:2], "application/x-protobuf", 1, 2.0,
+                            HEADERS)  # fmt: skip
             await drive(vmagent_url + "/api/v1/write", data[:2], "application/x-protobuf", 1, 2.0,
                         HEADERS)  # fmt: skip
             print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
                   f"{args.clients} clients, {args.series} series x 1 sample per request\n")  # fmt: skip
-            print("| receiver | samples/s | p50 ms | p99 ms | CPU s per 1M samples |")
-            print("|---|---|---|---|---|")
-            ours, ours_cpu = await measure("kemi-stats aggregator", base + "/api/v1/write",
-                                           agg.pid, data, args)  # fmt: skip
-            _, theirs_cpu = await measure("vmagent", vmagent_url + "/api/v1/write",
-                                          vmagent.pid, data, args)  # fmt: skip
-            print(f"\nCPU per sample, aggregator / vmagent: {ours_cpu / theirs_cpu:.1f}x")
+            print("| round | receiver | samples/s | p50 ms | p99 ms | CPU s per 1M samples |")
+            print("|---|---|---|---|---|---|")
+            ours = 0
+            ratios: dict[str, list[float]] = {name: [] for name, _, _ in receivers}
+            for round_ in range(1, int(args.rounds) + 1):
+                cpus = {}
+                for name, url, pid in receivers:
+                    n, cpus[name] = await measure(f"{round_} | {name}", url + "/api/v1/write",
+                                                  pid, data, args)  # fmt: skip
+                    ours += n
+                _, theirs_cpu = await measure(f"{round_} | vmagent", vmagent_url + "/api/v1/write",
+                                              vmagent.pid, data, args)  # fmt: skip
+                for name, cpu in cpus.items():
+                    ratios[name].append(cpu / theirs_cpu)
+            print()
+            for name, by_round in ratios.items():
+                print(f"CPU per sample, {name} / vmagent, by round: "
+                      f"{', '.join(f'{r:.2f}x' for r in by_round)}; "
+                      f"median **{statistics.median(by_round):.2f}x**")  # fmt: skip
             on_topic = await count_topic(broker.address, ours)
-            print(f"aggregator: {ours:,} samples answered 204 in the measured run; "
+            print(f"aggregators: {ours:,} samples answered 204 in the measured runs; "
                   f"{on_topic:,} on the topic (warm-up included)")  # fmt: skip
     finally:
         for pid in pids:
@@ -133,7 +163,9 @@ async def amain(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    asyncio.run(amain(bench_options(__doc__, seconds=15.0, clients=4, series=2000)))
+    asyncio.run(
+        amain(bench_options(__doc__, seconds=15.0, clients=4, series=2000, rounds=3, baseline=""))
+    )
 
 
 if __name__ == "__main__":

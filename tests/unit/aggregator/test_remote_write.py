@@ -122,6 +122,18 @@ def test_malformed_bodies_are_400(data: bytes, needle: str) -> None:
     assert info.value.status == 400 and needle in info.value.message
 
 
+def test_a_series_that_does_not_decode_is_named_by_its_place_in_the_request() -> None:
+    good = series("up", [(1, NOW_MS)], instance="h").SerializeToString()
+    broken = _wire(1, 2, b"\x0a\x05ab")  # a label whose name runs past its end
+    data = bytes(
+        cramjam.snappy.compress_raw(b"".join(_wire(1, 2, t) for t in (good, good, broken)))
+    )
+    with pytest.raises(Rejection) as info:
+        parse(data)
+    assert info.value.status == 400
+    assert info.value.message.startswith("series 2: does not decode"), info.value.message
+
+
 def test_a_body_announcing_more_than_the_limit_is_413_before_decompressing() -> None:
     data = bytes(cramjam.snappy.compress_raw(b"\x00" * (2 << 20)))
     with pytest.raises(Rejection) as info:
@@ -228,3 +240,7 @@ def test_the_same_series_twice_in_a_request_keeps_the_last_value() -> None:
     batches, out = parse(body(ts, series("node_load1", [(2.0, NOW_MS)], instance="a:1")),
                          parser=parser)  # fmt: skip
     assert [s.value for s in batches[0].samples] == [2.0] and out.samples == 1
+    # two label sets the template makes one series (the port is not in the resource id)
+    batches, out = parse(body(ts, series("node_load1", [(3.0, NOW_MS)], instance="a:2")),
+                         parser=parser)  # fmt: skip
+    assert [(b.resource_id, s.value) for b in batches for s in b.samples] == [("a", 3.0)]

@@ -1,0 +1,169 @@
+"""librdkafka's producer (confluent-kafka) for asyncio: a request's records, one awaitable.
+
+The aggregator's hot path hands tens of records per HTTP request to Kafka and answers
+only once every one is acknowledged. aiokafka does that in Python at ~28 µs of CPU per
+record; librdkafka does it in C threads at ~10 µs (bench/RESULTS.md, remote_write).
+
+The bridge: :meth:`AckedProducer.send_all` produces every record with a delivery
+callback that counts down, and the last one resolves the request's future.
+librdkafka runs those callbacks inside ``poll``, and every poll happens on the event
+loop's thread: one in each :meth:`send_all` (under load, requests serve each other's
+acks), and a task's every 2 ms while records are in flight (every half second
+otherwise, for logs and errors). No thread of ours competes for the GIL and the
+callbacks need no lock. librdkafka reports every record exactly once (acked, failed,
+or timed out after ``message.timeout.ms``), so the future always resolves, even after
+the request stopped waiting for it.
+
+Keys are partitioned with ``murmur2_random``, Kafka's Java partitioner, which aiokafka
+and kafka-python use too: a resource's records land on the same partition whichever
+service produced them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+__all__ = ["AckedProducer", "DeliveryFailed"]
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryFailed(Exception):
+    """Some records of a batch were not acknowledged: ``failed`` of them, ``reason`` says why."""
+
+    def __init__(self, failed: int, reason: str) -> None:
+        super().__init__(f"{failed} records failed: {reason}")
+        self.failed = failed
+        self.reason = reason
+
+
+class AckedProducer:
+    """A librdkafka producer with ``acks=all`` and a thread that serves its callbacks."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str,
+        idempotent: bool,
+        linger_ms: float,
+        delivery_timeout: float,
+        queue_bytes: int,
+        max_request_bytes: int = 8 << 20,
+    ) -> None:
+        self.bootstrap = bootstrap
+        config: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "client.id": client_id,
+            "acks": "all",
+            "enable.idempotence": idempotent,
+            "linger.ms": linger_ms,
+            "message.timeout.ms": max(1, int(delivery_timeout * 1000)),
+            "partitioner": "murmur2_random",
+            "message.max.bytes": max_request_bytes,
+            "batch.size": min(max_request_bytes, 1 << 20),
+            # the caller bounds the bytes in flight; librdkafka's own queue is never the limit
+            "queue.buffering.max.kbytes": max(1024, queue_bytes * 2 // 1024),
+            "queue.buffering.max.messages": 2_000_000,
+            "logger": log,
+            "error_cb": self._error,
+        }
+        self._producer = Producer(config)
+        self.last_error = ""
+        self.fatal = False
+        self._loop = asyncio.get_running_loop()
+        self._unsettled = 0  # batches with records not yet reported
+        self._work = asyncio.Event()
+        self._pump_task = self._loop.create_task(self._pump(), name="rdkafka-poll")
+
+    async def _pump(self) -> None:
+        """Serve librdkafka's callbacks on the event loop, often while records are in flight."""
+        poll = self._producer.poll
+        while True:
+            poll(0)
+            if self._unsettled:
+                await asyncio.sleep(0.002)
+            else:
+                self._work.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.5):
+                        await self._work.wait()
+
+    def _error(self, err: KafkaError) -> None:
+        self.last_error = err.str()
+        if err.fatal():
+            self.fatal = True  # this producer will not produce again: its owner replaces it
+        log.warning("kafka %s: %s", self.bootstrap, err.str())
+
+    def send_all(self, topic: str, records: Sequence[tuple[bytes, bytes]]) -> asyncio.Future[None]:
+        """Produce every (key, value); the future resolves once each one is settled.
+
+        It fails with :class:`DeliveryFailed` if any record failed or was refused (the
+        local queue full, the producer fatally failed): records after a refused one are
+        not produced and count as failed.
+        """
+        loop = self._loop
+        future: asyncio.Future[None] = loop.create_future()
+        left = [len(records)]
+        failures: list[str] = []
+        self._unsettled += 1
+        if not self._work.is_set():
+            self._work.set()
+
+        def settle() -> None:
+            self._unsettled -= 1
+            if future.done():
+                return
+            if failures:
+                future.set_exception(DeliveryFailed(len(failures), failures[0]))
+            else:
+                future.set_result(None)
+
+        def delivered(err: KafkaError | None, _msg: Any) -> None:
+            # on the event loop's thread: every poll of this producer happens there
+            if err is not None:
+                failures.append(err.str())
+            left[0] -= 1
+            if left[0] == 0:
+                settle()
+
+        self._producer.poll(0)  # the acks already in: earlier requests answer sooner
+        produce = self._producer.produce
+        for i, (key, value) in enumerate(records):
+            try:
+                produce(topic, value, key, on_delivery=delivered)
+            except (BufferError, KafkaException) as exc:
+                # the unproduced ones never get a callback: count them down here
+                unsent = len(records) - i
+                failures.extend([f"refused: {exc}"] * unsent)
+                left[0] -= unsent
+                if left[0] == 0:
+                    settle()
+                break
+        if not records:
+            settle()
+        return future
+
+    def partitions(self, topic: str, timeout: float = 5.0) -> int:
+        """How many partitions ``topic`` has (blocking: call from a thread)."""
+        meta = self._producer.list_topics(topic, timeout=timeout)
+        return len(meta.topics[topic].partitions)
+
+    async def close(self, wait: float = 10.0) -> int:
+        """Wait up to ``wait`` s for records in flight; returns how many were not reported."""
+        self._pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._pump_task
+        deadline = time.monotonic() + wait
+        while True:
+            unsent = int(self._producer.flush(0))  # serves the callbacks here, on the loop
+            if not unsent or time.monotonic() >= deadline:
+                return unsent
+            await asyncio.sleep(0.01)
