@@ -2,7 +2,8 @@
 
 faust-streaming already depends on aiokafka, and on the measured broker it is 4x
 (producer) to 15x (consumer) faster than kafka-python, so the async services use it;
-kafka-python serves the synchronous CLI (topics, tail).
+kafka-python serves the synchronous CLI (topics, tail). The aggregator, whose work is
+mostly producing, uses librdkafka instead (:mod:`kemi_stats.rdkafka_producer`).
 """
 
 from __future__ import annotations
