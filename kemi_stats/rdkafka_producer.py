@@ -45,7 +45,7 @@ class DeliveryFailed(Exception):
 
 
 class AckedProducer:
-    """A librdkafka producer with ``acks=all`` and a thread that serves its callbacks."""
+    """A librdkafka producer with ``acks=all``, its callbacks served on the event loop."""
 
     def __init__(
         self,
