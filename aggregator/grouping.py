@@ -108,10 +108,6 @@ class BatchBuilder:
         """Samples to write: one per series per resource and time (the last one given)."""
         return sum(map(len, self._groups.values())) + sum(map(len, self._floats.values()))
 
-    @property
-    def resources(self) -> set[str]:
-        return {resource for resource, _ in self._groups} | {r for r, _ in self._floats}
-
     def records(self) -> list[tuple[bytes, bytes]]:
         """The Kafka records: (resource id, encoded SampleBatch), one per resource and time."""
         revision = self.config_revision

@@ -137,14 +137,14 @@ async def amain(args: argparse.Namespace) -> None:
                   f"{args.clients} clients, {args.series} series x 1 sample per request\n")  # fmt: skip
             print("| round | receiver | samples/s | p50 ms | p99 ms | CPU s per 1M samples |")
             print("|---|---|---|---|---|---|")
-            ours = 0
+            acked = 0
             ratios: dict[str, list[float]] = {name: [] for name, _, _ in receivers}
             for round_ in range(1, int(args.rounds) + 1):
                 cpus = {}
                 for name, url, pid in receivers:
                     n, cpus[name] = await measure(f"{round_} | {name}", url + "/api/v1/write",
                                                   pid, data, args)  # fmt: skip
-                    ours += n
+                    acked += n
                 _, theirs_cpu = await measure(f"{round_} | vmagent", vmagent_url + "/api/v1/write",
                                               vmagent.pid, data, args)  # fmt: skip
                 for name, cpu in cpus.items():
@@ -154,8 +154,8 @@ async def amain(args: argparse.Namespace) -> None:
                 print(f"CPU per sample, {name} / vmagent, by round: "
                       f"{', '.join(f'{r:.2f}x' for r in by_round)}; "
                       f"median **{statistics.median(by_round):.2f}x**")  # fmt: skip
-            on_topic = await count_topic(broker.address, ours)
-            print(f"aggregators: {ours:,} samples answered 204 in the measured runs; "
+            on_topic = await count_topic(broker.address, acked)
+            print(f"aggregators: {acked:,} samples answered 204 in the measured runs; "
                   f"{on_topic:,} on the topic (warm-up included)")  # fmt: skip
     finally:
         for pid in pids:

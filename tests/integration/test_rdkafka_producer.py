@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
@@ -60,9 +59,7 @@ async def test_records_acked_and_on_the_partition_aiokafka_would_choose(
     assert got == {key: chosen(key, partitions, partitions) for key, _ in records}
 
 
-async def test_a_broker_that_is_not_there_fails_the_request_after_the_timeout(
-    tmp_path: Path,
-) -> None:
+async def test_a_broker_that_is_not_there_fails_the_request_after_the_timeout() -> None:
     producer = _producer(f"127.0.0.1:{free_port()}", delivery_timeout=1.0)
     try:
         acks = producer.send_all("test.nowhere", [(b"k", b"v"), (b"k2", b"v2")])
