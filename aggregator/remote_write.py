@@ -23,10 +23,14 @@ and vmagent send it. What happens to each part:
 
 from __future__ import annotations
 
+import re
 import struct
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter, setitem
+from typing import cast
 
 import cramjam
 from google.protobuf.message import DecodeError
@@ -237,7 +241,7 @@ class _Dropped:
 class _Request:
     """What decoding one request's series needs beyond the series itself."""
 
-    __slots__ = ("_families", "grant", "known", "out", "parser", "series", "window")
+    __slots__ = ("_families", "grant", "known", "out", "parser", "window")
 
     def __init__(
         self,
@@ -246,25 +250,64 @@ class _Request:
         window: TimeWindow,
         out: BatchBuilder,
         known: dict[bytes, _Series | _Dropped],
-        series: Sequence[bytes],
     ) -> None:
         self.parser = parser
-        self.series = series
         self.grant = grant
         self.window = window
         self.out = out
         self.known = known
         self._families: frozenset[str] | None = None
 
-    def number_of(self, raw: bytes) -> int:
-        """Where ``raw`` is in the request (for an error: the loop does not count)."""
-        return list(self.series).index(raw)
-
     def families(self) -> frozenset[str]:
         """The token's COUNTER families, looked up once per request."""
         if self._families is None:
             self._families = self.parser._families(self.grant.name)
         return self._families
+
+
+class _ByResource(dict[str, FloatGroup]):
+    """A run's float groups by resource, all at one time: missing ones come from ``out``."""
+
+    __slots__ = ("out", "time_ms")
+
+    def __init__(self, out: BatchBuilder, time_ms: int) -> None:
+        super().__init__()
+        self.out = out
+        self.time_ms = time_ms
+
+    def __missing__(self, resource: str) -> FloatGroup:
+        group = self[resource] = self.out.float_group(resource, self.time_ms)
+        return group
+
+
+class _ByResourceAndTail(dict[tuple[str, bytes], FloatGroup]):
+    """A run's float groups by resource and the time's bytes (``stamps`` reads them)."""
+
+    __slots__ = ("out", "stamps")
+
+    def __init__(self, out: BatchBuilder, stamps: dict[bytes, int]) -> None:
+        super().__init__()
+        self.out = out
+        self.stamps = stamps
+
+    def __missing__(self, key: tuple[str, bytes]) -> FloatGroup:
+        resource, tail = key
+        group = self[key] = self.out.float_group(resource, self.stamps[tail])
+        return group
+
+
+# Where the parts of a usual series are (see _SAMPLE_HEAD): its labels and the sample's
+# first three bytes, the double's 8 bytes, the time's 7 bytes (a tag and a 6-byte varint),
+# and the double's top byte (sign and the exponent's high bits).
+_KEY = itemgetter(slice(None, -15))
+_VALUE = itemgetter(slice(-15, -7))
+_TAIL = itemgetter(slice(-7, None))
+_TOP = itemgetter(-8)
+#: a top byte with all exponent bits set: NaN, an infinity or beyond 2**1008
+_NOT_FINITE = re.compile(rb"[\x7f\xff]")
+_NEGATIVE = re.compile(rb"[\x80-\xff]")
+_RESOURCE = attrgetter("resource")
+_FLOAT_HEAD = attrgetter("float_head")
 
 
 class RemoteWriteParser:
@@ -290,58 +333,64 @@ class RemoteWriteParser:
         """Add every acceptable sample of ``body`` to ``out``; 400 for a malformed body.
 
         Most series are ones seen before, with one sample of a double and a 6-byte time
-        (milliseconds since 1970, until 2527) after their labels: this loop takes those
-        in a few steps, reading from the end. Everything else (a new series, several
-        samples, a sample to drop, labels after samples) goes through :meth:`_series`.
+        (milliseconds since 1970, until 2527) after their labels. Those are found and
+        checked for the whole request at once, each step a ``map`` over the series (no
+        Python code runs per series), and runs of them are taken in bulk
+        (:meth:`_take`). Every other series (a new one, several samples, a sample to
+        drop, labels after samples) goes through :meth:`_series_slowly`, in its place
+        between the runs, so a series named twice keeps its last value.
         """
         request = self._decode(body)
         if request.metadata and self._remember(grant.name, request.metadata):
             self._series.pop(grant, None)
         known = self._known(grant)
-        ctx = _Request(self, grant, window, out, known, request.timeseries)
-        low, high = window.low_ms, window.high_ms
-        at_tail = b""  # the last time's bytes seen valid: most series of a request share it
-        at_ms = 0  # that time; ``groups`` are its groups, by resource
-        groups: dict[str, FloatGroup] = {}
-        at_resource = ""  # the last resource and its group: series come resource by resource
-        group: FloatGroup = {}
-        for raw in request.timeseries:
-            split = len(raw) - 18
-            # the key is the labels and the sample's first bytes (see _SAMPLE_HEAD): found,
-            # the 16-byte sample starts with a double
-            series = known.get(raw[: split + 3]) if split > 0 else None
-            if type(series) is _Series:
-                tail = raw[split + 11 :]
-                if tail != at_tail:
-                    stamp = _varint_or_none(tail[1:]) if tail[0] == 0x10 else None
-                    if stamp is None or not low <= stamp <= high:
-                        self._series_slowly(raw, ctx)
-                        continue
-                    at_tail = tail
-                    if stamp != at_ms:
-                        at_ms = stamp
-                        groups = {}
-                        at_resource = ""
-                # the double's top byte: sign and the exponent's high bits; all set is
-                # NaN, an infinity or beyond 2**1008: the slow path tells them apart
-                top = raw[split + 10]
-                if top & 0x7F == 0x7F or (top >= 0x80 and series.counter):
-                    self._series_slowly(raw, ctx)
-                    continue
-                resource = series.resource
-                if resource is not at_resource:
-                    at_resource = resource
-                    group = groups.get(resource)  # type: ignore[assignment]
-                    if group is None:
-                        group = groups[resource] = out.float_group(resource, at_ms)
-                # BatchBuilder.put_float, inline (this runs once per sample): the
-                # value's 8 bytes go out as they came
-                group[series.float_head] = raw[split + 3 : split + 11]
-                continue
-            self._series_slowly(raw, ctx)
+        raws = list(request.timeseries)
+        found = list(map(known.get, map(_KEY, raws)))
+        try:
+            odd, stamps = self._odd_ones(raws, found, window)
+        except IndexError:  # a series of fewer than 8 bytes: none is usual
+            odd, stamps = range(len(raws)), {}
+        ctx = _Request(self, grant, window, out, known)
+        start = 0
+        for i in odd:
+            if i > start:
+                _take(raws[start:i], cast("list[_Series]", found[start:i]), stamps, out)
+            self._series_slowly(i, raws[i], ctx)
+            start = i + 1
+        if start < len(raws):
+            run = found[start:] if start else found
+            _take(raws[start:] if start else raws, cast("list[_Series]", run), stamps, out)
 
-    def _series_slowly(self, raw: bytes, ctx: _Request) -> None:
-        """Decode one series in full: describe it if new, drop what must be dropped."""
+    @staticmethod
+    def _odd_ones(
+        raws: list[bytes], found: list[_Series | _Dropped | None], window: TimeWindow
+    ) -> tuple[Sequence[int], dict[bytes, int]]:
+        """The places of the series the bulk path cannot take, in order, and the times
+        (their 7 bytes -> milliseconds) of those it can."""
+        odd: set[int] = set()
+        if set(map(type, found)) != {_Series}:  # new, dropped, or not the usual shape
+            odd.update(i for i, series in enumerate(found) if type(series) is not _Series)
+        low, high = window.low_ms, window.high_ms
+        stamps: dict[bytes, int] = {}
+        late = False
+        for tail in set(map(_TAIL, raws)):  # most series of a request share their time
+            stamp = _varint_or_none(tail[1:]) if tail[0] == 0x10 else None
+            if stamp is None or not low <= stamp <= high:
+                late = True
+            else:
+                stamps[tail] = stamp
+        if late:
+            odd.update(i for i, tail in enumerate(map(_TAIL, raws)) if tail not in stamps)
+        tops = bytes(map(_TOP, raws))
+        odd.update(match.start() for match in _NOT_FINITE.finditer(tops))
+        for match in _NEGATIVE.finditer(tops):  # negative counters are dropped
+            series = found[match.start()]
+            if type(series) is not _Series or series.counter:
+                odd.add(match.start())
+        return sorted(odd), stamps
+
+    def _series_slowly(self, number: int, raw: bytes, ctx: _Request) -> None:
+        """Decode series ``number`` in full: describe it if new, drop what must be dropped."""
         out = ctx.out
         try:
             split = _labels_end(raw)
@@ -361,7 +410,7 @@ class RemoteWriteParser:
                 new = False
         except (_Malformed, IndexError, DecodeError) as exc:
             raise invalid(
-                f"series {ctx.number_of(raw)}: does not decode: {exc or 'truncated'}",
+                f"series {number}: does not decode: {exc or 'truncated'}",
                 expected="a protobuf prometheus.TimeSeries",
             ) from None
         if new and isinstance(key, bytes):
@@ -474,6 +523,25 @@ class RemoteWriteParser:
         for name in expired:
             del families[name]
         return frozenset(families)
+
+
+def _take(
+    raws: list[bytes], found: list[_Series], stamps: dict[bytes, int], out: BatchBuilder
+) -> None:
+    """Put a run of usual series of known series in their float groups, all in C.
+
+    ``BatchBuilder.put_float`` for each, without a Python step per series: the value's
+    8 bytes go out as they came, under the series' encoding up to its double.
+    """
+    if len(stamps) == 1:  # one time for the whole run: groups by resource
+        (stamp,) = stamps.values()
+        groups: _ByResource | _ByResourceAndTail = _ByResource(out, stamp)
+        keys: Iterable[object] = map(_RESOURCE, found)
+    else:
+        groups = _ByResourceAndTail(out, stamps)
+        keys = zip(map(_RESOURCE, found), map(_TAIL, raws), strict=True)
+    runs = map(groups.__getitem__, keys)  # type: ignore[arg-type]
+    deque(map(setitem, runs, map(_FLOAT_HEAD, found), map(_VALUE, raws)), maxlen=0)
 
 
 def _kind(name: str, counter_families: frozenset[str]) -> MetricKind:

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import os
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from kemi_stats.stack.servers import (
     port_open,
 )
 
-__all__ = ["bench_options", "broker_and_etcd", "cpu_seconds", "scrape"]
+__all__ = ["bench_options", "broker_and_etcd", "cpu_seconds", "scrape", "settle"]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -33,6 +34,31 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _machine_busy_and_total() -> tuple[int, int]:
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def settle(quiet: float = 0.15, longest: float = 30.0, step: float = 0.5) -> float:
+    """Wait until the machine is quiet (under ``quiet`` of its CPUs busy over ``step``
+    seconds), at most ``longest`` seconds; the seconds waited.
+
+    Between phases of a comparison: a server's work after its phase (a TSDB merging what
+    it was sent, a broker flushing) would otherwise be paid by the next phase's receiver.
+    """
+    began = time.monotonic()
+    busy0, total0 = _machine_busy_and_total()
+    while time.monotonic() - began < longest:
+        time.sleep(step)
+        busy1, total1 = _machine_busy_and_total()
+        if total1 > total0 and (busy1 - busy0) / (total1 - total0) < quiet:
+            break
+        busy0, total0 = busy1, total1
+    return time.monotonic() - began
 
 
 def scrape(url: str, name: str, unreachable: float = -1.0) -> float:

@@ -12,9 +12,12 @@ back to back from several aiohttp clients, first to the aggregator's ``/api/v1/w
 
 Reports samples/s and CPU seconds per million samples of each process (from /proc), and
 the ratio aggregator / vmagent: the figure to watch. Absolute rates depend on the machine,
-and on a shared machine they drift within minutes: so the two receivers take turns,
+and on a shared machine they drift within minutes: so the receivers take turns,
 ``--rounds`` times, each round's ratio comes from back-to-back phases, and the figure
-is the median of the rounds' ratios. ``--baseline DIR`` (another checkout, say
+is the median of the rounds' ratios. Each round starts with the next receiver, and each
+phase waits for the machine to be quiet: what a server does after its phase
+(VictoriaMetrics merging, the broker flushing) would otherwise be paid by whoever
+always came next. ``--baseline DIR`` (another checkout, say
 ``git worktree add /tmp/base HEAD~3``) runs that version's aggregator too, in the same
 rounds against the same broker: the way to tell a change's effect from the drift.
 """
@@ -38,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from aggregator.proto import remote_pb2 as pb
 from bench.aggregator.run import SECRET, TOPIC, count_topic, drive, pct
-from bench.measure import bench_options, broker_and_etcd, cpu_seconds
+from bench.measure import bench_options, broker_and_etcd, cpu_seconds, settle
 from kemi_stats.registry.models import Token
 from kemi_stats.registry.store import Registry
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
@@ -139,14 +142,18 @@ async def amain(args: argparse.Namespace) -> None:
             print("|---|---|---|---|---|---|")
             acked = 0
             ratios: dict[str, list[float]] = {name: [] for name, _, _ in receivers}
+            phases = [*receivers, ("vmagent", vmagent_url, vmagent.pid)]
             for round_ in range(1, int(args.rounds) + 1):
                 cpus = {}
-                for name, url, pid in receivers:
+                # each round starts with the next receiver: none always follows another
+                at = (round_ - 1) % len(phases)
+                for name, url, pid in phases[at:] + phases[:at]:
+                    settle()
                     n, cpus[name] = await measure(f"{round_} | {name}", url + "/api/v1/write",
                                                   pid, data, args)  # fmt: skip
-                    acked += n
-                _, theirs_cpu = await measure(f"{round_} | vmagent", vmagent_url + "/api/v1/write",
-                                              vmagent.pid, data, args)  # fmt: skip
+                    if name != "vmagent":
+                        acked += n
+                theirs_cpu = cpus.pop("vmagent")
                 for name, cpu in cpus.items():
                     ratios[name].append(cpu / theirs_cpu)
             print()

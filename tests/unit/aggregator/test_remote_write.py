@@ -7,6 +7,8 @@ import struct
 
 import cramjam
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.grant import Grant
 from aggregator.grouping import BatchBuilder
@@ -244,3 +246,41 @@ def test_the_same_series_twice_in_a_request_keeps_the_last_value() -> None:
     batches, out = parse(body(ts, series("node_load1", [(3.0, NOW_MS)], instance="a:2")),
                          parser=parser)  # fmt: skip
     assert [(b.resource_id, s.value) for b in batches for s in b.samples] == [("a", 3.0)]
+
+
+_NAMES = ("node_cpu_seconds_total", "node_load1")
+_VALUES = (0.5, -2.0, 0.0, 1e308, STALE, math.nan, math.inf)
+_TIMES = (NOW_MS, NOW_MS + 1000, NOW_MS - 8 * 86400_000)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_NAMES),
+            st.integers(0, 3),  # host
+            st.sampled_from(_VALUES),
+            st.sampled_from(_TIMES),
+            st.booleans(),  # seen before
+        ),
+        max_size=40,
+    )
+)
+def test_a_parser_that_knows_the_series_writes_and_drops_as_one_that_does_not(
+    request_series: list[tuple[str, int, float, int, bool]],
+) -> None:
+    """Known series are taken in bulk, the rest one by one, in order: the outcome is the
+    same as a new parser's, which takes every series one by one."""
+    warm = RemoteWriteParser(AggregatorSettings())
+    seen = [series(n, [(1.0, NOW_MS)], instance=f"h{h}:1") for n, h, _, _, s in request_series if s]
+    parse(body(*seen), parser=warm)
+    data = body(*(series(n, [(v, t)], instance=f"h{h}:1") for n, h, v, t, _ in request_series))
+    (cold_batches, cold), (warm_batches, warm_out) = parse(data), parse(data, parser=warm)
+
+    def written(batches: list[SampleBatch]) -> set[tuple[str, int, str, str]]:
+        return {
+            (b.resource_id, b.time_ms, s.metric, repr(s.value)) for b in batches for s in b.samples
+        }
+
+    assert written(warm_batches) == written(cold_batches)
+    assert warm_out.dropped == cold.dropped
