@@ -42,7 +42,12 @@ KIND_TO_PB = {
     MetricKind.FLOAT_COUNTER: pb.FLOAT_COUNTER,
 }
 _KIND_FROM_PB = {v: k for k, v in KIND_TO_PB.items()}
-SOURCE_TO_PB = {Source.SNMP: pb.SNMP, Source.PUSH: pb.PUSH, Source.CALC: pb.CALC}
+SOURCE_TO_PB = {
+    Source.SNMP: pb.SNMP,
+    Source.PUSH: pb.PUSH,
+    Source.CALC: pb.CALC,
+    Source.SCRAPE: pb.SCRAPE,
+}
 _SOURCE_FROM_PB = {v: k for k, v in SOURCE_TO_PB.items()}
 _U64_MAX = (1 << 64) - 1
 

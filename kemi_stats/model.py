@@ -45,6 +45,7 @@ class Source(enum.StrEnum):
     SNMP = "snmp"
     PUSH = "push"
     CALC = "calc"
+    SCRAPE = "scrape"
 
 
 @dataclass(slots=True)

@@ -6,33 +6,74 @@ Both come from Debian packages (``prometheus``; ``vmagent`` is in ``victoria-met
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import yaml
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 
 from kemi_stats.stack.servers import ServerCommand, free_port
 from tests.servers import RunningServer
 
 
 class Exporter:
-    """A prometheus_client exporter on 127.0.0.1 with one counter and one gauge."""
+    """A prometheus_client exporter on 127.0.0.1 with a counter, a gauge and a histogram.
 
-    def __init__(self) -> None:
+    With ``token``, it answers 401 to a request without ``Authorization: Bearer <token>``.
+    """
+
+    def __init__(self, token: str = "") -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("app_requests", "Requests served", ["path"], registry=self.registry)
         self.temperature = Gauge("app_temperature_celsius", "A gauge", registry=self.registry)
+        self.latency = Histogram("app_latency_seconds", "A histogram", buckets=(0.1, 1.0),
+                                 registry=self.registry)  # fmt: skip
         self.port = free_port()
-        self.server, self.thread = start_http_server(self.port, "127.0.0.1", self.registry)
+        if token:
+            self.server = _bearer_server(self.port, self.registry, token)
+            self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+            self.thread.start()
+        else:
+            self.server, self.thread = start_http_server(self.port, "127.0.0.1", self.registry)
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def stop(self) -> None:
+        """Stop serving and close the socket, as a process that exits would."""
         self.server.shutdown()
+        self.server.server_close()
+
+
+def _bearer_server(port: int, registry: CollectorRegistry, token: str) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.headers.get("Authorization") != f"Bearer {token}":
+                self.send_error(401)
+                return
+            body = generate_latest(registry)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return ThreadingHTTPServer(("127.0.0.1", port), Handler)
 
 
 def scrape_config(target: str, job: str) -> dict[str, object]:

@@ -157,9 +157,61 @@ interfaces = dashboard(
 )  # fmt: skip
 
 
+# the platform's own services, scraped by its poll workers (kemi-stats up registers them)
+SELF = 'platform="kemi-stats"'
+RATE = "[$__rate_interval]"
+health = dashboard(
+    "kemi-platform-health", "kemi-stats / Platform health",
+    [
+        panel("stat", "Services answering their scrape",
+              [target(f"count(up{{{SELF}}} == 1) or vector(0)")], 0, 0, 6, 4),
+        panel("stat", "Services not answering",
+              [target(f"count(up{{{SELF}}} == 0) or vector(0)")], 6, 0, 6, 4,
+              fieldConfig={"defaults": {"unit": "short", "thresholds": {"mode": "absolute",
+                           "steps": [{"color": "green", "value": None},
+                                     {"color": "red", "value": 1}]}}, "overrides": []}),
+        panel("stat", "Forwarder lag",
+              [target(f"max(kemi_forwarder_lag_seconds{{{SELF}}})")], 12, 0, 6, 4, unit="s"),
+        panel("stat", "Alerts active",
+              [target(f"sum(kemi_alert_evaluator_active_alerts{{{SELF}}})")], 18, 0, 6, 4),
+        panel("timeseries", "Samples per second, by stage",
+              [target(f"sum(rate(kemi_poller_values_total{{{SELF}}}{RATE}))", "polled"),
+               target(f"sum(rate(kemi_aggregator_samples_accepted_total{{{SELF}}}{RATE}))",
+                      "pushed", "B"),
+               target(f"sum(rate(kemi_calculator_derived_samples_total{{{SELF}}}{RATE}))",
+                      "derived", "C"),
+               target(f"sum(rate(kemi_forwarder_points_written_total{{{SELF}}}{RATE}))",
+                      "stored", "D")],
+              0, 4, 12, 8),
+        panel("timeseries", "Errors per second, by component and reason",
+              [target(f"sum by (component, reason) "
+                      f"(rate(kemi_poller_errors_total{{{SELF}}}{RATE}))",
+                      "{{component}} {{reason}}"),
+               target(f"sum by (component, reason) "
+                      f"(rate(kemi_aggregator_requests_rejected_total{{{SELF}}}{RATE}))",
+                      "{{component}} {{reason}}", "B"),
+               target(f"sum by (component) "
+                      f"(rate(kemi_forwarder_write_errors_total{{{SELF}}}{RATE}))",
+                      "{{component}}", "C")],
+              12, 4, 12, 8),
+        panel("timeseries", "Scrape duration of each service",
+              [target(f"scrape_duration_seconds{{{SELF}}}", "{{component}}")],
+              0, 12, 12, 8, unit="s"),
+        panel("timeseries", "Poll jobs dropped per second, by reason",
+              [target(f"sum by (reason) (rate(kemi_poller_jobs_dropped_total{{{SELF}}}{RATE}))",
+                      "{{reason}}")],
+              12, 12, 12, 8),
+        panel("table", "Services not answering now",
+              [target(f"up{{{SELF}}} == 0", instant=True)], 0, 20, 24, 6),
+    ],
+    [],
+)  # fmt: skip
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
-    for name, doc in (("fleet-overview", fleet), ("host", host), ("interfaces", interfaces)):
+    for name, doc in (("fleet-overview", fleet), ("host", host), ("interfaces", interfaces),
+                      ("platform-health", health)):  # fmt: skip
         (OUT / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 

@@ -113,14 +113,16 @@ CREDENTIAL = KindCli(
 
 def _target_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     scalars = ("host", "port", "credential", "interval", "deadline", "timeout", "retries",
-               "max_repetitions", "bulk", "resource_id", "enabled")  # fmt: skip
+               "max_repetitions", "bulk", "resource_id", "enabled", "scrape_url",
+               "bearer_token_file", "basic_user", "basic_password_file", "ca_file",
+               "sample_limit")  # fmt: skip
     return _fill(doc, v, scalars, ("profiles",), (("labels", "--label"),))
 
 
 TARGET = KindCli(
     "target",
     [
-        click.option("--host", help="IP address or hostname of the agent."),
+        click.option("--host", help="IP address or hostname of the agent (scrape: the URL's)."),
         click.option("--port", type=int, help="UDP port of the agent (default 161)."),
         click.option("--credential", help="Name of a credential entry."),
         click.option("--profile", "profiles", multiple=True, help="Profile name (repeatable)."),
@@ -135,6 +137,27 @@ TARGET = KindCli(
         click.option("--resource-id", help="Resource id of its samples (default: the name)."),
         click.option("--enabled/--disabled", default=None, help="Poll it or not."),
         LABEL,
+        click.option(
+            "--scrape-url",
+            metavar="URL",
+            help="Scrape this Prometheus /metrics endpoint instead of polling SNMP "
+            "(no credential or profiles).",
+        ),
+        click.option(
+            "--bearer-token-file",
+            metavar="FILE",
+            help="Scrape with the bearer token in FILE (read by the worker).",
+        ),
+        click.option("--basic-user", help="Scrape with HTTP basic auth as this user."),
+        click.option(
+            "--basic-password-file",
+            metavar="FILE",
+            help="The basic auth password, in FILE (read by the worker).",
+        ),
+        click.option("--ca-file", metavar="FILE", help="CA bundle for an https:// scrape URL."),
+        click.option(
+            "--sample-limit", type=int, help="A scrape with more samples fails (default 50000)."
+        ),
     ],
     _target_doc,
     refs=[("credential", "credential"), ("profiles", "profile")],

@@ -26,7 +26,16 @@ OUTPUT_OPTION = click.option(
 
 #: the columns `list` shows per kind (dotted paths into the stored document)
 COLUMNS: dict[str, Sequence[str]] = {
-    "target": ("host", "port", "credential", "profiles", "interval", "labels", "enabled"),
+    "target": (
+        "host",
+        "port",
+        "credential",
+        "profiles",
+        "scrape_url",
+        "interval",
+        "labels",
+        "enabled",
+    ),
     "credential": ("version", "community", "user", "auth", "priv"),
     "profile": ("description", "scalars", "tables"),
     "derived": ("expr", "window", "group_by", "resource_prefix"),
@@ -81,6 +90,8 @@ def print_entries(kind: str, entries: list[Entry], output: str) -> None:
         table.add_column(c.upper())
     for e in entries:
         data = masked(kind, e.doc)
+        if kind == "target" and data.get("scrape_url"):
+            data["port"] = None  # the port is the URL's; 161 would mislead
         table.add_row(e.name, *(_cell(kind, c, data.get(c)) for c in columns))
     console = Console(soft_wrap=True)
     if not console.is_terminal:

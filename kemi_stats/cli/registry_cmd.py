@@ -55,7 +55,7 @@ def check_refs(
     """Raise ValidationError if ``doc`` names an entry (credential, profile, receiver) that does not exist."""
     for field, ref_kind in KIND_CLIS[kind].refs:
         value = getattr(doc, field)
-        for ref in value if isinstance(value, list) else [value]:
+        for ref in value if isinstance(value, list) else [] if value is None else [value]:
             exists = ref in known[ref_kind] if known is not None else registry.exists(ref_kind, ref)
             if not exists:
                 raise ValidationError(

@@ -55,6 +55,7 @@ class _SourceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Source.ValueTy
     SNMP: _Source.ValueType  # 1
     PUSH: _Source.ValueType  # 2
     CALC: _Source.ValueType  # 3
+    SCRAPE: _Source.ValueType  # 4
 
 class Source(_Source, metaclass=_SourceEnumTypeWrapper): ...
 
@@ -62,6 +63,7 @@ SOURCE_UNSPECIFIED: Source.ValueType  # 0
 SNMP: Source.ValueType  # 1
 PUSH: Source.ValueType  # 2
 CALC: Source.ValueType  # 3
+SCRAPE: Source.ValueType  # 4
 Global___Source: _TypeAlias = Source  # noqa: Y015
 
 @_typing.final

@@ -10,6 +10,7 @@ import ipaddress
 import re
 import time
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -36,6 +37,7 @@ from kemi_stats.registry.oids import resolve_oid
 from kemi_stats.resource_template import DEFAULT_RESOURCE_TEMPLATE, ResourceTemplate
 
 __all__ = [
+    "DEFAULT_SAMPLE_LIMIT",
     "KINDS",
     "Condition",
     "Counters",
@@ -155,13 +157,25 @@ def _check_host(value: str) -> str:
     return value
 
 
-class Target(_Doc):
-    """A device to poll over SNMP."""
+#: samples a scrape may have when its target sets no ``sample_limit``
+DEFAULT_SAMPLE_LIMIT = 50_000
 
+
+def _check_scrape_url(value: str) -> str:
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ValueError(f"scrape_url {value!r} is not an http:// or https:// URL with a host")
+    return value
+
+
+class Target(_Doc):
+    """A device to poll over SNMP, or an HTTP endpoint to scrape (Prometheus /metrics)."""
+
+    #: the agent's address; for a scrape target, the URL's host (set from it by default)
     host: Annotated[str, AfterValidator(_check_host)]
     port: int = Field(161, ge=1, le=65535)
-    credential: str
-    profiles: list[str] = Field(min_length=1)
+    credential: str | None = None
+    profiles: list[str] = Field(default_factory=list)
     interval: PositiveDuration = 60.0
     #: one deadline for the whole poll of this target (all requests, all retries)
     deadline: PositiveDuration = 10.0
@@ -173,11 +187,31 @@ class Target(_Doc):
     resource_id: ResourceId | None = None
     labels: Labels = Field(default_factory=dict)
     enabled: bool = True
+    #: a scrape target: the Prometheus exposition endpoint (no credential, no profiles)
+    scrape_url: Annotated[str, AfterValidator(_check_scrape_url)] | None = None
+    #: files the worker reads at each scrape, so a rotated secret needs no registry change
+    bearer_token_file: str | None = None
+    basic_user: str | None = None
+    basic_password_file: str | None = None
+    #: a private CA for an https:// scrape_url
+    ca_file: str | None = None
+    #: a scrape with more samples fails whole (reason ``sample_limit``), as in Prometheus;
+    #: unset: :data:`DEFAULT_SAMPLE_LIMIT`
+    sample_limit: int | None = Field(None, ge=1, le=5_000_000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _host_from_scrape_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("scrape_url") and not data.get("host"):
+            host = urlsplit(str(data["scrape_url"])).hostname
+            if host:
+                data = {**data, "host": host}
+        return data
 
     @field_validator("credential")
     @classmethod
-    def _cred_name(cls, value: str) -> str:
-        return validate_name(value, "credential")
+    def _cred_name(cls, value: str | None) -> str | None:
+        return None if value is None else validate_name(value, "credential")
 
     @field_validator("profiles")
     @classmethod
@@ -189,13 +223,43 @@ class Target(_Doc):
         return value
 
     @model_validator(mode="after")
-    def _deadline_within_interval(self) -> Target:
+    def _kind_and_deadline(self) -> Target:
+        if self.scrape_url is None:
+            if not self.credential:
+                raise ValueError("credential is required for an SNMP target (or give scrape_url)")
+            if not self.profiles:
+                raise ValueError("profiles: an SNMP target needs at least one profile")
+            for scrape_only in (
+                "bearer_token_file",
+                "basic_user",
+                "basic_password_file",
+                "ca_file",
+            ):
+                if getattr(self, scrape_only):
+                    raise ValueError(f"{scrape_only} applies to scrape targets (scrape_url) only")
+        else:
+            if self.credential or self.profiles:
+                raise ValueError("a scrape target (scrape_url) takes no credential or profiles")
+            if self.bearer_token_file and (self.basic_user or self.basic_password_file):
+                raise ValueError("bearer_token_file and basic_user: give one way to authenticate")
+            if bool(self.basic_user) != bool(self.basic_password_file):
+                raise ValueError("basic_user and basic_password_file go together")
         if self.deadline > self.interval:
             raise ValueError(
                 f"deadline {format_duration(self.deadline)} is longer than the interval "
                 f"{format_duration(self.interval)}"
             )
         return self
+
+    @property
+    def samples_allowed(self) -> int:
+        """The scrape's sample limit (the target's, or the default)."""
+        return self.sample_limit or DEFAULT_SAMPLE_LIMIT
+
+    @property
+    def scrapes(self) -> bool:
+        """True for a scrape target (Prometheus exposition over HTTP), False for SNMP."""
+        return self.scrape_url is not None
 
     def resource(self, name: str) -> str:
         """The resource id samples of this target carry (default: its name)."""

@@ -19,7 +19,9 @@ from pathlib import Path
 
 from kemi_stats.catalogue import SERVICES, ServiceSpec, available_services
 from kemi_stats.errors import StackError
+from kemi_stats.registry.store import Registry
 from kemi_stats.stack.process import pid_alive, process_start, spawn, stop_pids
+from kemi_stats.stack.self_targets import self_targets, sync_self_targets
 from kemi_stats.stack.servers import (
     ServerCommand,
     broker_command,
@@ -273,10 +275,19 @@ class Supervisor:
         for child in services:
             self._start(child)
         self._wait_healthy(services)
+        self._watch_itself()
         for hook in self.extra_ready:
             hook(self)
         self.state.status = "ready"
         self.state.save()
+
+    def _watch_itself(self) -> None:
+        """Register the services' own /metrics as scrape targets (see ``self_targets``)."""
+        cfg = self.config
+        wanted = self_targets(cfg.host, ((s, cfg.service_port(s)) for s in cfg.services()))
+        with Registry(cfg.etcd, cfg.prefix) as registry:
+            written, removed = sync_self_targets(registry, wanted)
+        log.info("self targets: %d written, %d removed", written, removed)
 
     def _reset_kafka_bound_state(self) -> None:
         """Drop what services saved against the previous broker's offsets.

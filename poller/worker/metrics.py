@@ -10,7 +10,7 @@ JOBS_DROPPED = Counter(
     "kemi_poller_jobs_dropped_total", "Poll jobs not polled (late, unknown target, ...)", ["reason"]
 )
 IN_FLIGHT = Gauge("kemi_poller_in_flight", "Target polls running now")
-VALUES = Counter("kemi_poller_values_total", "SNMP values read")
+VALUES = Counter("kemi_poller_values_total", "SNMP values read, and samples scraped")
 POLL_DURATION = Histogram(
     "kemi_poller_poll_duration_seconds",
     "Duration of one target poll",
@@ -22,3 +22,8 @@ TARGET_LAST_POLL = Gauge(
     ["target"],
 )
 TARGET_UP = Gauge("kemi_poller_target_up", "1 if the target's last poll here succeeded", ["target"])
+SCRAPE_DROPPED = Counter(
+    "kemi_poller_scrape_dropped_total",
+    "Samples of scraped pages left out (NaN or infinite, negative counters), by reason",
+    ["reason"],
+)

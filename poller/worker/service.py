@@ -29,6 +29,7 @@ from kemi_stats.settings import Settings, load_settings
 from poller.collect import TargetState, collect, failure_batch
 from poller.errors import PollError
 from poller.plan import PollPlan, compile_plan
+from poller.scrape import ScrapedBatch, Scraper, scrape_failure_batch
 from poller.snmp import PysnmpSession, SnmpClient
 from poller.startup import start_poller
 from poller.worker import metrics as m
@@ -52,9 +53,11 @@ class PollWorker:
         producer: AIOKafkaProducer,
         raw_topic: str,
         concurrency: int,
+        scraper: Scraper | None = None,
     ) -> None:
         self.view = view
         self.client = client
+        self.scraper = scraper or Scraper()
         self.producer = producer
         self.raw_topic = raw_topic
         self.semaphore = asyncio.Semaphore(concurrency)
@@ -75,6 +78,7 @@ class PollWorker:
             self.states.pop(change.name, None)
             self._plans.pop(change.name, None)
             self.client.forget(change.name)
+            self.scraper.forget(change.name)
             for gauge in (m.TARGET_LAST_POLL, m.TARGET_UP):
                 with contextlib.suppress(KeyError):
                     gauge.remove(change.name)
@@ -101,7 +105,7 @@ class PollWorker:
         if job is not None and reason != "late":
             log.warning("job for target %s dropped: %s", job.target, reason)
 
-    async def poll(self, job: PollJob) -> SampleBatch | None:
+    async def poll(self, job: PollJob) -> SampleBatch | ScrapedBatch | None:
         """Poll the job's target; None if the job is dropped (late, unknown or disabled target)."""
         now_ms = time.time() * 1000
         if now_ms >= job.deadline_ms:
@@ -122,9 +126,16 @@ class PollWorker:
         m.IN_FLIGHT.inc()
         started = time.monotonic()
         time_ms = int(time.time() * 1000)
+        if target.scrapes:
+            try:
+                return await self._scrape(job, target, started, time_ms)
+            finally:
+                self._running.discard(job.target)
+                self.in_flight -= 1
+                m.IN_FLIGHT.dec()
         state = self.states.setdefault(job.target, TargetState())
         try:
-            credential: Credential | None = self.view.get("credential").get(target.credential)
+            credential: Credential | None = self.view.get("credential").get(target.credential or "")
             if credential is None:
                 raise PollError(
                     job.target, "config", f"credential {target.credential} does not exist"
@@ -185,9 +196,65 @@ class PollWorker:
         self._recent.append(time.monotonic())
         return batch
 
-    async def publish(self, batch: SampleBatch) -> None:
+    async def _scrape(
+        self, job: PollJob, target: Target, started: float, time_ms: int
+    ) -> SampleBatch | ScrapedBatch:
+        """Scrape a /metrics target within the job's deadline: its page, or ``up=0``."""
+        remaining = job.deadline_ms / 1000 - time.time()
+        batch: SampleBatch | None = None
+        try:
+            try:
+                async with asyncio.timeout(remaining):
+                    scraped = await self.scraper.scrape(
+                        job.target, target, time_ms, job.config_revision
+                    )
+            except TimeoutError:
+                raise PollError(
+                    job.target,
+                    "timeout",
+                    f"no complete answer within the deadline ({remaining:.1f} s)",
+                ) from None
+        except PollError as exc:
+            m.POLLS.labels("error").inc()
+            m.ERRORS.labels(exc.reason).inc()
+            m.TARGET_UP.labels(job.target).set(0)
+            log.info("%s", exc)
+            batch = scrape_failure_batch(
+                job.target,
+                target,
+                exc.reason,
+                time.monotonic() - started,
+                time_ms,
+                job.config_revision,
+            )
+        except Exception:  # a bug on one target must not stop the others
+            m.POLLS.labels("error").inc()
+            m.ERRORS.labels("other").inc()
+            m.TARGET_UP.labels(job.target).set(0)
+            log.exception("target %s: scrape failed unexpectedly", job.target)
+            batch = scrape_failure_batch(
+                job.target,
+                target,
+                "other",
+                time.monotonic() - started,
+                time_ms,
+                job.config_revision,
+            )
+        else:
+            m.POLLS.labels("ok").inc()
+            m.TARGET_UP.labels(job.target).set(1)
+            m.VALUES.inc(scraped.exposed)
+            for reason, count in scraped.dropped.items():
+                m.SCRAPE_DROPPED.labels(reason).inc(count)
+        m.POLL_DURATION.observe(time.monotonic() - started)
+        m.TARGET_LAST_POLL.labels(job.target).set(time.time())
+        self._recent.append(time.monotonic())
+        return batch if batch is not None else scraped
+
+    async def publish(self, batch: SampleBatch | ScrapedBatch) -> None:
         """Send a batch and wait for Kafka's ack."""
-        ack = await self.producer.send(self.raw_topic, encode_batch(batch), key=batch.key)
+        value = batch.value if isinstance(batch, ScrapedBatch) else encode_batch(batch)
+        ack = await self.producer.send(self.raw_topic, value, key=batch.key)
         await ack
 
     async def _handle(self, tp: TopicPartition, offset: int, value: bytes, ack: Ack) -> None:
@@ -272,5 +339,6 @@ async def serve(runtime: ServiceRuntime) -> None:
     finally:
         await jobs.stop(drain=lambda: worker.drain(5.0))
         await producer.stop()
+        await worker.scraper.close()
         client.close()
         view.close()

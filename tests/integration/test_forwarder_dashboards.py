@@ -66,6 +66,29 @@ async def _seed(vm: RunningServer, resource: str) -> None:
                 ],
             )
         )  # fmt: skip
+        # the platform's own services, as its scrape of them stores them
+        grows = float(1000 * (i + 1))
+        batches.append(
+            SampleBatch(
+                f"kemi:{resource}", t, Source.SCRAPE,
+                labels={"platform": "kemi-stats", "component": "poller"},
+                samples=[
+                    Sample("up", 1), Sample("scrape_duration_seconds", 0.01),
+                    Sample("kemi_forwarder_lag_seconds", 0.5),
+                    Sample("kemi_alert_evaluator_active_alerts", 2),
+                    *[Sample(m, grows, labels, MetricKind.FLOAT_COUNTER) for m, labels in (
+                        ("kemi_poller_values_total", {}),
+                        ("kemi_aggregator_samples_accepted_total", {}),
+                        ("kemi_calculator_derived_samples_total", {"kind": "rate"}),
+                        ("kemi_forwarder_points_written_total", {}),
+                        ("kemi_poller_errors_total", {"reason": "timeout"}),
+                        ("kemi_aggregator_requests_rejected_total", {"reason": "auth"}),
+                        ("kemi_forwarder_write_errors_total", {}),
+                        ("kemi_poller_jobs_dropped_total", {"reason": "late"}),
+                    )],
+                ],
+            )
+        )  # fmt: skip
     out: list[str] = []
     stats = EncodeStats()
     for b in batches:
@@ -83,7 +106,7 @@ def test_provisioning_points_dashboards_at_the_data_source() -> None:
     [source] = ds["datasources"]
     assert source["type"] == "prometheus"
     files = sorted((GRAFANA / "dashboards").glob("*.json"))
-    assert [f.stem for f in files] == ["fleet-overview", "host", "interfaces"]
+    assert [f.stem for f in files] == ["fleet-overview", "host", "interfaces", "platform-health"]
     for f in files:
         doc = json.loads(f.read_text())
         assert {t["datasource"]["uid"] for t in _targets(doc)} == {source["uid"]}

@@ -216,6 +216,7 @@ def test_dashboards_provider_reads_the_repository_dashboards() -> None:
         "fleet-overview.json",
         "host.json",
         "interfaces.json",
+        "platform-health.json",
     ]
 
 

@@ -84,3 +84,39 @@ def test_derived_expression_must_parse() -> None:
     assert parse_doc("derived", "d", {"expr": "rate(x) * 8"}).expr == "rate(x) * 8"
     with pytest.raises(ValidationError, match="does not parse"):
         parse_doc("derived", "d", {"expr": "rate(x) *"})
+
+
+def test_a_scrape_target_needs_no_credential_and_takes_its_host_from_the_url() -> None:
+    t = parse_doc("target", "app", {"scrape_url": "https://127.0.0.1:9100/metrics"})
+    assert t.scrapes and t.host == "127.0.0.1" and t.credential is None and t.profiles == []
+    assert t.samples_allowed == 50_000 and dump_doc(t).keys() == {"host", "port", "profiles",
+        "interval", "deadline", "timeout", "retries", "max_repetitions", "bulk", "labels",
+        "enabled", "scrape_url"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ({"host": "127.0.0.3", "profiles": ["system"]}, "credential is required for an SNMP"),
+        (_target(profiles=[]), "an SNMP target needs at least one profile"),
+        (_target(bearer_token_file="/t"), "bearer_token_file applies to scrape targets"),
+        ({"scrape_url": "ftp://127.0.0.1/m"}, "not an http:// or https:// URL"),
+        ({"scrape_url": "http://127.0.0.1/m", "credential": "lab"}, "takes no credential"),
+        (
+            {
+                "scrape_url": "http://127.0.0.1/m",
+                "bearer_token_file": "/t",
+                "basic_user": "u",
+                "basic_password_file": "/p",
+            },
+            "give one way to authenticate",
+        ),
+        ({"scrape_url": "http://127.0.0.1/m", "basic_user": "u"}, "go together"),
+        ({"scrape_url": "http://127.0.0.1/m", "sample_limit": 0}, "field 'sample_limit'"),
+    ],
+)
+def test_scrape_and_snmp_targets_refuse_each_others_fields(
+    doc: dict[str, object], needle: str
+) -> None:
+    with pytest.raises(ValidationError, match=needle):
+        parse_doc("target", "t", doc)
