@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["codec", "poller", "aggregator", "calculator", "alerting", "forwarder"]
+ORDER = [
+    "codec", "poller", "scrape", "aggregator", "remote_write", "calculator", "alerting",
+    "forwarder",
+]  # fmt: skip
 
 
 def main() -> int:

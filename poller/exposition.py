@@ -160,23 +160,25 @@ class PageReader:
     is), each sample line's text before its value is remembered with its encoded series,
     and the next page whose every sample line is known is read line by line: the value
     parsed, checked and appended to the series' encoding. A page with any line not seen
-    before (a new series, another order of labels, OpenMetrics) is read in full again.
+    before (a new series, another order of labels, another format) is read in full again.
     The outcome is the same either way (tested against the full parser).
     """
 
-    __slots__ = ("_known", "_types", "full_reads")
+    __slots__ = ("_content_type", "_known", "_types", "full_reads")
 
     def __init__(self) -> None:
         #: a sample line's text before its value -> its series
         self._known: dict[str, PreparedSeries] = {}
         #: the page's ``# TYPE`` lines when it was read in full (a changed type: read again)
         self._types: list[str] = []
+        #: the format of that page (text or OpenMetrics): another format is read in full
+        self._content_type = ""
         #: pages read in full (the first, and any with a line not seen before)
         self.full_reads = 0
 
     def read(self, text: str, content_type: str, sample_limit: int) -> Page:
         """The page's samples; ExpositionError (``parse``, ``sample_limit``)."""
-        if self._known and not content_type.startswith("application/openmetrics-text"):
+        if self._known and content_type == self._content_type:
             page = self._read_known(text, sample_limit)
             if page is not None:
                 return page
@@ -206,6 +208,8 @@ class PageReader:
             if exposed > sample_limit:
                 raise _over_limit(sample_limit)
             rest = line[end:].split()
+            if (len(rest) == 2 and not rest[1].lstrip("-").isdigit()) or len(rest) > 2:
+                return None  # a timestamp is not used, but anything odd: the full parser
             try:
                 value = float(rest[0])
             except (ValueError, IndexError):
@@ -233,10 +237,10 @@ class PageReader:
             else:
                 parts.append(series.float_head + pack_double(sample.value))
         self._known = {}
-        if not content_type.startswith("application/openmetrics-text"):
-            lines, self._types = _page_lines(text)
-            if len(lines) == len(prepared):  # one sample per line, in line order
-                known = dict(zip(map(_series_text, lines), prepared, strict=True))
-                known.pop("", None)
-                self._known = known
+        self._content_type = content_type
+        lines, self._types = _page_lines(text)
+        if len(lines) == len(prepared):  # one sample per line, in line order
+            known = dict(zip(map(_series_text, lines), prepared, strict=True))
+            known.pop("", None)
+            self._known = known
         return Page(parts, len(every), dropped)

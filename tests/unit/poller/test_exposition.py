@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
+from prometheus_client.openmetrics.exposition import generate_latest
 
 from kemi_stats.model import MetricKind
 from poller.exposition import ExpositionError, PageReader, parse_exposition
@@ -122,3 +124,37 @@ def test_a_new_line_or_a_changed_type_reads_the_page_in_full_again() -> None:
     with pytest.raises(ExpositionError) as caught:
         reader.read("# TYPE x counter\nx_total three\ny 1\n", "text/plain", 10)
     assert caught.value.reason == "parse"
+
+
+@pytest.mark.parametrize("stamp", ["1700000000000", "1.5e3", "2 3", "abc"])
+def test_odd_timestamps_are_judged_by_the_full_parser(stamp: str) -> None:
+    reader = PageReader()
+    reader.read("a 1\n", "text/plain", 10)
+    page = f"a 2 {stamp}\n"
+    try:
+        expected: object = _outcome(PageReader().read(page, "text/plain", 10))
+    except ExpositionError as exc:
+        expected = exc.reason
+    try:
+        got: object = _outcome(reader.read(page, "text/plain", 10))
+    except ExpositionError as exc:
+        got = exc.reason
+    assert got == expected
+
+
+def test_an_openmetrics_page_of_an_exporter_is_read_line_by_line_the_next_time() -> None:
+    registry = CollectorRegistry()
+    requests = Counter("app_requests", "Requests", ["path"], registry=registry)
+    latency = Histogram("app_latency_seconds", "Latency", registry=registry)
+    info = Info("app_build", "Build", registry=registry)
+    info.info({"version": "1.2"})
+    reader = PageReader()
+    kind = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    for step in range(3):
+        requests.labels("/a").inc(step + 1)
+        latency.observe(0.3 * step)
+        page = generate_latest(registry).decode()
+        assert _outcome(reader.read(page, kind, 1000)) == _outcome(
+            PageReader().read(page, kind, 1000)
+        )
+    assert reader.full_reads == 1
