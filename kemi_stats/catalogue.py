@@ -27,7 +27,9 @@ SERVICES: dict[str, ServiceSpec] = {
         ServiceSpec(
             "poller-scheduler", "poller.scheduler", 9101, "poll job producer (leader-elected)"
         ),
-        ServiceSpec("poller", "poller.worker", 9102, "SNMP poll worker (consumer group)"),
+        ServiceSpec(
+            "poller", "poller.worker", 9102, "poll worker: SNMP and scrapes (consumer group)"
+        ),
         ServiceSpec("aggregator", "aggregator", 8080, "HTTP push endpoint for agents"),
         ServiceSpec("calculator", "calculator", 9103, "Faust app deriving computed metrics"),
         ServiceSpec(

@@ -1,4 +1,4 @@
-"""kemi-stats poller: the poll scheduler (job producer) and the SNMP poll workers.
+"""kemi-stats poller: the poll scheduler (job producer) and the poll workers (SNMP, scrapes).
 
 ``poller.scheduler`` puts one PollJob per target per interval on ``kemi.poll-jobs``;
 ``poller.worker`` processes consume them as one group and publish SampleBatches to

@@ -1,4 +1,4 @@
-"""The SNMP poll worker (``python -m poller.worker``, ``kemi-stats run poller``)."""
+"""The poll worker (SNMP, and /metrics scrapes) (``python -m poller.worker``, ``kemi-stats run poller``)."""
 
 from poller.worker.service import PollWorker, main
 

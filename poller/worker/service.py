@@ -2,7 +2,8 @@
 
 Per job: a job past its deadline is dropped and counted (never polled late); the
 target, its credential and profiles come from the registry's live view (so a profile
-change applies to the next poll); the whole poll runs under the job's deadline; the
+change applies to the next poll); a target with a ``scrape_url`` is scraped instead
+(:mod:`poller.scrape`); the whole poll runs under the job's deadline; the
 resulting SampleBatch goes to the raw topic and only after Kafka acked it is the job's
 offset committable. One failing target is a counted error, never a stalled loop.
 """
