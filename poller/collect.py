@@ -58,12 +58,6 @@ def to_sample(
     return Sample(metric, raw * scale if scale != 1.0 else raw, labels, MetricKind.GAUGE)
 
 
-def _base_labels(target: Target, name: str) -> dict[str, str]:
-    labels = dict(target.labels)
-    labels.setdefault("target", name)
-    return labels
-
-
 def failure_batch(
     name: str, target: Target, reason: str, duration: float, time_ms: int, revision: int
 ) -> SampleBatch:
@@ -72,7 +66,7 @@ def failure_batch(
         resource_id=target.resource(name),
         time_ms=time_ms,
         source=Source.SNMP,
-        labels=_base_labels(target, name),
+        labels=target.batch_labels(name),
         config_revision=revision,
         samples=[
             Sample("snmp_up", 0),
@@ -136,7 +130,7 @@ async def collect(
 ) -> SampleBatch:
     """Poll target ``name`` once; raise PollError if it fails (the caller bounds the time)."""
     started = time.monotonic()
-    labels = _base_labels(target, name)
+    labels = target.batch_labels(name)
     samples: list[Sample] = []
     count = 0
     values = await session.get([s.oid for s in plan.scalars])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import (
@@ -30,7 +30,7 @@ from kemi_stats.batch_writer import PreparedSeries, pack_double
 from kemi_stats.model import MetricKind, Sample
 from kemi_stats.names import to_label_name, to_metric_name
 
-__all__ = ["Exposition", "ExpositionError", "PageReader", "parse_exposition"]
+__all__ = ["ExpositionError", "Page", "PageReader"]
 
 _COUNTER_SUFFIXES = {
     "counter": ("_total",),
@@ -45,15 +45,6 @@ class ExpositionError(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
-
-
-@dataclass(slots=True)
-class Exposition:
-    """The samples of one page, and how many of its samples were left out, by reason."""
-
-    samples: list[Sample] = field(default_factory=list)
-    exposed: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
 
 
 def _over_limit(limit: int) -> ExpositionError:
@@ -101,20 +92,6 @@ def _left_out(sample: Sample) -> str:
     if value < 0 and sample.kind is MetricKind.FLOAT_COUNTER:
         return "negative_counter"
     return ""
-
-
-def parse_exposition(text: str, content_type: str, sample_limit: int) -> Exposition:
-    """The samples of ``text`` to store, in line order, and what was left out."""
-    out = Exposition()
-    every = _all_samples(text, content_type, sample_limit)
-    out.exposed = len(every)
-    for sample in every:
-        why = _left_out(sample)
-        if why:
-            out.dropped[why] = out.dropped.get(why, 0) + 1
-        else:
-            out.samples.append(sample)
-    return out
 
 
 def _page_lines(text: str) -> tuple[list[str], list[str]]:

@@ -43,29 +43,29 @@ _ACCEPT = (
 )
 
 
-def _labels(target: Target, name: str) -> dict[str, str]:
-    labels = dict(target.labels)
-    labels.setdefault("target", name)
-    return labels
+def _batch(
+    name: str, target: Target, time_ms: int, revision: int, samples: list[Sample]
+) -> SampleBatch:
+    return SampleBatch(
+        resource_id=target.resource(name),
+        time_ms=time_ms,
+        source=Source.SCRAPE,
+        labels=target.batch_labels(name),
+        config_revision=revision,
+        samples=samples,
+    )
 
 
 def scrape_failure_batch(
     name: str, target: Target, reason: str, duration: float, time_ms: int, revision: int
 ) -> SampleBatch:
     """``up=0`` and the reason, for a scrape that failed."""
-    return SampleBatch(
-        resource_id=target.resource(name),
-        time_ms=time_ms,
-        source=Source.SCRAPE,
-        labels=_labels(target, name),
-        config_revision=revision,
-        samples=[
-            Sample("up", 0),
-            Sample("scrape_error", 1, {"reason": reason}),
-            Sample("scrape_duration_seconds", round(duration, 6)),
-            Sample("scrape_samples", 0),
-        ],
-    )
+    return _batch(name, target, time_ms, revision, [
+        Sample("up", 0),
+        Sample("scrape_error", 1, {"reason": reason}),
+        Sample("scrape_duration_seconds", round(duration, 6)),
+        Sample("scrape_samples", 0),
+    ])  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -173,20 +173,12 @@ class Scraper:
             )
         except ExpositionError as exc:
             raise PollError(name, exc.reason, f"{url}: {exc}") from None
-        resource = target.resource(name)
-        head = SampleBatch(
-            resource_id=resource,
-            time_ms=time_ms,
-            source=Source.SCRAPE,
-            labels=_labels(target, name),
-            config_revision=revision,
-            samples=[
-                Sample("up", 1),
-                Sample("scrape_duration_seconds", round(time.monotonic() - started, 6)),
-                Sample("scrape_samples", page.exposed),
-            ],
-        )
+        head = _batch(name, target, time_ms, revision, [
+            Sample("up", 1),
+            Sample("scrape_duration_seconds", round(time.monotonic() - started, 6)),
+            Sample("scrape_samples", page.exposed),
+        ])  # fmt: skip
         # two encoded messages one after the other are one message with both's fields:
         # the page's samples join the head's
         value = encode_batch(head) + b"".join(page.parts)
-        return ScrapedBatch(resource.encode(), value, page.exposed, page.dropped)
+        return ScrapedBatch(head.key, value, page.exposed, page.dropped)

@@ -61,6 +61,13 @@ def dashboard(uid: str, title: str, panels: list[dict[str, Any]], variables: lis
     }  # fmt: skip
 
 
+#: a count that should be zero: green at 0, red from 1
+RED_FROM_ONE = {
+    "defaults": {"unit": "short", "thresholds": {"mode": "absolute", "steps": [
+        {"color": "green", "value": None}, {"color": "red", "value": 1}]}},
+    "overrides": [],
+}  # fmt: skip
+
 SITE = 'site=~"$site"'
 
 fleet = dashboard(
@@ -71,9 +78,7 @@ fleet = dashboard(
               0, 0, 6, 4),
         panel("stat", "SNMP targets down",
               [target(f"count(snmp_up{{{SITE}}} == 0) or vector(0)")], 6, 0, 6, 4,
-              fieldConfig={"defaults": {"unit": "short", "thresholds": {"mode": "absolute",
-                           "steps": [{"color": "green", "value": None},
-                                     {"color": "red", "value": 1}]}}, "overrides": []}),
+              fieldConfig=RED_FROM_ONE),
         panel("stat", "SNMP poll duration p95",
               [target(f"quantile(0.95, snmp_poll_duration_seconds{{{SITE}}})")], 12, 0, 6, 4,
               unit="s"),
@@ -167,9 +172,7 @@ health = dashboard(
               [target(f"count(up{{{SELF}}} == 1) or vector(0)")], 0, 0, 6, 4),
         panel("stat", "Services not answering",
               [target(f"count(up{{{SELF}}} == 0) or vector(0)")], 6, 0, 6, 4,
-              fieldConfig={"defaults": {"unit": "short", "thresholds": {"mode": "absolute",
-                           "steps": [{"color": "green", "value": None},
-                                     {"color": "red", "value": 1}]}}, "overrides": []}),
+              fieldConfig=RED_FROM_ONE),
         panel("stat", "Forwarder lag",
               [target(f"max(kemi_forwarder_lag_seconds{{{SELF}}})")], 12, 0, 6, 4, unit="s"),
         panel("stat", "Alerts active",

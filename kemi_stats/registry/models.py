@@ -265,6 +265,13 @@ class Target(_Doc):
         """The resource id samples of this target carry (default: its name)."""
         return self.resource_id or name
 
+    def batch_labels(self, name: str) -> dict[str, str]:
+        """The labels of this target's batches: its own, and ``target`` (its name) unless
+        it sets one."""
+        labels = dict(self.labels)
+        labels.setdefault("target", name)
+        return labels
+
 
 MetricType = Literal["gauge", "counter"]
 

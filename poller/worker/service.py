@@ -127,130 +127,84 @@ class PollWorker:
         m.IN_FLIGHT.inc()
         started = time.monotonic()
         time_ms = int(time.time() * 1000)
-        if target.scrapes:
-            try:
-                return await self._scrape(job, target, started, time_ms)
-            finally:
-                self._running.discard(job.target)
-                self.in_flight -= 1
-                m.IN_FLIGHT.dec()
-        state = self.states.setdefault(job.target, TargetState())
+        failed = scrape_failure_batch if target.scrapes else failure_batch
+        batch: SampleBatch | ScrapedBatch
         try:
-            credential: Credential | None = self.view.get("credential").get(target.credential or "")
-            if credential is None:
-                raise PollError(
-                    job.target, "config", f"credential {target.credential} does not exist"
-                )
-            plan = self._plan(job.target, target)
-            remaining = job.deadline_ms / 1000 - time.time()
-            session: PysnmpSession | None = None
-            try:
-                async with asyncio.timeout(remaining):
-                    session = await self.client.session(
-                        job.target, target, credential, time.monotonic() + remaining
-                    )
-                    batch = await collect(
-                        job.target, target, plan, session, state, revision=job.config_revision
-                    )
-            except TimeoutError:
-                if session is None or session.answered == 0:
-                    # the agent never answered: the deadline only cut the retries short
-                    raise PollError(
-                        job.target,
-                        "timeout",
-                        f"no response within the deadline ({remaining:.1f} s)",
-                    ) from None
-                raise PollError(
-                    job.target,
-                    "deadline",
-                    f"poll not finished within its deadline ({target.deadline:g} s)",
-                ) from None
+            if target.scrapes:
+                batch = await self._scrape(job, target, time_ms)
+            else:
+                batch = await self._poll_snmp(job, target)
         except PollError as exc:
-            duration = time.monotonic() - started
-            m.POLLS.labels("error").inc()
-            m.ERRORS.labels(exc.reason).inc()
-            m.TARGET_UP.labels(job.target).set(0)
+            reason = exc.reason
             log.info("%s", exc)
-            batch = failure_batch(
-                job.target, target, exc.reason, duration, time_ms, job.config_revision
-            )
         except Exception:  # a bug or library failure on one target must not stop the others
-            duration = time.monotonic() - started
-            m.POLLS.labels("error").inc()
-            m.ERRORS.labels("other").inc()
-            m.TARGET_UP.labels(job.target).set(0)
+            reason = "other"
             log.exception("target %s: poll failed unexpectedly", job.target)
-            batch = failure_batch(
-                job.target, target, "other", duration, time_ms, job.config_revision
-            )
         else:
-            m.POLLS.labels("ok").inc()
-            m.TARGET_UP.labels(job.target).set(1)
-            values = batch.samples[-1].value
-            m.VALUES.inc(values)
+            reason = ""
         finally:
             self._running.discard(job.target)
             self.in_flight -= 1
             m.IN_FLIGHT.dec()
+        if reason:
+            m.POLLS.labels("error").inc()
+            m.ERRORS.labels(reason).inc()
+            m.TARGET_UP.labels(job.target).set(0)
+            duration = time.monotonic() - started
+            batch = failed(job.target, target, reason, duration, time_ms, job.config_revision)
+        else:
+            m.POLLS.labels("ok").inc()
+            m.TARGET_UP.labels(job.target).set(1)
+            if isinstance(batch, ScrapedBatch):
+                m.VALUES.inc(batch.exposed)
+                for why, count in batch.dropped.items():
+                    m.SCRAPE_DROPPED.labels(why).inc(count)
+            else:
+                m.VALUES.inc(batch.samples[-1].value)
         m.POLL_DURATION.observe(time.monotonic() - started)
         m.TARGET_LAST_POLL.labels(job.target).set(time.time())
         self._recent.append(time.monotonic())
         return batch
 
-    async def _scrape(
-        self, job: PollJob, target: Target, started: float, time_ms: int
-    ) -> SampleBatch | ScrapedBatch:
-        """Scrape a /metrics target within the job's deadline: its page, or ``up=0``."""
+    async def _poll_snmp(self, job: PollJob, target: Target) -> SampleBatch:
+        """Poll an SNMP target within the job's deadline; PollError says why it failed."""
+        state = self.states.setdefault(job.target, TargetState())
+        credential: Credential | None = self.view.get("credential").get(target.credential or "")
+        if credential is None:
+            raise PollError(job.target, "config", f"credential {target.credential} does not exist")
+        plan = self._plan(job.target, target)
         remaining = job.deadline_ms / 1000 - time.time()
-        batch: SampleBatch | None = None
+        session: PysnmpSession | None = None
         try:
-            try:
-                async with asyncio.timeout(remaining):
-                    scraped = await self.scraper.scrape(
-                        job.target, target, time_ms, job.config_revision
-                    )
-            except TimeoutError:
+            async with asyncio.timeout(remaining):
+                session = await self.client.session(
+                    job.target, target, credential, time.monotonic() + remaining
+                )
+                return await collect(
+                    job.target, target, plan, session, state, revision=job.config_revision
+                )
+        except TimeoutError:
+            if session is None or session.answered == 0:
+                # the agent never answered: the deadline only cut the retries short
                 raise PollError(
-                    job.target,
-                    "timeout",
-                    f"no complete answer within the deadline ({remaining:.1f} s)",
+                    job.target, "timeout", f"no response within the deadline ({remaining:.1f} s)"
                 ) from None
-        except PollError as exc:
-            m.POLLS.labels("error").inc()
-            m.ERRORS.labels(exc.reason).inc()
-            m.TARGET_UP.labels(job.target).set(0)
-            log.info("%s", exc)
-            batch = scrape_failure_batch(
+            raise PollError(
                 job.target,
-                target,
-                exc.reason,
-                time.monotonic() - started,
-                time_ms,
-                job.config_revision,
-            )
-        except Exception:  # a bug on one target must not stop the others
-            m.POLLS.labels("error").inc()
-            m.ERRORS.labels("other").inc()
-            m.TARGET_UP.labels(job.target).set(0)
-            log.exception("target %s: scrape failed unexpectedly", job.target)
-            batch = scrape_failure_batch(
-                job.target,
-                target,
-                "other",
-                time.monotonic() - started,
-                time_ms,
-                job.config_revision,
-            )
-        else:
-            m.POLLS.labels("ok").inc()
-            m.TARGET_UP.labels(job.target).set(1)
-            m.VALUES.inc(scraped.exposed)
-            for reason, count in scraped.dropped.items():
-                m.SCRAPE_DROPPED.labels(reason).inc(count)
-        m.POLL_DURATION.observe(time.monotonic() - started)
-        m.TARGET_LAST_POLL.labels(job.target).set(time.time())
-        self._recent.append(time.monotonic())
-        return batch if batch is not None else scraped
+                "deadline",
+                f"poll not finished within its deadline ({target.deadline:g} s)",
+            ) from None
+
+    async def _scrape(self, job: PollJob, target: Target, time_ms: int) -> ScrapedBatch:
+        """Scrape a /metrics target within the job's deadline; PollError says why it failed."""
+        remaining = job.deadline_ms / 1000 - time.time()
+        try:
+            async with asyncio.timeout(remaining):
+                return await self.scraper.scrape(job.target, target, time_ms, job.config_revision)
+        except TimeoutError:
+            raise PollError(
+                job.target, "timeout", f"no complete answer within the deadline ({remaining:.1f} s)"
+            ) from None
 
     async def publish(self, batch: SampleBatch | ScrapedBatch) -> None:
         """Send a batch and wait for Kafka's ack."""

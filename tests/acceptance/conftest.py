@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ import pytest
 
 from kemi_stats.catalogue import available_services
 from kemi_stats.stack.servers import free_ports
+from tests.prom_peers import Exporter
 
 
 @dataclass
@@ -101,3 +103,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
     finally:
         stack.kemi("down", "--data-dir", str(data), ok=False)
+
+
+#: requests per second the busy exporter's counter grows by
+BUSY_RATE = 20
+
+
+@pytest.fixture
+def busy_exporter() -> Iterator[Exporter]:
+    """A loopback exporter whose ``app_requests_total{path="/checkout"}`` grows BUSY_RATE/s."""
+    exp = Exporter()
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.wait(0.1):
+            exp.requests.labels("/checkout").inc(BUSY_RATE / 10)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield exp
+    stop.set()
+    thread.join()
+    exp.stop()

@@ -8,37 +8,17 @@ metric over a ``_total`` counter yields the exporter's rate.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.acceptance.conftest import BUSY_RATE as RATE
 from tests.acceptance.conftest import Stack
 from tests.acceptance.test_platform import eventually, query
 from tests.prom_peers import Exporter, prometheus
 
 pytestmark = pytest.mark.acceptance
-
-RATE = 20  # requests per second the exporter's counter grows by
-
-
-@pytest.fixture
-def busy_exporter() -> Iterator[Exporter]:
-    exp = Exporter()
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.wait(0.1):
-            exp.requests.labels("/checkout").inc(RATE / 10)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield exp
-    stop.set()
-    thread.join()
-    exp.stop()
 
 
 async def test_prometheus_remote_write_is_stored_queryable_and_rated(

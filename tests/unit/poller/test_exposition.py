@@ -6,8 +6,21 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 from prometheus_client.openmetrics.exposition import generate_latest
 
-from kemi_stats.model import MetricKind
-from poller.exposition import ExpositionError, PageReader, parse_exposition
+from kemi_stats.codec import decode_batch, encode_batch
+from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
+from poller.exposition import ExpositionError, Page, PageReader
+
+
+def parse_exposition(text: str, content_type: str, limit: int) -> Page:
+    """A page read in full, as its target's first scrape reads it."""
+    return PageReader().read(text, content_type, limit)
+
+
+def samples(page: Page) -> list[Sample]:
+    """The samples a page's encoded parts decode to, as readers of the topic see them."""
+    head = encode_batch(SampleBatch("r", 1, Source.SCRAPE, []))
+    return decode_batch(head + b"".join(page.parts)).samples
+
 
 PAGE = """# HELP http_requests_total Requests.
 # TYPE http_requests_total counter
@@ -32,7 +45,7 @@ broken_total -1
 
 def test_kinds_come_from_the_type_lines_and_odd_values_are_dropped() -> None:
     page = parse_exposition(PAGE, "text/plain; version=0.0.4", 100)
-    got = {(s.metric, tuple(sorted(s.labels.items()))): (s.value, s.kind) for s in page.samples}
+    got = {(s.metric, tuple(sorted(s.labels.items()))): (s.value, s.kind) for s in samples(page)}
     floats, gauge = MetricKind.FLOAT_COUNTER, MetricKind.GAUGE
     assert got == {
         ("http_requests_total", (("code", "200"), ("path", "/a"))): (5.0, floats),
@@ -53,7 +66,7 @@ def test_kinds_come_from_the_type_lines_and_odd_values_are_dropped() -> None:
 def test_openmetrics_is_read_when_the_endpoint_offers_it() -> None:
     text = "# TYPE jobs counter\njobs_total 4\njobs_created 1.7e9\n# EOF\n"
     page = parse_exposition(text, "application/openmetrics-text; version=1.0.0", 10)
-    assert [(s.metric, s.kind) for s in page.samples] == [
+    assert [(s.metric, s.kind) for s in samples(page)] == [
         ("jobs_total", MetricKind.FLOAT_COUNTER),
         ("jobs_created", MetricKind.GAUGE),
     ]
