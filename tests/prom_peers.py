@@ -30,18 +30,19 @@ from tests.servers import RunningServer
 class Exporter:
     """A prometheus_client exporter on 127.0.0.1 with a counter, a gauge and a histogram.
 
-    With ``token``, it answers 401 to a request without ``Authorization: Bearer <token>``.
+    With ``authorization`` (``Bearer <token>``, ``Basic <base64>``), it answers 401 to a
+    request without that ``Authorization`` header.
     """
 
-    def __init__(self, token: str = "") -> None:
+    def __init__(self, authorization: str = "") -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("app_requests", "Requests served", ["path"], registry=self.registry)
         self.temperature = Gauge("app_temperature_celsius", "A gauge", registry=self.registry)
         self.latency = Histogram("app_latency_seconds", "A histogram", buckets=(0.1, 1.0),
                                  registry=self.registry)  # fmt: skip
         self.port = free_port()
-        if token:
-            self.server = _bearer_server(self.port, self.registry, token)
+        if authorization:
+            self.server = _authorized_server(self.port, self.registry, authorization)
             self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
             self.thread.start()
         else:
@@ -57,10 +58,12 @@ class Exporter:
         self.server.server_close()
 
 
-def _bearer_server(port: int, registry: CollectorRegistry, token: str) -> ThreadingHTTPServer:
+def _authorized_server(
+    port: int, registry: CollectorRegistry, authorization: str
+) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            if self.headers.get("Authorization") != f"Bearer {token}":
+            if self.headers.get("Authorization") != authorization:
                 self.send_error(401)
                 return
             body = generate_latest(registry)

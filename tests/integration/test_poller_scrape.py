@@ -78,7 +78,7 @@ async def test_a_scrape_target_is_stored_with_kinds_and_goes_down_with_a_reason(
 async def test_bearer_token_wrong_token_and_sample_limit(
     pipeline: Pipeline, tmp_path: Path
 ) -> None:
-    exporter = Exporter(token="s3cret-token")
+    exporter = Exporter(authorization="Bearer s3cret-token")
     good, bad = tmp_path / "good", tmp_path / "bad"
     good.write_text("s3cret-token\n")
     bad.write_text("wrong")
@@ -200,3 +200,29 @@ async def test_an_https_exporter_with_a_private_ca(tmp_path: Path) -> None:
     finally:
         await scraper.close()
         await runner.cleanup()
+
+
+async def test_basic_auth_with_the_password_in_a_file(tmp_path: Path) -> None:
+    import base64
+
+    from kemi_stats.codec import decode_batch
+    from kemi_stats.errors import KemiError
+    from poller.scrape import Scraper
+
+    exporter = Exporter(authorization="Basic " + base64.b64encode(b"kemi:pa ss").decode())
+    password = tmp_path / "password"
+    password.write_text("pa ss\n")
+    url = f"http://{exporter.address}/metrics"
+    scraper = Scraper()
+    try:
+        target = _scrape_target(url, basic_user="kemi", basic_password_file=str(password))
+        scraped = await scraper.scrape("basic", target, 1, 1)
+        metrics = {s.metric for s in decode_batch(scraped.value).samples}
+        assert {"up", "app_temperature_celsius", "app_latency_seconds_count"} <= metrics
+        password.write_text("wrong")  # read at each scrape: a changed file applies at once
+        with pytest.raises(KemiError) as caught:
+            await scraper.scrape("basic", target, 1, 1)
+        assert caught.value.reason == "http_status"  # type: ignore[attr-defined]
+    finally:
+        await scraper.close()
+        exporter.stop()
