@@ -31,7 +31,7 @@ from poller.collect import TargetState, collect, failure_batch
 from poller.errors import PollError
 from poller.plan import PollPlan, compile_plan
 from poller.scrape import ScrapedBatch, Scraper, scrape_failure_batch
-from poller.snmp import PysnmpSession, SnmpClient
+from poller.snmp import PollSession, SnmpClient
 from poller.startup import start_poller
 from poller.worker import metrics as m
 
@@ -174,7 +174,7 @@ class PollWorker:
             raise PollError(job.target, "config", f"credential {target.credential} does not exist")
         plan = self._plan(job.target, target)
         remaining = job.deadline_ms / 1000 - time.time()
-        session: PysnmpSession | None = None
+        session: PollSession | None = None
         try:
             async with asyncio.timeout(remaining):
                 session = await self.client.session(
