@@ -10,9 +10,11 @@ import argparse
 import contextlib
 import os
 import re
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
@@ -24,7 +26,10 @@ from kemi_stats.stack.servers import (
     port_open,
 )
 
-__all__ = ["bench_options", "broker_and_etcd", "cpu_seconds", "scrape", "settle"]
+__all__ = [
+    "PollerProcesses", "bench_options", "broker_and_etcd", "cpu_seconds", "scrape", "settle",
+    "start_poller",
+]  # fmt: skip
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -89,6 +94,34 @@ def broker_and_etcd(tmp: Path) -> Iterator[tuple[ServerCommand, ServerCommand]]:
     finally:
         for p in procs:
             stop_pid(p.pid)
+
+
+@dataclass
+class PollerProcesses:
+    """A poll scheduler and one poll worker, and the worker's HTTP port."""
+
+    scheduler: int
+    worker: int
+    worker_port: int
+
+    @property
+    def worker_metrics(self) -> str:
+        return f"http://127.0.0.1:{self.worker_port}/metrics"
+
+
+def start_poller(
+    tmp: Path, broker: ServerCommand, etcd: ServerCommand, jobs: str, raw: str
+) -> PollerProcesses:
+    """``poller.scheduler`` and one ``poller.worker`` on topics ``jobs`` and ``raw``; their pids."""
+    env = {**os.environ, "KEMI_KAFKA_BOOTSTRAP": broker.address,
+           "KEMI_ETCD_ENDPOINT": etcd.address, "KEMI_POLLER_JOBS_TOPIC": jobs,
+           "KEMI_POLLER_RAW_TOPIC": raw, "KEMI_LOG_LEVEL": "WARNING"}  # fmt: skip
+    scheduler_port, worker_port = free_port(), free_port()
+    scheduler = spawn([sys.executable, "-m", "poller.scheduler"], tmp / "scheduler.log",
+                      env={**env, "KEMI_HTTP_PORT": str(scheduler_port)})  # fmt: skip
+    worker = spawn([sys.executable, "-m", "poller.worker"], tmp / "worker.log",
+                   env={**env, "KEMI_HTTP_PORT": str(worker_port)})  # fmt: skip
+    return PollerProcesses(scheduler.pid, worker.pid, worker_port)
 
 
 def bench_options(doc: str | None, **defaults: float) -> argparse.Namespace:

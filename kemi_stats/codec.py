@@ -95,7 +95,9 @@ def encode_batch(batch: SampleBatch) -> bytes:
         else:
             m.real = float(v)
         if s.labels:
-            m.labels.update(s.labels)
+            into = m.labels  # item by item: the map's update() is the slow generic one
+            for k, lv in s.labels.items():
+                into[k] = lv
         if s.kind is not gauge:
             m.kind = KIND_TO_PB[s.kind]
     return msg.SerializeToString()

@@ -113,6 +113,17 @@ def suffix_text(content: bytes) -> tuple[str, tuple[int, ...]]:
     return ".".join(map(str, subids)), tuple(subids)
 
 
+_NULL_VARBINDS: dict[bytes, bytes] = {}
+
+
+def _null_varbind(oid: bytes) -> bytes:
+    """The varbind (oid, NULL) of a request; kept, since polls ask for the same OIDs."""
+    if len(_NULL_VARBINDS) > 200_000:
+        _NULL_VARBINDS.clear()
+    varbind = _NULL_VARBINDS[oid] = _tlv(0x30, _tlv(0x06, oid) + b"\x05\x00")
+    return varbind
+
+
 def encode_request(
     version: int,
     community: bytes,
@@ -123,10 +134,8 @@ def encode_request(
     max_repetitions: int = 0,
 ) -> bytes:
     """A v1 (``version`` 0) or v2c (1) request for ``oids`` (content bytes) with NULL values."""
-    varbinds = b"".join(
-        [b"\x30" + _length(len(o) + 4) + b"\x06" + _length(len(o)) + o + b"\x05\x00"
-         if len(o) < 0x7C else _tlv(0x30, _tlv(0x06, o) + b"\x05\x00") for o in oids]
-    )  # fmt: skip
+    known = _NULL_VARBINDS.get
+    varbinds = b"".join([known(o) or _null_varbind(o) for o in oids])
     body = (
         _integer(request_id)
         + _integer(non_repeaters)

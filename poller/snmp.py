@@ -173,9 +173,7 @@ class SnmpClient:
         """A session for one poll of target ``name`` ending at ``deadline`` (time.monotonic)."""
         limits = self._limits.get(name)
         if limits is None or limits.max_repetitions > target.max_repetitions:
-            limits = self._limits[name] = AgentLimits(
-                self.max_oids_per_get, target.max_repetitions
-            )
+            limits = self._limits[name] = AgentLimits(self.max_oids_per_get, target.max_repetitions)
         exchange: Exchange
         if self.lean and credential.version in ("1", "2c"):
             community = credential.community or ""

@@ -196,13 +196,13 @@ def bench_engine(
         mp.Process(target=_engine_process, args=((s, profile, warmup, seconds, lean), out))
         for s in share
     ]
-    busy0 = _machine_busy()
+    busy0, began = _machine_busy(), time.monotonic()
     for p in procs:
         p.start()
     results = [out.get(timeout=warmup + seconds + 120) for _ in procs]
     for p in procs:
         p.join()
-    machine = _machine_busy() - busy0
+    machine = (_machine_busy() - busy0) / (time.monotonic() - began)
     polls = sum(r["polls"] for r in results)
     values = sum(r["values"] for r in results)
     cpu = sum(r["cpu"] for r in results)
@@ -212,13 +212,60 @@ def bench_engine(
             "requests_per_poll": sum(r["requests"] for r in results) / max(1, polls),
             "cpu_per_1000_polls": 1000 * cpu / max(1, polls),
             "cpu_per_1000_values": 1000 * cpu / max(1, values),
-            "machine_cpu_s": machine}  # fmt: skip
+            "machine_cores": machine}  # fmt: skip
 
 
 def _machine_busy() -> float:
     with open("/proc/stat") as f:
         ticks = [int(x) for x in f.readline().split()[1:]]
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+# --- the whole worker: jobs from Kafka, the poll, the batch produced and acked -------------
+
+
+def bench_worker(
+    agents: list[SnmpAgent], per_agent: int, seconds: float, tmp: Path
+) -> dict[str, float]:
+    """``poller.scheduler`` and one ``poller.worker`` with ``per_agent`` full-walk targets on
+    each agent, polled every second: the worker's CPU per poll, from /proc and its /metrics."""
+    from bench.measure import broker_and_etcd, scrape, start_poller
+    from kemi_stats.registry.store import Registry
+    from kemi_stats.topics import TopicSpec, ensure_topics
+
+    with broker_and_etcd(tmp) as (broker, etcd):
+        jobs, raw = "bench.ifmib.jobs", "bench.ifmib.raw"
+        ensure_topics(broker.address, (TopicSpec(jobs, 6), TopicSpec(raw, 6)))
+        with Registry(etcd.address, "/kemi/") as reg:
+            reg.put("credential", "bench", Credential(version="2c", community="public"))
+            reg.put("profile", "full", full_profile())
+            reg.write_many(
+                ("target", f"agent-{a.port}-{n}", Target(
+                    host="127.0.0.1", port=a.port, credential="bench", profiles=["full"],
+                    interval=1.0, deadline=1.0, timeout=0.5, retries=1,
+                    max_repetitions=MAX_REPETITIONS))
+                for a in agents for n in range(per_agent)
+            )  # fmt: skip
+        poller = start_poller(tmp, broker, etcd, jobs, raw)
+        metrics = poller.worker_metrics
+        try:
+            health = f"http://127.0.0.1:{poller.worker_port}/healthz"
+            if not wait_until(lambda: http_ok(health), 60):
+                raise SystemExit(f"the worker did not start; see {tmp / 'worker.log'}")
+            time.sleep(10)  # warm-up: every target polled a few times
+            polls0, cpu0 = scrape(metrics, "kemi_poller_polls_total"), cpu_seconds(poller.worker)
+            sched0 = cpu_seconds(poller.scheduler)
+            time.sleep(seconds)
+            polls = scrape(metrics, "kemi_poller_polls_total") - polls0
+            cpu = cpu_seconds(poller.worker) - cpu0
+            errors = scrape(metrics, "kemi_poller_errors_total")
+            return {"polls": polls, "polls_per_s": polls / seconds, "errors_total": errors,
+                    "cpu_per_1000_polls": 1000 * cpu / max(1, polls),
+                    "scheduler_cpu_per_1000_polls":
+                        1000 * (cpu_seconds(poller.scheduler) - sched0) / max(1, polls)}  # fmt: skip
+        finally:
+            stop_pid(poller.worker)
+            stop_pid(poller.scheduler)
 
 
 # --- snmp_exporter -------------------------------------------------------------------------
@@ -370,8 +417,19 @@ def main() -> None:
         for processes in (1, 2):
             r = bench_engine(agents, "full", args.warmup, args.seconds, processes)
             print(f"- {processes} process(es): {r['polls_per_s']:,.0f} polls/s, "
-                  f"{r['machine_cpu_s'] / args.seconds:.2f} of {os.cpu_count()} cores busy "
-                  f"(engine + agents)")  # fmt: skip
+                  f"{r['machine_cores']:.2f} of {os.cpu_count()} cores busy "
+                  f"(engine + agents, start-up and warm-up included)")  # fmt: skip
+        settle()
+        per_agent = 20
+        engine = bench_engine(agents, "full", args.warmup, args.seconds)
+        whole = bench_worker(agents, per_agent, args.seconds, tmp)
+        print(f"\nThe whole worker ({len(agents) * per_agent} full-walk targets every second): "
+              f"{whole['polls_per_s']:,.0f} polls/s, {whole['cpu_per_1000_polls']:.2f} CPU s per "
+              f"1,000 polls (errors so far: {whole['errors_total']:.0f}); the poll engine alone "
+              f"{engine['cpu_per_1000_polls']:.2f}, so the rest (job decode, plan lookup, batch "
+              f"encode, produce and ack, self-metrics) is "
+              f"{whole['cpu_per_1000_polls'] - engine['cpu_per_1000_polls']:.2f}; "
+              f"the scheduler {whole['scheduler_cpu_per_1000_polls']:.2f}")  # fmt: skip
         settle()
         net = bench_netsnmp(agents, 300, args.agents)
         print(f"- net-snmp snmpget + 2 snmpbulkwalk: {net['cpu_per_1000_polls']:.1f} CPU s per "

@@ -2,6 +2,10 @@
 for comparison, and the scheduler's CPU and spread for 10,000 targets at 60 s.
 
     python bench/poller/run.py [--seconds 15] [--skip-scheduler]
+    python bench/poller/run.py --mode if-mib [ifmib.py's options]   (= bench/poller/ifmib.py)
+
+The ``if-mib`` mode is the side-by-side run against Prometheus' snmp_exporter on an
+ifTable + ifXTable walk (bench/poller/ifmib.py).
 
 Agents are Debian snmpd processes on loopback (a C agent; snmpsim tops out near 250
 requests/s and would measure itself). A "worker" here is the poll engine of
@@ -235,7 +239,15 @@ def bench_scheduler(targets: int = 10_000, interval: float = 60.0) -> dict[str, 
 
 
 def main() -> None:
+    if sys.argv[1:3] == ["--mode", "if-mib"]:
+        sys.argv[1:3] = []
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import ifmib
+
+        ifmib.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mode", choices=["get", "if-mib"], default="get")
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--skip-scheduler", action="store_true")
     args = parser.parse_args()

@@ -33,7 +33,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.measure import bench_options, broker_and_etcd, cpu_seconds, scrape
+from bench.measure import bench_options, broker_and_etcd, cpu_seconds, scrape, start_poller
 from kemi_stats.registry.models import Target
 from kemi_stats.registry.store import Registry
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
@@ -83,15 +83,9 @@ def main(args: argparse.Namespace) -> None:
                         "deadline": interval}))
                     for n in range(targets)
                 )  # fmt: skip
-            env = {**os.environ, "KEMI_KAFKA_BOOTSTRAP": broker.address,
-                   "KEMI_ETCD_ENDPOINT": etcd.address, "KEMI_POLLER_JOBS_TOPIC": jobs,
-                   "KEMI_POLLER_RAW_TOPIC": raw, "KEMI_LOG_LEVEL": "WARNING"}  # fmt: skip
-            scheduler_port, worker_port = free_port(), free_port()
-            scheduler = spawn([sys.executable, "-m", "poller.scheduler"], tmp / "scheduler.log",
-                              env={**env, "KEMI_HTTP_PORT": str(scheduler_port)})  # fmt: skip
-            worker = spawn([sys.executable, "-m", "poller.worker"], tmp / "worker.log",
-                           env={**env, "KEMI_HTTP_PORT": str(worker_port)})  # fmt: skip
-            pids += [scheduler.pid, worker.pid]
+            poller = start_poller(tmp, broker, etcd, jobs, raw)
+            worker_port = poller.worker_port
+            pids += [poller.scheduler, poller.worker]
             prom_port = free_port()
             prometheus_config(tmp / "prometheus.yml", pages, targets, interval)
             prom = spawn([shutil.which("prometheus") or "/usr/bin/prometheus",
@@ -114,17 +108,25 @@ def main(args: argparse.Namespace) -> None:
             print("|---|---|---|---|---|")
             ratios = []
             for round_ in range(1, int(args.rounds) + 1):
-                c0, ours0, theirs0 = counts(pages), cpu_seconds(worker.pid), cpu_seconds(prom.pid)
-                sched0 = cpu_seconds(scheduler.pid)
+                c0, ours0, theirs0 = (
+                    counts(pages),
+                    cpu_seconds(poller.worker),
+                    cpu_seconds(prom.pid),
+                )
+                sched0 = cpu_seconds(poller.scheduler)
                 started = time.monotonic()
                 time.sleep(float(args.seconds))
                 took = time.monotonic() - started
-                c1, ours1, theirs1 = counts(pages), cpu_seconds(worker.pid), cpu_seconds(prom.pid)
+                c1, ours1, theirs1 = (
+                    counts(pages),
+                    cpu_seconds(poller.worker),
+                    cpu_seconds(prom.pid),
+                )
                 ours_n, theirs_n = c1["other"] - c0["other"], c1["prometheus"] - c0["prometheus"]
                 ours = (ours1 - ours0) / ours_n * 1000
                 theirs = (theirs1 - theirs0) / theirs_n * 1000
                 ratios.append(ours / theirs)
-                sched = (cpu_seconds(scheduler.pid) - sched0) / ours_n * 1000
+                sched = (cpu_seconds(poller.scheduler) - sched0) / ours_n * 1000
                 print(f"| {round_} | kemi-stats poll worker | {ours_n / took:,.1f} | {ours:.2f} "
                       f"(scheduler {sched:.2f}) | {ours / theirs:.2f}x |")  # fmt: skip
                 print(f"| {round_} | Prometheus | {theirs_n / took:,.1f} | {theirs:.2f} | |",
