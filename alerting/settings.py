@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kemi_stats.alertmanager import Links
 from kemi_stats.topics import ALERTS, ALERTS_DEAD, METRICS
 
 __all__ = ["AlertingSettings"]
@@ -42,5 +43,20 @@ class AlertingSettings(BaseSettings):
     max_in_flight: int = Field(default=10000, ge=1)
     #: how long the broker may hold a fetch when there is nothing new (ms): bounds alert latency
     fetch_max_wait_ms: int = Field(default=50, ge=0, le=5000)
+    #: expired silences are removed from the registry this long after they ended (seconds)
+    silence_retention: float = Field(default=7 * 86400.0, ge=0)
     #: where ``kemi-stats alerts`` finds the evaluator's HTTP API
     evaluator_url: str = "http://127.0.0.1:9104"
+    #: ``externalURL`` of Alertmanager-format payloads (default: the evaluator's API)
+    external_url: str = ""
+    #: each alert's ``generatorURL`` in Alertmanager formats: ``{query}`` (the series as a
+    #: URL-encoded PromQL selector), ``{rule}``, ``{fingerprint}``, ``{resource}``; default:
+    #: VictoriaMetrics' vmui at the TSDB URL
+    generator_url: str = ""
+
+    def links(self, tsdb_url: str) -> Links:
+        """What Alertmanager-format payloads link to."""
+        return Links(
+            self.external_url or self.evaluator_url,
+            self.generator_url or tsdb_url.rstrip("/") + "/vmui/#/?g0.expr={query}",
+        )

@@ -31,7 +31,8 @@ from alerting.silences import SilenceSet
 from alerting.topics import ensure_alerting_topics
 from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch, encode_alert
 from kemi_stats.consumer import RebalanceListener
-from kemi_stats.errors import CodecError
+from kemi_stats.durations import format_duration
+from kemi_stats.errors import CodecError, KemiError, NotFoundError
 from kemi_stats.kafka import make_consumer, make_producer
 from kemi_stats.model import AlertEvent
 from kemi_stats.registry.live import Change, LiveView
@@ -46,6 +47,8 @@ NAME = "alert-evaluator"
 #: default HTTP port (/healthz, /metrics); KEMI_HTTP_PORT overrides it
 PORT = 9104
 MAX_RECORDS = 2000
+#: how often expired silences past their retention are looked for (seconds)
+SWEEP_INTERVAL = 60.0
 
 
 class EvaluatorService:
@@ -72,6 +75,7 @@ class EvaluatorService:
         self._config_dirty = asyncio.Event()
         self._pending_sends: list[asyncio.Future[Any]] = []
         self._last_tick = self._last_checkpoint = 0.0
+        self._last_sweep = 0.0
         self._samples_seen = 0
 
     # --- registry -------------------------------------------------------------------
@@ -198,9 +202,29 @@ class EvaluatorService:
                 events.extend(engine.tick(max(int(now * 1000), engine.watermark_ms)))
                 self._update_gauges(now)
             await self._send(events)
+            if now - self._last_sweep >= SWEEP_INTERVAL:
+                self._last_sweep = now
+                await self._sweep_silences(now)
             if now - self._last_checkpoint >= self.asettings.checkpoint_interval:
                 self._last_checkpoint = now
                 await self._checkpoint()
+
+    async def _sweep_silences(self, now: float) -> None:
+        """Remove silences that ended more than ``silence_retention`` ago from the registry."""
+        if self.view is None:
+            return
+        cutoff = now - self.asettings.silence_retention
+        old = [n for n, s in self.view.get("silence").items() if s.ends_at < cutoff]
+        for name in old:
+            try:
+                await asyncio.to_thread(self.view.registry.delete, "silence", name)
+            except NotFoundError:
+                continue  # another evaluator removed it first
+            except KemiError as exc:
+                log.warning("silence %s: cannot remove it after its retention: %s", name, exc)
+                return
+            log.info("silence %s: removed, expired more than %s ago", name,
+                     format_duration(self.asettings.silence_retention))  # fmt: skip
 
     def _update_gauges(self, now: float) -> None:
         active = self.engine.active(now)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from alerting.notifier.payload import alert_key
+from kemi_stats.codec import decode_alert, encode_alert
 from kemi_stats.model import AlertEvent
 
 __all__ = ["NotificationLog", "to_send"]
@@ -35,6 +36,14 @@ class NotificationLog:
         )
         self._db.execute("DELETE FROM sent WHERE at < ?", (time.time() - _RETENTION_S,))
         self._sent: set[tuple[str, str]] = set(self._db.execute("SELECT receiver, key FROM sent"))
+        # firing alerts an Alertmanager receiver was told about, re-sent until they resolve
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS active (receiver TEXT NOT NULL, fingerprint TEXT NOT NULL,"
+            " event BLOB NOT NULL, PRIMARY KEY (receiver, fingerprint))"
+        )
+        self._active: dict[str, dict[str, AlertEvent]] = {}
+        for receiver, fingerprint, blob in self._db.execute("SELECT * FROM active"):
+            self._active.setdefault(receiver, {})[fingerprint] = decode_alert(blob)
 
     def close(self) -> None:
         self._db.close()
@@ -48,6 +57,27 @@ class NotificationLog:
             "INSERT OR REPLACE INTO sent (receiver, key, at) VALUES (?, ?, ?)", rows
         )
         self._sent.update((receiver, r[1]) for r in rows)
+
+    def track_active(self, receiver: str, events: Iterable[AlertEvent]) -> None:
+        """Remember delivered firing alerts of ``receiver``, forget resolved ones."""
+        active = self._active.setdefault(receiver, {})
+        for ev in events:
+            if ev.status == "resolved":
+                active.pop(ev.fingerprint, None)
+                self._db.execute(
+                    "DELETE FROM active WHERE receiver = ? AND fingerprint = ?",
+                    (receiver, ev.fingerprint),
+                )
+            else:
+                active[ev.fingerprint] = ev
+                self._db.execute(
+                    "INSERT OR REPLACE INTO active (receiver, fingerprint, event) VALUES (?, ?, ?)",
+                    (receiver, ev.fingerprint, encode_alert(ev)),
+                )
+
+    def active(self, receiver: str) -> list[AlertEvent]:
+        """The firing alerts ``receiver`` was told about and not yet told resolved."""
+        return list(self._active.get(receiver, {}).values())
 
 
 def _firing_key(event: AlertEvent) -> str:

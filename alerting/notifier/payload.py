@@ -1,18 +1,43 @@
-"""What goes into a notification: which alerts, in which order, under which idempotency key.
+"""What goes into a notification: which alerts, in which order, under which idempotency key,
+and the HTTP requests that carry it to a receiver of each kind.
 
-The payload's shape, headers and signature are the webhook contract in
-:mod:`kemi_stats.webhook`; this module only decides the notifier's content.
+The payloads' shapes are contracts kept elsewhere: kemi's webhook in
+:mod:`kemi_stats.webhook`, Alertmanager's webhook and API in :mod:`kemi_stats.alertmanager`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
+import orjson
+
+from kemi_stats import alertmanager
+from kemi_stats.alertmanager import Links
 from kemi_stats.model import AlertEvent
-from kemi_stats.webhook import WebhookPayload, encode, webhook_alert, webhook_payload
+from kemi_stats.registry.models import Receiver
+from kemi_stats.webhook import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    WebhookPayload,
+    encode,
+    sign,
+    webhook_alert,
+    webhook_payload,
+)
 
-__all__ = ["USER_AGENT", "alert_key", "build_payload", "idempotency_key", "request_parts"]
+__all__ = [
+    "USER_AGENT",
+    "HttpRequest",
+    "Links",
+    "Notification",
+    "alert_key",
+    "build_payload",
+    "idempotency_key",
+    "notification",
+    "request_parts",
+]
 
 USER_AGENT = "kemi-stats-notifier/1"
 
@@ -33,14 +58,18 @@ def idempotency_key(receiver: str, events: Iterable[AlertEvent]) -> str:
 
 
 def build_payload(
-    receiver: str, group_key: str, group_labels: Mapping[str, str], events: list[AlertEvent]
+    receiver: str,
+    group_key: str,
+    group_labels: Mapping[str, str],
+    events: list[AlertEvent],
+    *,
+    test: bool = False,
 ) -> WebhookPayload:
-    """The payload for a notification of ``events`` (already deduplicated) to ``receiver``."""
+    """kemi's webhook payload for a notification of ``events`` (already deduplicated)."""
     ordered = sorted(events, key=lambda e: (e.starts_at_ms, e.fingerprint))
     alerts = [webhook_alert(e) for e in ordered]
-    return webhook_payload(
-        receiver, group_key, group_labels, alerts, idempotency_key(receiver, events)
-    )
+    key = idempotency_key(receiver, events)
+    return webhook_payload(receiver, group_key, group_labels, alerts, key, test=test)
 
 
 def request_parts(
@@ -48,3 +77,63 @@ def request_parts(
 ) -> tuple[bytes, dict[str, str]]:
     """The exact body bytes and the headers (signature, idempotency key) to POST."""
     return encode(payload, secret, USER_AGENT, extra_headers)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """One POST of a notification."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A notification and the POSTs that carry it (one per Alertmanager of an HA set)."""
+
+    idempotency_key: str
+    status: str
+    requests: list[HttpRequest]
+
+
+def notification(
+    name: str,
+    receiver: Receiver,
+    group_key: str,
+    group_labels: Mapping[str, str],
+    events: list[AlertEvent],
+    links: Links,
+    *,
+    test: bool = False,
+) -> Notification:
+    """The requests that notify ``events`` (already deduplicated) to receiver ``name``."""
+    ordered = sorted(events, key=lambda e: (e.starts_at_ms, e.fingerprint))
+    key = idempotency_key(name, events)
+    firing = any(e.status != "resolved" for e in ordered)
+    status = "firing" if firing else "resolved"
+    own = {**receiver.headers, **receiver.auth_headers()}
+    if receiver.is_alertmanager:
+        valid_for = 4 * receiver.resend_interval
+        body = orjson.dumps(
+            [alertmanager.postable_alert(e, links.generator, valid_for) for e in ordered]
+        )
+        headers = {**own, "Content-Type": "application/json", "User-Agent": USER_AGENT}
+        requests = [
+            HttpRequest(f"{u}/api/v2/alerts", body, headers) for u in receiver.alertmanager_urls
+        ]
+        return Notification(key, status, requests)
+    if receiver.format == "alertmanager":
+        labels = {"alertname": ordered[0].rule, **group_labels} if ordered else dict(group_labels)
+        am = alertmanager.webhook_payload(
+            name, labels, ordered, links.external_url, links.generator
+        )
+        body = orjson.dumps(am)
+        headers = {**own, "Content-Type": "application/json", "User-Agent": USER_AGENT,
+                   IDEMPOTENCY_HEADER: key}  # fmt: skip
+        if receiver.secret:
+            headers[SIGNATURE_HEADER] = sign(receiver.secret, body)
+        return Notification(key, status, [HttpRequest(receiver.url, body, headers)])
+    payload = build_payload(name, group_key, group_labels, events, test=test)
+    body, headers = request_parts(payload, receiver.secret, own)
+    return Notification(key, status, [HttpRequest(receiver.url, body, headers)])

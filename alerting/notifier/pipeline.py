@@ -7,7 +7,10 @@ kemi.alerts record
        -> group        by rule + group_by labels, for the receiver's group_wait
        -> silence      drop alerts covered by a silence
        -> dedup        drop what was delivered already; resolved only after a delivered firing
-       -> retry(send)  POST signed payload; backoff + jitter on timeout/connection/5xx/429
+       -> retry(send)  POST the payload (kemi's signed webhook, Alertmanager's webhook, or
+                       Alertmanager's API: every URL of an HA set); backoff + jitter on
+                       timeout/connection/5xx/429
+       (Alertmanager receivers: the firing alerts are sent again every resend_interval)
        -> log | dead-letter   record delivered keys, or publish to kemi.alerts.dead
   -> ack          the record's offset becomes committable when every receiver acked it
 ```
@@ -27,9 +30,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from alerting.notifier.deadletter import DeadLetters
 from alerting.notifier.dedup import NotificationLog, to_send
 from alerting.notifier.group import Group, Grouper, Job
-from alerting.notifier.payload import build_payload, request_parts
-from alerting.notifier.retry import RetryPolicy, deliver
-from alerting.notifier.send import WebhookSender
+from alerting.notifier.payload import HttpRequest, Links, notification
+from alerting.notifier.retry import Outcome, RetryPolicy, deliver
+from alerting.notifier.send import DeliveryError, WebhookSender
 from alerting.notifier.silence import not_silenced
 from alerting.settings import AlertingSettings
 from alerting.silences import SilenceSet
@@ -54,6 +57,11 @@ ALERTS_SKIPPED = Counter(
 ATTEMPTS = Counter("kemi_notifier_attempts_total", "HTTP attempts", ["receiver"])
 DELIVERY_SECONDS = Histogram(
     "kemi_notifier_delivery_seconds", "From group flush to delivered (incl. retries)", ["receiver"]
+)
+RESENDS = Counter(
+    "kemi_notifier_resends_total",
+    "Re-sends of firing alerts to Alertmanager, by outcome",
+    ["receiver", "outcome"],
 )
 QUEUED = Gauge("kemi_notifier_queued_jobs", "Jobs waiting in a receiver's queue", ["receiver"])
 
@@ -82,9 +90,19 @@ class ReceiverWorker:
         self.queue.put_nowait(job)
         QUEUED.labels(self.name).set(self.queue.qsize())
 
+    def _resend_interval(self) -> float | None:
+        receiver = self.pipeline.receiver(self.name)
+        return (
+            receiver.resend_interval if receiver is not None and receiver.is_alertmanager else None
+        )
+
     async def _run(self) -> None:
+        next_resend = time.monotonic()
         while True:
             deadline = self.grouper.next_deadline()
+            every = self._resend_interval()
+            if every is not None:
+                deadline = next_resend if deadline is None else min(deadline, next_resend)
             timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 job = await asyncio.wait_for(self.queue.get(), timeout)
@@ -102,6 +120,14 @@ class ReceiverWorker:
                 except Exception:
                     # not acked: the records stay uncommitted and come back after a restart
                     log.exception("receiver %s: group %s failed", self.name, group.key)
+            if every is not None and time.monotonic() >= next_resend:
+                next_resend = time.monotonic() + every
+                try:
+                    await self.resend()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("receiver %s: re-send failed", self.name)
 
     async def _flush(self, group: Group) -> None:
         p = self.pipeline
@@ -128,36 +154,97 @@ class ReceiverWorker:
         self, receiver: Receiver, group: Group, events: list[AlertEvent], keys: list[str]
     ) -> None:
         p = self.pipeline
-        payload = build_payload(self.name, group.key, group.labels, events)
-        body, headers = request_parts(payload, receiver.secret, receiver.headers)
+        notice = notification(self.name, receiver, group.key, group.labels, events, p.links)
         policy = RetryPolicy.for_receiver(
             receiver, p.settings.backoff_initial, p.settings.backoff_max
         )
 
-        async def send_once() -> int:
-            ATTEMPTS.labels(self.name).inc()
-            return await p.sender.send(self.name, receiver.url, body, headers, receiver.timeout)
+        async def post(request: HttpRequest) -> Outcome:
+            async def send_once() -> int:
+                ATTEMPTS.labels(self.name).inc()
+                return await p.sender.send(
+                    self.name, request.url, request.body, request.headers, receiver.timeout,
+                    receiver.ca_file,
+                )  # fmt: skip
+
+            return await deliver(send_once, policy)
 
         self.busy_since = time.monotonic()
         try:
-            outcome = await deliver(send_once, policy)
+            outcomes = await _first_success(
+                [asyncio.create_task(post(r)) for r in notice.requests], receiver.timeout
+            )
         finally:
             self.busy_since = None
-        if outcome.ok:
+        delivered = [o for o in outcomes if o.ok]
+        for o in outcomes:
+            if not o.ok and delivered:
+                log.warning("receiver %s: one destination failed: %s", self.name, o.reason)
+        if delivered:
             p.log.record(self.name, keys)
+            if receiver.is_alertmanager:
+                p.log.track_active(self.name, events)
             NOTIFICATIONS.labels(self.name, "delivered").inc()
-            DELIVERY_SECONDS.labels(self.name).observe(outcome.elapsed)
+            DELIVERY_SECONDS.labels(self.name).observe(min(o.elapsed for o in delivered))
             log.info(
                 "receiver %s: delivered %s (%d alert(s), %d attempt(s), key %s)",
-                self.name, payload["status"], len(events), outcome.attempts,
-                payload["idempotencyKey"],
+                self.name, notice.status, len(events), sum(o.attempts for o in outcomes),
+                notice.idempotency_key,
             )  # fmt: skip
         else:
-            await p.dead.publish(self.name, events, outcome.reason)
+            reason = "; ".join(o.reason for o in outcomes)
+            await p.dead.publish(self.name, events, reason)
             NOTIFICATIONS.labels(self.name, "dead").inc()
-            log.error(
-                "receiver %s: dead-lettered %d alert(s): %s", self.name, len(events), outcome.reason
-            )
+            log.error("receiver %s: dead-lettered %d alert(s): %s", self.name, len(events), reason)
+
+    async def resend(self) -> None:
+        """Send an Alertmanager receiver's firing alerts again (once, no retries): Alertmanager
+        resolves an alert by itself when its ``endsAt`` passes without a re-send."""
+        p = self.pipeline
+        receiver = p.receiver(self.name)
+        if receiver is None or not receiver.is_alertmanager:
+            return
+        active, _ = not_silenced(p.silences, p.log.active(self.name), time.time())
+        if not active:
+            return
+        notice = notification(self.name, receiver, "", {}, active, p.links)
+        for request in notice.requests:
+            ATTEMPTS.labels(self.name).inc()
+            try:
+                await p.sender.send(
+                    self.name, request.url, request.body, request.headers, receiver.timeout,
+                    receiver.ca_file,
+                )  # fmt: skip
+            except DeliveryError as exc:
+                RESENDS.labels(self.name, "failed").inc()
+                log.warning("receiver %s: re-send of %d alert(s) failed: %s",
+                            self.name, len(active), exc)  # fmt: skip
+            else:
+                RESENDS.labels(self.name, "sent").inc()
+
+
+async def _first_success(tasks: list[asyncio.Task[Outcome]], grace: float) -> list[Outcome]:
+    """The outcomes of POSTs to every destination of a notification (every Alertmanager of an
+    HA set gets every alert). Once one destination took it, the others get ``grace`` seconds
+    more, then their retries stop: one Alertmanager down must not hold the receiver for
+    minutes, and the firing alerts reach it again with the next re-send."""
+    pending = set(tasks)
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if any(t.result().ok for t in done):
+                if pending:
+                    done, pending = await asyncio.wait(pending, timeout=grace)
+                break
+    finally:
+        for t in pending:
+            t.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+    cut = f"stopped: another destination took it and {grace:g} s passed"
+    return [
+        t.result() if t.done() and not t.cancelled() else Outcome(False, 0, 0.0, reason=cut)
+        for t in tasks
+    ]
 
 
 @dataclass
@@ -172,6 +259,8 @@ class Pipeline:
     log: NotificationLog
     sender: WebhookSender
     dead: DeadLetters
+    #: what Alertmanager-format payloads link to
+    links: Links = field(default_factory=lambda: Links("", ""))
     workers: dict[str, ReceiverWorker] = field(default_factory=dict)
 
     def receiver(self, name: str) -> Receiver | None:

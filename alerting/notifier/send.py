@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Mapping
 
 import aiohttp
@@ -38,11 +39,33 @@ class WebhookSender:
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
+        self._contexts: dict[str, ssl.SSLContext] = {}
+
+    def _ssl(self, name: str, ca_file: str) -> ssl.SSLContext | bool:
+        if not ca_file:
+            return True
+        context = self._contexts.get(ca_file)
+        if context is None:
+            try:
+                context = ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise DeliveryError(
+                    f"receiver {name}: cannot read CA file {ca_file}: {exc}", retryable=False
+                ) from None
+            self._contexts[ca_file] = context
+        return context
 
     async def send(
-        self, name: str, url: str, body: bytes, headers: Mapping[str, str], limit_s: float
+        self,
+        name: str,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        limit_s: float,
+        ca_file: str = "",
     ) -> int:
         """POST once; return the 2xx status or raise :class:`DeliveryError`."""
+        context = self._ssl(name, ca_file)
         try:
             async with self.session.post(
                 url,
@@ -50,6 +73,7 @@ class WebhookSender:
                 headers=dict(headers),
                 timeout=aiohttp.ClientTimeout(total=limit_s),
                 allow_redirects=False,
+                ssl=context,
             ) as resp:
                 await resp.content.read(64 * 1024)
                 status = resp.status

@@ -71,6 +71,7 @@ class NotifierService:
             notes,
             WebhookSender(session),
             DeadLetters(producer, a.dead_topic),
+            a.links(s.tsdb_url),
         )
         runtime.add_check("registry", lambda: (view.connected, f"etcd revision {view.revision}"))
         runtime.add_check(

@@ -8,6 +8,7 @@ notifier would (same body schema, ``X-Kemi-Signature``, ``Idempotency-Key``).
 
 from __future__ import annotations
 
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -23,7 +24,6 @@ from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import NotFoundError
 from kemi_stats.model import AlertEvent
-from kemi_stats.webhook import WebhookPayload, encode, webhook_alert, webhook_payload
 
 __all__ = ["alerts", "receiver_test_command", "register"]
 
@@ -38,7 +38,6 @@ _URL_OPTION = click.option(
 _JSON_OPTION = click.option(
     "--json", "as_json", is_flag=True, help="Print JSON instead of a table."
 )
-_USER_AGENT = "kemi-stats-cli/1"
 
 
 def _get(url: str, timeout: float = 5.0) -> Any:
@@ -50,6 +49,11 @@ def _get(url: str, timeout: float = 5.0) -> Any:
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         fail(f"alert evaluator {url}: cannot connect ({reason}); is alert-evaluator running?")
+
+
+def evaluator_alerts(url: str) -> list[dict[str, Any]]:
+    """The pending and firing alerts the evaluator at ``url`` holds now."""
+    return list(_get(url.rstrip("/") + "/api/v1/alerts")["alerts"])
 
 
 def _when(ms: int) -> str:
@@ -139,10 +143,10 @@ def alerts_history(url: str, as_json: bool, limit: int) -> None:
     _table(rows, ["TIME (UTC)", "STATUS", "RULE", "SEVERITY", "RESOURCE", "METRIC", "REASON"])
 
 
-def _test_payload(name: str) -> WebhookPayload:
-    """A one-alert firing payload marked ``test``, with a fresh idempotency key."""
+def _test_event(name: str) -> AlertEvent:
+    """A firing alert for a test notification."""
     key = uuid.uuid4().hex
-    event = AlertEvent(
+    return AlertEvent(
         fingerprint=key[:16],
         rule="kemi-test",
         status="firing",
@@ -156,41 +160,49 @@ def _test_payload(name: str) -> WebhookPayload:
         reason="kemi-stats receiver test",
         starts_at_ms=int(time.time() * 1000),
     )
-    return webhook_payload(name, "kemi-test{}", {}, [webhook_alert(event)], key, test=True)
+
+
+def _post(name: str, url: str, body: bytes, headers: dict[str, str], receiver: Any) -> int:
+    """POST once and print the answer; the HTTP status."""
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    context = ssl.create_default_context(cafile=receiver.ca_file) if receiver.ca_file else None
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=receiver.timeout, context=context) as resp:
+            status, answer = resp.status, resp.read(300)
+    except urllib.error.HTTPError as exc:
+        status, answer = exc.code, exc.read(300)
+    except (urllib.error.URLError, OSError) as exc:
+        elapsed = time.perf_counter() - started
+        fail(f"receiver {name}: {url}: {getattr(exc, 'reason', exc)} after {elapsed:.2f} s")
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    text = answer.decode(errors="replace").strip()
+    click.echo(f"receiver {name}: {url} answered HTTP {status} in {elapsed_ms:.0f} ms")
+    if text:
+        click.echo(f"  body: {text}")
+    return status
 
 
 @click.command("test")
 @click.argument("name")
 @pass_ctx
 def receiver_test_command(obj: CliContext, name: str) -> None:
-    """Send a signed test notification to receiver NAME and report its answer."""
+    """Send a test notification to receiver NAME (every URL of it) and report the answers."""
+    from alerting.notifier.payload import notification
+    from alerting.settings import AlertingSettings
+
     try:
         receiver = obj.registry.get("receiver", name).doc
     except NotFoundError:
         fail(f"receiver {name} does not exist")
-    payload = _test_payload(name)
-    body, headers = encode(payload, receiver.secret, _USER_AGENT, receiver.headers)
-    request = urllib.request.Request(receiver.url, data=body, headers=headers, method="POST")
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=receiver.timeout) as resp:
-            status, answer = resp.status, resp.read(300)
-    except urllib.error.HTTPError as exc:
-        status, answer = exc.code, exc.read(300)
-    except (urllib.error.URLError, OSError) as exc:
-        elapsed = time.perf_counter() - started
-        fail(
-            f"receiver {name}: {receiver.url}: {getattr(exc, 'reason', exc)} after {elapsed:.2f} s"
-        )
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    text = answer.decode(errors="replace").strip()
-    click.echo(f"receiver {name}: {receiver.url} answered HTTP {status} in {elapsed_ms:.0f} ms")
-    if text:
-        click.echo(f"  body: {text}")
-    click.echo(f"  idempotency key: {payload['idempotencyKey']}")
-    if not 200 <= status < 300:
-        retry = "would be retried" if status >= 500 or status == 429 else "is final (no retry)"
-        fail(f"receiver {name}: HTTP {status} {retry}")
+    links = AlertingSettings().links(obj.settings.tsdb_url)
+    notice = notification(name, receiver, "kemi-test{}", {}, [_test_event(name)], links, test=True)
+    statuses = [_post(name, r.url, r.body, r.headers, receiver) for r in notice.requests]
+    click.echo(f"  idempotency key: {notice.idempotency_key}")
+    for status in statuses:
+        if not 200 <= status < 300:
+            retry = "would be retried" if status >= 500 or status == 429 else "is final (no retry)"
+            fail(f"receiver {name}: HTTP {status} {retry}")
 
 
 def register(cli: click.Group) -> None:

@@ -293,16 +293,32 @@ RULE = KindCli(
 
 
 def _receiver_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    scalars = ("url", "secret", "timeout", "max_retries", "backoff_initial", "backoff_max",
-               "max_elapsed", "group_wait")  # fmt: skip
-    return _fill(doc, v, scalars, pairs=(("headers", "--header"),))
+    scalars = ("url", "format", "secret", "timeout", "max_retries", "backoff_initial",
+               "backoff_max", "max_elapsed", "group_wait", "resend_interval", "basic_user",
+               "basic_password", "bearer_token", "ca_file")  # fmt: skip
+    return _fill(doc, v, scalars, ("alertmanager_urls",), pairs=(("headers", "--header"),))
 
 
 RECEIVER = KindCli(
     "receiver",
     [
         click.option("--url", help="Webhook URL (http or https)."),
+        click.option(
+            "--format",
+            type=click.Choice(["kemi", "alertmanager"]),
+            help="Webhook payload: kemi's (default) or Alertmanager's webhook JSON (version 4).",
+        ),
+        click.option(
+            "--alertmanager-url", "alertmanager_urls", multiple=True, metavar="URL",
+            help="Send to Alertmanager's API instead of a webhook (repeat for an HA set).",
+        ),
+        click.option("--resend-interval",
+                     help="Alertmanager: send firing alerts again this often (default 1m)."),
         click.option("--secret", help="HMAC-SHA256 signing secret."),
+        click.option("--basic-user", help="HTTP basic auth user."),
+        click.option("--basic-password", help="HTTP basic auth password."),
+        click.option("--bearer-token", help="HTTP bearer token."),
+        click.option("--ca-file", help="CA bundle (PEM) for https with a private CA."),
         click.option("--timeout", help="Request timeout, e.g. 5s."),
         click.option("--max-retries", type=int, help="Retries before dead-lettering."),
         click.option("--backoff-initial", help="First retry delay, e.g. 1s."),
@@ -314,7 +330,7 @@ RECEIVER = KindCli(
         ),
     ],
     _receiver_doc,
-)
+)  # fmt: skip
 
 # --- token ----------------------------------------------------------------------------------------
 
@@ -410,8 +426,8 @@ SILENCE = KindCli(
         ),
         click.option("--starts", help="Start this long from now (default: now)."),
         click.option("--duration", help="How long it lasts, e.g. 2h."),
-        click.option("--reason", help="Why (shown with silenced alerts)."),
-        click.option("--created-by", help="Who set it."),
+        click.option("--comment", "--reason", "reason", help="Why (shown with silenced alerts)."),
+        click.option("--author", "--created-by", "created_by", help="Who set it."),
     ],
     _silence_doc,
     auto_name=lambda: uuid.uuid4().hex[:12],

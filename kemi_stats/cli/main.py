@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "kemi_stats.cli.query_cmd",
     "kemi_stats.cli.agent_cmd",
     "kemi_stats.cli.alerts_cmd",
+    "kemi_stats.cli.silence_cmd",
 )
 
 

@@ -40,7 +40,7 @@ COLUMNS: dict[str, Sequence[str]] = {
     "profile": ("description", "scalars", "tables"),
     "derived": ("expr", "window", "group_by", "resource_prefix"),
     "rule": ("metric", "match", "condition", "for", "clear", "no_data", "severity", "receivers"),
-    "receiver": ("url", "timeout", "max_retries", "secret"),
+    "receiver": ("url", "alertmanager_urls", "format", "timeout", "max_retries", "secret"),
     "token": ("resource_prefix", "resource_template", "rate_limit", "description", "created_at"),
     "counters": ("metrics", "kind", "enabled", "description"),
     "silence": ("match", "starts_at", "ends_at", "reason"),

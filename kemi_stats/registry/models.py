@@ -6,6 +6,7 @@ accepted as ``30s``/``5m``/seconds and stored as seconds.
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import re
 import time
@@ -472,13 +473,27 @@ class Rule(_Doc):
 
 
 class Receiver(_Doc):
-    """A webhook that alert notifications are POSTed to, signed with ``secret``."""
+    """Where alert notifications go: a webhook (``url``, signed with ``secret``, in kemi's
+    payload or Alertmanager's), or Alertmanager itself (``alertmanager_urls``, its API)."""
 
     #: headers often carry credentials (Authorization, API keys): masked as a whole
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"secret", "headers"})
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        {"secret", "headers", "basic_password", "bearer_token"}
+    )
 
-    url: str
+    url: str = ""
+    #: the webhook's payload: kemi's own (version 1) or Alertmanager's webhook (version 4)
+    format: Literal["kemi", "alertmanager"] = "kemi"
+    #: Alertmanager instances (an HA pair: every one gets every alert)
+    alertmanager_urls: list[str] = Field(default_factory=list)
+    #: firing alerts are sent to Alertmanager again this often (under its resolve_timeout)
+    resend_interval: PositiveDuration = 60.0
     secret: str = ""
+    basic_user: str = ""
+    basic_password: str = ""
+    bearer_token: str = ""
+    #: a CA bundle (PEM) for https URLs signed by a private CA, read where the notifier runs
+    ca_file: str = ""
     timeout: PositiveDuration = 5.0
     max_retries: int = Field(8, ge=0, le=100)
     backoff_initial: PositiveDuration = 1.0
@@ -491,9 +506,42 @@ class Receiver(_Doc):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", value):
+        if value and not re.match(r"^https?://[^\s/]+", value):
             raise ValueError(f"url {value!r} is not an http(s) URL")
         return value
+
+    @field_validator("alertmanager_urls")
+    @classmethod
+    def _alertmanager_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.match(r"^https?://[^\s/]+", url):
+                raise ValueError(f"alertmanager URL {url!r} is not an http(s) URL")
+        return [u.rstrip("/") for u in value]
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> Receiver:
+        if bool(self.url) == bool(self.alertmanager_urls):
+            raise ValueError(
+                "a receiver needs either url (a webhook) or alertmanager_urls (Alertmanager)"
+            )
+        if self.bearer_token and (self.basic_user or self.basic_password):
+            raise ValueError("bearer_token and basic_user/basic_password exclude each other")
+        if self.basic_password and not self.basic_user:
+            raise ValueError("basic_password needs basic_user")
+        return self
+
+    @property
+    def is_alertmanager(self) -> bool:
+        return bool(self.alertmanager_urls)
+
+    def auth_headers(self) -> dict[str, str]:
+        """Authorization for the receiver's requests (basic or bearer), if it has any."""
+        if self.bearer_token:
+            return {"Authorization": f"Bearer {self.bearer_token}"}
+        if self.basic_user:
+            raw = f"{self.basic_user}:{self.basic_password}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+        return {}
 
 
 def _check_template(value: str) -> str:

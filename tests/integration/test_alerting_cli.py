@@ -71,3 +71,36 @@ async def test_receiver_test_sends_a_signed_payload(settings: Settings, registry
         assert result.exit_code == 1 and "HTTP 503 would be retried" in result.output
     finally:
         await rcv.stop()
+
+
+def test_silences_the_amtool_way(settings: Settings, registry: Registry) -> None:
+    out = run(settings, "silence", "add", "alertname=cpu-high", "resource=~host:web-.*",
+              "--duration", "2h", "--comment", "disk swap")  # fmt: skip
+    sid = out.split()[1]
+    doc = registry.get("silence", sid).doc
+    assert [str(m) for m in doc.match] == ["alertname=cpu-high", "resource=~host:web-.*"]
+    assert doc.reason == "disk swap" and doc.created_by  # the user running the command
+    old = run(settings, "silence", "add", "--match", "resource=host:db-1", "--duration", "1h",
+              "--reason", "old names", "--created-by", "kim")  # fmt: skip
+    old_id = old.split()[1]
+    assert registry.get("silence", old_id).doc.created_by == "kim"
+
+    silences = SilenceSet()
+    silences.update({e.name: e.doc for e in registry.list("silence")})
+    web = {"alertname": "cpu-high", "resource": "host:web-07"}
+    assert silences.covers(web, time.time())
+    assert not silences.covers({**web, "alertname": "disk-full"}, time.time())
+
+    assert run(settings, "silence", "expire", old_id) == f"silence {old_id} expired\n"
+    silences.update({e.name: e.doc for e in registry.list("silence")})
+    assert not silences.covers({"resource": "host:db-1"}, time.time())
+    listed = run(settings, "silence", "list")
+    assert sid in listed and old_id not in listed
+    assert old_id in run(settings, "silence", "list", "--all")
+
+    env = {"KEMI_ETCD_ENDPOINT": settings.etcd_endpoint, "KEMI_ETCD_PREFIX": settings.etcd_prefix}
+    bad = CliRunner().invoke(cli, ["silence", "add", "resource~web"], env=env)
+    assert bad.exit_code == 2
+    assert "matcher 'resource~web' is invalid" in bad.output
+    missing = CliRunner().invoke(cli, ["silence", "expire", "nope"], env=env)
+    assert missing.exit_code == 1 and "silence nope does not exist" in missing.output
