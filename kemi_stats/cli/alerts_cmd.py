@@ -25,10 +25,10 @@ from kemi_stats.durations import format_duration
 from kemi_stats.errors import NotFoundError
 from kemi_stats.model import AlertEvent
 
-__all__ = ["alerts", "receiver_test_command", "register"]
+__all__ = ["URL_OPTION", "alerts", "evaluator_alerts", "receiver_test_command", "register"]
 
 _DEFAULT_URL = f"http://127.0.0.1:{SERVICES['alert-evaluator'].port}"
-_URL_OPTION = click.option(
+URL_OPTION = click.option(
     "--url",
     envvar="KEMI_ALERTING_EVALUATOR_URL",
     default=_DEFAULT_URL,
@@ -77,7 +77,7 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
 
 
 @click.group(invoke_without_command=True)
-@_URL_OPTION
+@URL_OPTION
 @_JSON_OPTION
 @click.option("--rule", help="Only alerts of this rule.")
 @click.pass_context
@@ -115,7 +115,7 @@ def alerts(ctx: click.Context, url: str, as_json: bool, rule: str | None) -> Non
 
 
 @alerts.command("history")
-@_URL_OPTION
+@URL_OPTION
 @_JSON_OPTION
 @click.option("-n", "--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
 def alerts_history(url: str, as_json: bool, limit: int) -> None:

@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "kemi_stats.cli.agent_cmd",
     "kemi_stats.cli.alerts_cmd",
     "kemi_stats.cli.silence_cmd",
+    "kemi_stats.cli.rule_test_cmd",
 )
 
 

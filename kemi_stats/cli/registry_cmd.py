@@ -29,7 +29,7 @@ for _k in KIND_CLIS.values():
         _REFERRED_BY.setdefault(_target, []).append((_k.kind, _field))
 
 
-def _load_file(path: str | None, kind: str) -> dict[str, Any]:
+def load_fields(path: str | None, kind: str) -> dict[str, Any]:
     """The fields in ``path``; the output of ``show -o yaml`` (``NAME: {fields}``) as well."""
     if not path:
         return {}
@@ -88,7 +88,7 @@ def _make_group(kc: KindCli) -> click.Group:
     def add(obj: CliContext, name: str | None, file: str | None, **values: Any) -> None:
         name = name or (kc.auto_name() if kc.auto_name else None)
         assert name is not None
-        raw = kc.to_doc(values, _load_file(file, kind))
+        raw = kc.to_doc(values, load_fields(file, kind))
         secret = None
         if kind == "token":
             secret = new_token_secret()
@@ -111,7 +111,7 @@ def _make_group(kc: KindCli) -> click.Group:
     def update(obj: CliContext, name: str, file: str | None, **values: Any) -> None:
         current = obj.registry.get(kind, name)
         raw = dump_doc(current.doc)
-        raw.update(_load_file(file, kind))
+        raw.update(load_fields(file, kind))
         doc = parse_doc(kind, name, kc.to_doc(values, raw))
         check_refs(obj.registry, kind, name, doc)
         obj.registry.update(kind, name, doc)

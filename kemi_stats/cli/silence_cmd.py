@@ -19,6 +19,7 @@ from typing import Any
 import click
 import orjson
 
+from kemi_stats.cli.alerts_cmd import URL_OPTION, evaluator_alerts
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.output import OUTPUT_OPTION, print_entries
 from kemi_stats.durations import parse_duration
@@ -123,13 +124,11 @@ def expire(obj: CliContext, ids: tuple[str, ...]) -> None:
 @click.command("query")
 @click.argument("matchers", nargs=-1, metavar="[MATCHERS]...")
 @MATCH_OPTION
-@click.option("--url", envvar="KEMI_ALERTING_EVALUATOR_URL", default="http://127.0.0.1:9104",
-              show_default=True, help="The alert evaluator's HTTP API.")  # fmt: skip
+@URL_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def query(matchers: tuple[str, ...], match: tuple[str, ...], url: str, as_json: bool) -> None:
     """The firing alerts a silence with these MATCHERS would silence now."""
     from alerting.matching import Selector
-    from kemi_stats.cli.alerts_cmd import evaluator_alerts
 
     selector = Selector.build([parse_matcher(m) for m in _matchers(matchers, match)])
     firing = [a for a in evaluator_alerts(url) if a["status"] == "firing"]

@@ -80,11 +80,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "KEMI_TSDB_URL": f"http://127.0.0.1:{ports['vm']}",
         "KEMI_DATA_DIR": str(data),
     }
-    for service in ("alert-evaluator", "aggregator"):
-        if service in ports:
-            env[f"KEMI_{service.upper().replace('-', '_')}_URL"] = (
-                f"http://127.0.0.1:{ports[service]}"
-            )
+    if "alert-evaluator" in ports:  # where `kemi-stats alerts` and `silence query` look
+        env["KEMI_ALERTING_EVALUATOR_URL"] = f"http://127.0.0.1:{ports['alert-evaluator']}"
     stack = Stack(data, ports, env)
     args = ["up", "--detach", "--data-dir", str(data), "--kafka-port", str(ports["kafka"]),
             "--etcd-port", str(ports["etcd"]), "--etcd-peer-port", str(ports["etcd-peer"]),

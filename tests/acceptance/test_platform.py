@@ -240,3 +240,40 @@ async def test_config_changes_apply_after_etcd_restart(
     await eventually(doubled, within=60, every=2.0)
     assert await receiver.wait_for(lambda rs: bool(firing(rs, rule)), within=30)
     assert all(c["status"] == "up" for c in stack.status()["components"])
+
+
+async def test_rule_test_replays_history_as_the_evaluator_saw_it(stack: Stack, token: str) -> None:
+    t = tag()
+    rid, rule = f"host:acc-bt-{t}", f"acc-bt-{t}"
+    stack.kemi("rule", "add", rule, "--metric", "cpu_usage_pct", "--match", f"resource={rid}",
+               "--above", "90", "--for", "2m", "--clear-below", "80", "--clear-for", "1m",
+               "--severity", "warning")  # fmt: skip
+    await asyncio.sleep(2)  # the evaluator follows the registry live
+    # 30 minutes of history, every 30 s: above 90 from minute 5 to 15, 85 (the band) at 12
+    values = [95.0 if 10 <= i < 30 and i != 24 else 85.0 if i == 24 else 50.0 for i in range(60)]
+    t0 = int(time.time()) - 40 * 60
+    for i, v in enumerate(values):
+        assert await push(stack, token, rid, t0 + 30 * i, cpu_usage_pct=v) == 204
+
+    async def live() -> list[dict[str, Any]] | None:
+        proc = await asyncio.to_thread(stack.kemi, "alerts", "history", "-n", "5000", "--json")
+        events = [e for e in orjson.loads(proc.stdout)
+                  if e["rule"] == rule and e["status"] in ("firing", "resolved")]  # fmt: skip
+        return events if len(events) >= 2 else None
+
+    fired, cleared = await eventually(live, 60)
+    assert (fired["status"], cleared["status"]) == ("firing", "resolved")
+
+    async def stored() -> bool:
+        return len(await export(stack, "cpu_usage_pct", rid)) == len(values)
+
+    await eventually(stored, 60)
+    doc = orjson.loads(stack.kemi("rule", "test", rule, "--since", "1h", "-o", "json").stdout)
+    [episode] = doc["episodes"]
+    assert (episode["fired_ms"], episode["resolved_ms"]) == (
+        fired["event_time_ms"], cleared["event_time_ms"],
+    )  # fmt: skip
+    assert episode["resource"] == rid and doc["samples"] >= len(values)
+    table = stack.kemi("rule", "test", rule, "--since", "1h").stdout
+    assert f"rule {rule}: 1 firing(s) on 1 of " in table
+    assert rid in table
