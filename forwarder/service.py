@@ -1,5 +1,8 @@
 """The forwarder loop: consume ``kemi.metrics``, cut line-protocol batches, write, commit.
 
+(The same process also writes the ``ALERTS`` series from ``kemi.alerts``:
+:mod:`forwarder.alert_series`.)
+
 Records are decoded and turned into lines on the event loop; each full batch (or one
 older than ``linger_ms``) goes to :class:`~forwarder.writer.TsdbWriter`, which
 retries until the TSDB accepts it. Up to ``max_inflight`` batches are out at once; past
@@ -22,6 +25,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
 from forwarder import metrics as m
+from forwarder.alert_series import AlertSeries
 from forwarder.chunks import Chunk, Chunks
 from forwarder.lineprotocol import BatchEncoder, EncodeStats
 from forwarder.settings import ForwarderSettings, resolve_measurement
@@ -267,10 +271,14 @@ def main() -> int:
     settings = load_settings()
 
     async def serve(runtime: ServiceRuntime) -> None:
-        forwarder = Forwarder(settings, ForwarderSettings())
+        fwd = ForwarderSettings()
+        forwarder = Forwarder(settings, fwd)
         runtime.add_check("kafka", forwarder.kafka_check)
         runtime.add_check("tsdb", forwarder.tsdb_check)
         await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap)
-        await forwarder.run()
+        alerts = AlertSeries(settings, fwd, forwarder.encoder, forwarder.writer)
+        async with asyncio.TaskGroup() as group:
+            group.create_task(forwarder.run())
+            group.create_task(alerts.run())
 
     return ServiceRuntime(NAME, settings, PORT).run(serve)

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kemi_stats.errors import ConfigError
 from kemi_stats.settings import Settings
-from kemi_stats.topics import METRICS
+from kemi_stats.topics import ALERTS, METRICS
 from kemi_stats.tsdb.mapping import default_measurement
 
 __all__ = ["TSDB_KINDS", "ForwarderSettings", "resolve_measurement"]
@@ -51,6 +51,11 @@ class ForwarderSettings(BaseSettings):
     #: (see forwarder.visibility); 0 turns it off
     visibility_flush: float = Field(default=1.0, ge=0)
     max_poll_records: int = Field(default=5000, ge=1)
+    #: alert transitions, written as the ALERTS series (forwarder.alert_series)
+    alerts_topic: str = ALERTS
+    alerts_group_id: str = "kemi-forwarder-alerts"
+    #: each pending or firing alert's ALERTS point is written again this often; 0: not at all
+    alerts_interval: float = Field(default=15.0, ge=0)
 
 
 def resolve_measurement(settings: Settings, fwd: ForwarderSettings) -> str:

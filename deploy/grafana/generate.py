@@ -211,10 +211,34 @@ health = dashboard(
 )  # fmt: skip
 
 
+# the alert states the forwarder writes from kemi.alerts (forwarder/alert_series.py)
+FIRING, PENDING = 'ALERTS{alertstate="firing"}', 'ALERTS{alertstate="pending"}'
+alerts = dashboard(
+    "kemi-alerts", "kemi-stats / Alerts",
+    [
+        panel("stat", "Firing now", [target(f"count({FIRING}) or vector(0)")], 0, 0, 6, 4,
+              fieldConfig=RED_FROM_ONE),
+        panel("stat", "Pending now", [target(f"count({PENDING}) or vector(0)")], 6, 0, 6, 4),
+        panel("stat", "Resources with a firing alert",
+              [target(f"count(count by (resource) ({FIRING})) or vector(0)")], 12, 0, 6, 4),
+        panel("stat", "Critical firing",
+              [target('count(ALERTS{alertstate="firing",severity="critical"}) or vector(0)')],
+              18, 0, 6, 4, fieldConfig=RED_FROM_ONE),
+        panel("timeseries", "Firing alerts by rule",
+              [target(f"count by (alertname) ({FIRING})", "{{alertname}}")], 0, 4, 12, 8),
+        panel("timeseries", "Firing alerts by severity",
+              [target(f"count by (severity) ({FIRING})", "{{severity}}")], 12, 4, 12, 8),
+        panel("table", "Firing and pending now",
+              [target('ALERTS{alertstate=~"firing|pending"}', instant=True)], 0, 12, 24, 10),
+    ],
+    [],
+)  # fmt: skip
+
+
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     for name, doc in (("fleet-overview", fleet), ("host", host), ("interfaces", interfaces),
-                      ("platform-health", health)):  # fmt: skip
+                      ("platform-health", health), ("alerts", alerts)):  # fmt: skip
         (OUT / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from forwarder.alert_series import alerts_point
 from forwarder.lineprotocol import BatchEncoder, EncodeStats
 from forwarder.settings import ForwarderSettings
 from forwarder.writer import Origin, TsdbWriter
-from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
+from kemi_stats.model import AlertEvent, MetricKind, Sample, SampleBatch, Source
 from kemi_stats.settings import Settings
 from tests.servers import RunningServer
 
@@ -89,6 +90,11 @@ async def _seed(vm: RunningServer, resource: str) -> None:
                 ],
             )
         )  # fmt: skip
+        # alert states, as forwarder.alert_series writes them
+        for state, severity in (("firing", "critical"), ("pending", "warning")):
+            event = AlertEvent(f"fp-{state}", f"cpu-{state}", state, severity, resource,
+                               "cpu_usage_pct", {"site": "pangyo"})  # fmt: skip
+            batches.append(alerts_point(event, state, t))
     out: list[str] = []
     stats = EncodeStats()
     for b in batches:
@@ -106,7 +112,9 @@ def test_provisioning_points_dashboards_at_the_data_source() -> None:
     [source] = ds["datasources"]
     assert source["type"] == "prometheus"
     files = sorted((GRAFANA / "dashboards").glob("*.json"))
-    assert [f.stem for f in files] == ["fleet-overview", "host", "interfaces", "platform-health"]
+    assert [f.stem for f in files] == [
+        "alerts", "fleet-overview", "host", "interfaces", "platform-health"
+    ]  # fmt: skip
     for f in files:
         doc = json.loads(f.read_text())
         assert {t["datasource"]["uid"] for t in _targets(doc)} == {source["uid"]}

@@ -213,6 +213,7 @@ def test_dashboards_provider_reads_the_repository_dashboards() -> None:
             f"provider {provider['name']} reads {path}; compose mounts {mounts}"
         )
     assert sorted(p.name for p in (GRAFANA / "dashboards").glob("*.json")) == [
+        "alerts.json",
         "fleet-overview.json",
         "host.json",
         "interfaces.json",
