@@ -43,7 +43,7 @@ COLUMNS: dict[str, Sequence[str]] = {
     "receiver": ("url", "alertmanager_urls", "format", "timeout", "max_retries", "secret"),
     "token": ("resource_prefix", "resource_template", "rate_limit", "description", "created_at"),
     "counters": ("metrics", "kind", "enabled", "description"),
-    "silence": ("match", "starts_at", "ends_at", "reason"),
+    "silence": ("match", "starts_at", "ends_at", "reason", "created_by"),
 }
 
 

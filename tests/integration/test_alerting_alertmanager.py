@@ -269,3 +269,31 @@ async def test_a_regex_silence_suppresses_exactly_what_query_lists_until_expired
         notifier.stop()
         evaluator.stop()
         await hook.stop()
+
+
+async def test_an_unreachable_alertmanager_is_dead_lettered_without_delaying_a_webhook(
+    settings: Settings, registry: Registry, topics: dict[str, str], services: None,
+    samples: Samples,
+) -> None:  # fmt: skip
+    hook = await RecordingReceiver().start()
+    dead = await Alerts(settings, topics["dead"]).start()
+    try:
+        registry.put("receiver", "am-down", Receiver(
+            alertmanager_urls=[f"http://127.0.0.1:{free_port()}"], max_retries=2,
+            backoff_initial=0.5, backoff_max=1.0))  # fmt: skip
+        registry.put("receiver", "ops-hook", Receiver(url=hook.url))
+        registry.create("rule", "cpu-high", Rule.model_validate(
+            cpu_rule("0s", "0s", receivers=["am-down", "ops-hook"])))  # fmt: skip
+        await asyncio.sleep(0.5)
+        r = f"host:web-{uuid.uuid4().hex[:6]}"
+        sent = time.monotonic()
+        await samples.send(r, int(time.time() * 1000), cpu_usage_pct=95)
+        assert await hook.wait_for(lambda rs: len(rs) >= 1, 10)
+        assert time.monotonic() - sent < 2.0, "the webhook waited for the dead Alertmanager"
+        assert await dead.wait(lambda evs: len(evs) >= 1, 20)
+        [letter] = dead.events
+        assert letter.receivers == ["am-down"] and letter.resource_id == r
+        assert "gave up after 3 attempt(s)" in letter.reason
+    finally:
+        await dead.stop()
+        await hook.stop()
