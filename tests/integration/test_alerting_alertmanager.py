@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from demo.receiver import RecordingReceiver
 from kemi_stats.cli.main import cli
-from kemi_stats.registry.models import Receiver, Rule
+from kemi_stats.registry.models import Receiver, Rule, Silence
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
@@ -123,6 +123,7 @@ async def test_a_firing_alert_reaches_alertmanager_and_its_webhook_then_resolves
     while not _mine(alertmanager.alerts(), r) and time.monotonic() - crossed < 10:
         await asyncio.sleep(0.05)
     took = time.monotonic() - crossed
+    print(f"in Alertmanager {took:.2f} s after the crossing sample was sent")
     [alert] = _mine(alertmanager.alerts(), r)
     assert took < 2.0, f"in Alertmanager after {took:.2f} s"
     assert {"alertname", "severity", "resource", "site"} <= alert["labels"].keys()
@@ -297,3 +298,25 @@ async def test_an_unreachable_alertmanager_is_dead_lettered_without_delaying_a_w
     finally:
         await dead.stop()
         await hook.stop()
+
+
+async def test_the_evaluator_removes_silences_past_their_retention(
+    registry: Registry, alerting_env: dict[str, str], tmp_path: Path
+) -> None:
+    now = time.time()
+    registry.create("silence", "ended-long-ago", Silence.model_validate(
+        {"match": ["alertname=x"], "starts_at": now - 7200, "ends_at": now - 3600}))  # fmt: skip
+    registry.create("silence", "still-on", Silence.model_validate(
+        {"match": ["alertname=y"], "starts_at": now - 60, "ends_at": now + 3600}))  # fmt: skip
+    env = {**alerting_env, "KEMI_ALERTING_SILENCE_RETENTION": "1800"}
+    evaluator = ServiceProcess("alerting.evaluator", env, tmp_path / "evaluator.log").start()
+    try:
+        await wait_ready(evaluator)
+        deadline = time.monotonic() + 10
+        while registry.exists("silence", "ended-long-ago") and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert not registry.exists("silence", "ended-long-ago"), evaluator.log_tail()
+        assert registry.exists("silence", "still-on")
+        assert "silence ended-long-ago: removed" in evaluator.log_tail()
+    finally:
+        evaluator.stop()
