@@ -13,10 +13,13 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
+from aiohttp import web
 from click.testing import CliRunner
 
+from alerting.notifier.send import DeliveryError, WebhookSender
 from demo.receiver import RecordingReceiver
 from kemi_stats.cli.main import cli
 from kemi_stats.registry.models import Receiver, Rule, Silence
@@ -27,6 +30,7 @@ from kemi_stats.stack.servers import free_port, http_ok
 from tests.alerting_rules import cpu_rule
 from tests.integration.alerting_support import MIN, Alerts, Samples, wait_ready
 from tests.servers import ServiceProcess
+from tests.tls import self_signed, server_context
 
 pytestmark = pytest.mark.integration
 
@@ -320,3 +324,33 @@ async def test_the_evaluator_removes_silences_past_their_retention(
         assert "silence ended-long-ago: removed" in evaluator.log_tail()
     finally:
         evaluator.stop()
+
+
+async def test_receivers_trust_a_private_ca_given_by_file(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    got: list[bytes] = []
+
+    async def alerts(request: web.Request) -> web.Response:
+        got.append(await request.read())
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/api/v2/alerts", alerts)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=server_context(cert, key)).start()
+    url = f"https://127.0.0.1:{port}/api/v2/alerts"
+    try:
+        async with aiohttp.ClientSession() as session:
+            sender = WebhookSender(session)
+            assert await sender.send("am", url, b"[]", {}, 5.0, str(cert)) == 200
+            with pytest.raises(DeliveryError) as refused:
+                await sender.send("am", url, b"[]", {}, 5.0)
+            assert "certificate" in str(refused.value).lower()
+            with pytest.raises(DeliveryError) as missing:
+                await sender.send("am", url, b"[]", {}, 5.0, str(tmp_path / "nope.pem"))
+            assert "cannot read CA file" in str(missing.value) and not missing.value.retryable
+        assert got == [b"[]"]
+    finally:
+        await runner.cleanup()

@@ -13,6 +13,7 @@ from kemi_stats.model import MetricKind, SampleBatch, Source
 from kemi_stats.registry.models import Target
 from tests.integration.test_poller_pipeline import Pipeline, pipeline
 from tests.prom_peers import Exporter
+from tests.tls import self_signed, server_context
 
 pytestmark = pytest.mark.integration
 __all__ = ["pipeline"]
@@ -138,36 +139,7 @@ async def test_a_large_page_sent_in_pieces_is_read_to_its_end() -> None:
         await runner.cleanup()
 
 
-def _self_signed(tmp: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 signed by its own key (a throwaway private CA)."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kemi test exporter")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=1)).not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )  # fmt: skip
-    cert_path, key_path = tmp / "exporter.pem", tmp / "exporter.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                         serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
-    return cert_path, key_path
-
-
 async def test_an_https_exporter_with_a_private_ca(tmp_path: Path) -> None:
-    import ssl
 
     from aiohttp import web
 
@@ -176,9 +148,8 @@ async def test_an_https_exporter_with_a_private_ca(tmp_path: Path) -> None:
     from kemi_stats.stack.servers import free_port
     from poller.scrape import Scraper
 
-    cert, key = _self_signed(tmp_path)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
+    cert, key = self_signed(tmp_path)
+    context = server_context(cert, key)
 
     async def metrics(request: web.Request) -> web.Response:
         return web.Response(text="secure_thing 1\n", content_type="text/plain")
