@@ -10,6 +10,8 @@ import argparse
 import contextlib
 import os
 import re
+import resource
+import subprocess
 import sys
 import time
 import urllib.request
@@ -27,8 +29,8 @@ from kemi_stats.stack.servers import (
 )
 
 __all__ = [
-    "PollerProcesses", "bench_options", "broker_and_etcd", "cpu_seconds", "scrape", "settle",
-    "start_poller",
+    "PollerProcesses", "bench_options", "broker_and_etcd", "cpu_seconds", "machine_busy_seconds",
+    "run_commands", "scrape", "settle", "start_poller",
 ]  # fmt: skip
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -46,6 +48,33 @@ def _machine_busy_and_total() -> tuple[int, int]:
         ticks = [int(x) for x in f.readline().split()[1:]]
     idle = ticks[3] + ticks[4]  # idle + iowait
     return sum(ticks) - idle, sum(ticks)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores, idle and iowait excluded)."""
+    return _machine_busy_and_total()[0] / _TICKS
+
+
+def run_commands(
+    commands: list[list[str]], parallel: int, env: dict[str, str]
+) -> tuple[int, float, float]:
+    """Run ``commands``, ``parallel`` at a time; (failures, wall seconds, their CPU seconds)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    running: list[subprocess.Popen[bytes]] = []
+    failures = 0
+    for cmd in commands:
+        if len(running) >= parallel:
+            failures += running.pop(0).wait() != 0
+        running.append(
+            subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        )
+    for proc in running:
+        failures += proc.wait() != 0
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return failures, wall, cpu
 
 
 def settle(quiet: float = 0.15, longest: float = 30.0, step: float = 0.5) -> float:

@@ -100,13 +100,16 @@ def postable_alert(
     Prometheus sends 4 resend intervals): Alertmanager resolves it by itself if the
     re-sends stop. A resolved one ends when it resolved.
     """
-    resolved = event.status == "resolved"
-    ends_ms = event.ends_at_ms if resolved else int(((now or time.time()) + valid_for) * 1000)
+    now_ms = int((now if now is not None else time.time()) * 1000)
+    if event.status == "resolved":
+        ends_ms = event.ends_at_ms or now_ms
+    else:
+        ends_ms = now_ms + int(valid_for * 1000)
     return {
         "labels": alert_labels(event),
         "annotations": dict(event.annotations),
         "startsAt": rfc3339(event.starts_at_ms or event.event_time_ms),
-        "endsAt": rfc3339(ends_ms or int((now or time.time()) * 1000)),
+        "endsAt": rfc3339(ends_ms),
         "generatorURL": generator_url(event, generator),
     }
 

@@ -145,10 +145,6 @@ def encode_request(
     return _tlv(0x30, _integer(version) + _tlv(0x04, community) + _tlv(pdu, body))
 
 
-def _unsigned(v: bytes) -> int:
-    return int.from_bytes(v, "big")
-
-
 def _string(v: bytes) -> SnmpValue:
     return "string", v.decode("utf-8", "replace").rstrip("\x00")
 

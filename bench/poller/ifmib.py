@@ -30,10 +30,8 @@ import http.client
 import multiprocessing as mp
 import os
 import re
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -45,7 +43,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.measure import cpu_seconds, settle
+from bench.measure import cpu_seconds, machine_busy_seconds, run_commands, settle
 from kemi_stats.registry.models import Credential, Profile, Target
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
 from kemi_stats.stack.servers import free_port, http_ok
@@ -134,9 +132,7 @@ async def _engine_loop(
     from poller.snmp import SnmpClient
 
     profiles = {"full": full_profile(), **load_builtin_profiles()}
-    client = SnmpClient()
-    if not lean and hasattr(client, "lean"):
-        client.lean = False
+    client = SnmpClient(lean=lean)
     cred = Credential(version="2c", community="public")
     targets = [
         (f"agent-{p}", Target(host="127.0.0.1", port=p, credential="c", profiles=[profile_name],
@@ -196,13 +192,13 @@ def bench_engine(
         mp.Process(target=_engine_process, args=((s, profile, warmup, seconds, lean), out))
         for s in share
     ]
-    busy0, began = _machine_busy(), time.monotonic()
+    busy0, began = machine_busy_seconds(), time.monotonic()
     for p in procs:
         p.start()
     results = [out.get(timeout=warmup + seconds + 120) for _ in procs]
     for p in procs:
         p.join()
-    machine = (_machine_busy() - busy0) / (time.monotonic() - began)
+    machine = (machine_busy_seconds() - busy0) / (time.monotonic() - began)
     polls = sum(r["polls"] for r in results)
     values = sum(r["values"] for r in results)
     cpu = sum(r["cpu"] for r in results)
@@ -213,12 +209,6 @@ def bench_engine(
             "cpu_per_1000_polls": 1000 * cpu / max(1, polls),
             "cpu_per_1000_values": 1000 * cpu / max(1, values),
             "machine_cores": machine}  # fmt: skip
-
-
-def _machine_busy() -> float:
-    with open("/proc/stat") as f:
-        ticks = [int(x) for x in f.readline().split()[1:]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
 # --- the whole worker: jobs from Kafka, the poll, the batch produced and acked -------------
@@ -308,14 +298,13 @@ def bench_exporter(
 
     run(time.monotonic() + warmup)
     counting = True
-    cpu0, busy0, started = cpu_seconds(pid), _machine_busy(), time.monotonic()
+    cpu0, started = cpu_seconds(pid), time.monotonic()
     run(started + seconds)
     wall, cpu = time.monotonic() - started, cpu_seconds(pid) - cpu0
     return {"polls": polls, "errors": errors, "polls_per_s": polls / wall,
             "values_per_poll": values / max(1, polls),
             "cpu_per_1000_polls": 1000 * cpu / max(1, polls),
-            "cpu_per_1000_values": 1000 * cpu / max(1, values),
-            "machine_cpu_s": _machine_busy() - busy0}  # fmt: skip
+            "cpu_per_1000_values": 1000 * cpu / max(1, values)}  # fmt: skip
 
 
 # --- net-snmp ------------------------------------------------------------------------------
@@ -333,20 +322,8 @@ def bench_netsnmp(agents: list[SnmpAgent], polls: int, parallel: int) -> dict[st
             ["snmpbulkwalk", *base, f"-Cr{MAX_REPETITIONS}", where, "1.3.6.1.2.1.31.1.1"],
         ]
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    running: list[subprocess.Popen[bytes]] = []
-    failures = 0
-    for n in range(polls):
-        for cmd in commands(agents[n % len(agents)].port):
-            if len(running) >= parallel:
-                failures += running.pop(0).wait() != 0
-            running.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env))
-    for p in running:
-        failures += p.wait() != 0
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    commands_ = [c for n in range(polls) for c in commands(agents[n % len(agents)].port)]
+    failures, wall, cpu = run_commands(commands_, parallel, env)
     return {"polls": polls, "failures": failures, "polls_per_s": polls / wall,
             "cpu_per_1000_polls": 1000 * cpu / polls}  # fmt: skip
 

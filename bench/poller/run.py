@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.measure import run_commands
 from kemi_stats.codec import encode_batch, encode_job
 from kemi_stats.registry.models import Credential, Profile, Target
 from tests.snmp_agents import SnmpAgent, start_snmpd
@@ -168,21 +167,7 @@ def bench_snmpget(agents: list[SnmpAgent], polls: int, parallel: int = 8) -> dic
         for i in range(polls)
     ]  # fmt: skip
     env = {"MIBS": "", "PATH": "/usr/bin:/bin"}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    running: list[subprocess.Popen[bytes]] = []
-    failures = 0
-    for cmd in cmds:
-        if len(running) >= parallel:
-            failures += running.pop(0).wait() != 0
-        running.append(
-            subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        )
-    for p in running:
-        failures += p.wait() != 0
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    failures, wall, cpu = run_commands(cmds, parallel, env)
     return {"polls": polls, "failures": failures, "polls_per_s": polls / wall,
             "cpu_s_per_1000": 1000 * cpu / polls, "parallel": parallel}  # fmt: skip
 

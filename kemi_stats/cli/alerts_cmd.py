@@ -24,6 +24,7 @@ from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import NotFoundError
 from kemi_stats.model import AlertEvent
+from kemi_stats.registry.models import Receiver
 
 __all__ = ["URL_OPTION", "alerts", "evaluator_alerts", "receiver_test_command", "register"]
 
@@ -162,7 +163,7 @@ def _test_event(name: str) -> AlertEvent:
     )
 
 
-def _post(name: str, url: str, body: bytes, headers: dict[str, str], receiver: Any) -> str:
+def _post(name: str, url: str, body: bytes, headers: dict[str, str], receiver: Receiver) -> str:
     """POST once and print the answer; what went wrong ("" if it was accepted)."""
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     context = ssl.create_default_context(cafile=receiver.ca_file) if receiver.ca_file else None

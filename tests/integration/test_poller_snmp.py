@@ -208,6 +208,8 @@ async def test_the_lean_path_reads_what_pysnmp_reads(
                 for metric in STEADY:
                     assert _values(lean, metric) == _values(theirs, metric), metric
                 assert len(lean.samples) > 20
+        # each went its own way: the lean client's socket carried its polls, pysnmp the other's
+        assert client.udp.transport is not None and slow.udp.transport is None
     finally:
         slow.close()
 
