@@ -187,6 +187,9 @@ def _shape(batch: SampleBatch) -> set[tuple[str, tuple[tuple[str, str], ...], Me
 
 
 STEADY = ("ifOperStatus", "ifHighSpeed", "laLoad", "hrStorageSize", "memTotalReal", "snmp_up")
+# snmpd reports this machine live: its load averages and cache/buffer sizes move between two
+# polls a few milliseconds apart, so only the values fixed by the hardware are compared there
+STEADY_ON_A_LIVE_HOST = ("ifOperStatus", "ifHighSpeed", "memTotalReal", "snmp_up")
 
 
 @pytest.mark.parametrize("version", ["2c", "1"])
@@ -205,7 +208,7 @@ async def test_the_lean_path_reads_what_pysnmp_reads(
                 theirs = await _poll(slow, f"pysnmp-{reps}", target, cred)
                 assert _shape(lean) == _shape(theirs)
                 assert lean.labels | {"target": ""} == theirs.labels | {"target": ""}
-                for metric in STEADY:
+                for metric in STEADY if agent is snmpsim else STEADY_ON_A_LIVE_HOST:
                     assert _values(lean, metric) == _values(theirs, metric), metric
                 assert len(lean.samples) > 20
         # each went its own way: the lean client's socket carried its polls, pysnmp the other's
