@@ -58,6 +58,8 @@ class EvaluatorService:
         self.settings = settings
         self.asettings = asettings or AlertingSettings()
         self.silences = SilenceSet()
+        #: the registry revision whose rules and silences are in force
+        self.applied_revision = 0
         self.engine = Engine(
             silenced=self.silences.covers,
             history_size=self.asettings.history_size,
@@ -88,6 +90,7 @@ class EvaluatorService:
         self._config_dirty.clear()
         self.silences.update(self.view.get("silence"))
         events = self.engine.set_rules(self.view.get("rule"), self.view.revision)
+        self.applied_revision = self.view.revision
         m.RULES.set(len(self.engine.rules))
         m.INVALID_RULES.set(len(self.engine.invalid_rules))
         log.info(
@@ -247,7 +250,11 @@ class EvaluatorService:
         )
         runtime.add_check(
             "rules",
-            lambda: (True, f"{len(self.engine.rules)} rules, invalid: {self.engine.invalid_rules}"),
+            lambda: (
+                True,
+                f"{len(self.engine.rules)} rules, {len(self.silences)} silences"
+                f" at revision {self.applied_revision}, invalid: {self.engine.invalid_rules}",
+            ),
         )
         self.producer = make_producer(s)
         self.consumer = make_consumer(

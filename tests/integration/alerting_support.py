@@ -4,6 +4,7 @@ environment and processes, a producer of samples, a collector of transitions."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -95,10 +96,13 @@ class Samples:
         await self.producer.send_and_wait(self.topic, encode_batch(batch), key=batch.key)
 
 
-async def wait_ready(evaluator: ServiceProcess, rules: int | None = None) -> None:
-    """The consumer has its partitions and, if given, that many rules are loaded.
+async def wait_ready(
+    evaluator: ServiceProcess, rules: int | None = None, revision: int | None = None
+) -> None:
+    """The consumer has its partitions and, if given, that many rules are loaded and the
+    registry's changes up to ``revision`` are in force.
 
-    A sample that arrives before its rule is loaded matches nothing, by design.
+    A sample that arrives before its rule (or silence) is loaded matches nothing, by design.
     """
     want = ["partitions [0, 1, 2]"] + ([] if rules is None else [f'"{rules} rules'])
     deadline = time.monotonic() + 30
@@ -107,12 +111,18 @@ async def wait_ready(evaluator: ServiceProcess, rules: int | None = None) -> Non
             try:
                 async with session.get(evaluator.url + "/healthz") as r:
                     text = await r.text()
-                    if all(w in text for w in want):
+                    applied = re.search(r"at revision (\d+)", text)
+                    if all(w in text for w in want) and (
+                        revision is None or (applied is not None and int(applied[1]) >= revision)
+                    ):
                         return
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.1)
-    raise AssertionError("evaluator never got its partitions:\n" + evaluator.log_tail())
+    raise AssertionError(
+        f"evaluator never got its partitions, rules or revision {revision}:\n"
+        + evaluator.log_tail()
+    )
 
 
 MIN = 60_000
