@@ -21,6 +21,7 @@ goes on with the target's max-repetitions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import time
 from collections.abc import Sequence
@@ -88,26 +89,10 @@ class AgentLimits:
     rows: dict[bytes, int] = field(default_factory=dict)
 
 
-_OIDS: dict[str, bytes] = {}
-_SUFFIXES: dict[bytes, tuple[str, tuple[int, ...]]] = {}
-
-
-def _oid(text: str) -> bytes:
-    known = _OIDS.get(text)
-    if known is None:
-        if len(_OIDS) > 200_000:
-            _OIDS.clear()
-        known = _OIDS[text] = oid_bytes(text)
-    return known
-
-
-def _suffix(raw: bytes) -> tuple[str, tuple[int, ...]]:
-    known = _SUFFIXES.get(raw)
-    if known is None:
-        if len(_SUFFIXES) > 200_000:
-            _SUFFIXES.clear()
-        known = _SUFFIXES[raw] = suffix_text(raw)
-    return known
+# the OIDs a plan asks for and the index suffixes a table answers with repeat every poll:
+# encode and decode each once per process (bounded, least recently used dropped first)
+_oid = functools.lru_cache(maxsize=200_000)(oid_bytes)
+_suffix = functools.lru_cache(maxsize=200_000)(suffix_text)
 
 
 @dataclass(eq=False, slots=True)

@@ -13,24 +13,21 @@ from pathlib import Path
 import pytest
 
 from kemi_stats.codec import encode_alert
-from kemi_stats.kafka import make_producer
 from kemi_stats.model import AlertEvent
 from kemi_stats.settings import Settings
 from kemi_stats.topics import TopicSpec, ensure_topics
-from tests.integration.test_forwarder_support import http_get, start_forwarder
+from tests.integration.test_forwarder_support import (
+    http_get,
+    produce_records,
+    start_forwarder,
+)
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.integration
 
 
 async def _send(settings: Settings, topic: str, events: list[AlertEvent]) -> None:
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        for e in events:
-            await producer.send_and_wait(topic, encode_alert(e), key=e.key)
-    finally:
-        await producer.stop()
+    await produce_records(settings, topic, [(encode_alert(e), e.key) for e in events])
 
 
 def _event(rule: str, status: str, t_ms: int, resource: str = "host:web-1") -> AlertEvent:

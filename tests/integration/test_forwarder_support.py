@@ -66,11 +66,18 @@ def metric_value(url: str, name: str) -> float:
 
 
 async def produce(settings: Settings, topic: str, batches: list[SampleBatch]) -> None:
+    await produce_records(settings, topic, [(encode_batch(b), b.key) for b in batches])
+
+
+async def produce_records(
+    settings: Settings, topic: str, records: list[tuple[bytes, bytes]]
+) -> None:
+    """Write (value, key) records to ``topic`` in order and wait until Kafka acked them all."""
     producer = make_producer(settings)
     await producer.start()
     try:
-        for b in batches:
-            await producer.send(topic, encode_batch(b), key=b.key)
+        for value, key in records:
+            await producer.send(topic, value, key=key)
         await producer.flush()
     finally:
         await producer.stop()
