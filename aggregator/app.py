@@ -3,15 +3,24 @@
 Every push goes through the same stages, each able to refuse it::
 
     auth (401) -> content type (415) -> body: size, gzip (413/400)
-    -> parse, resource ids by the token's template and prefix (400/403) -> rate limit (429) -> Kafka: bound, availability, acks (429/503)
-    -> 204
+    -> parse, resource ids by the token's template and prefix (400/403)
+    -> request limits: lines, samples, resources (413) -> rate limit (429)
+    -> Kafka: bound, availability, acks (413/429/503) -> 204
+
+Bodies larger than ``inline_parse_bytes`` or compressed are decompressed and parsed
+on a thread, so a large body does not hold up the small ones. Any other failure is
+a 500 with a JSON body and a request id, which the log names with the error.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
@@ -25,6 +34,7 @@ from aggregator.body import (
     OTLP_TYPES,
     REMOTE_WRITE_TYPES,
     check_content_type,
+    decode_body,
     read_body,
 )
 from aggregator.delivery import Delivery
@@ -60,6 +70,21 @@ Respond = Callable[[web.Request, BatchBuilder], web.Response]
 Refuse = Callable[[web.Request, Rejection], web.Response]
 
 _THROTTLE_STATUSES = frozenset({429, 503})
+_IDENTITY = frozenset({"identity", ""})
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _check_at_most(what: str, count: int, limit: int, setting: str) -> None:
+    """413 naming the limit when a request holds more than ``limit`` ``what``."""
+    if count > limit:
+        raise Rejection(
+            413,
+            "too_large",
+            f"the request holds {count} {what}, more than the limit of {limit} "
+            f"(KEMI_AGGREGATOR_{setting}); nothing was written, split it into smaller requests",
+            value=count,
+            expected=f"at most {limit} {what}",
+        )
 
 
 def _no_content(request: web.Request, out: BatchBuilder) -> web.Response:
@@ -106,6 +131,8 @@ class PushHandler:
         self.remote_write = RemoteWriteParser(config)
         self.otlp = OtlpParser(config)
         self.limiter = RateLimiter()
+        #: decompresses and parses large bodies off the event loop
+        self.pool = ThreadPoolExecutor(config.parse_threads, thread_name_prefix="kemi-parse")
         self.endpoints = {
             "/api/v1/push": Endpoint("push", JSON_TYPES, self._parse_json),
             "/api/v2/write": Endpoint("write_v2", LINE_PROTOCOL_TYPES, self._parse_lines),
@@ -153,6 +180,32 @@ class PushHandler:
     ) -> None:
         self.otlp.parse(body, request.content_type, window, out, grant)
 
+    def _parse(
+        self,
+        request: web.Request,
+        endpoint: Endpoint,
+        raw: bytes,
+        encoding: str,
+        window: TimeWindow,
+        grant: Grant,
+        revision: int,
+    ) -> tuple[BatchBuilder, list[tuple[bytes, bytes]]]:
+        """Decompress, parse and check a body against the request limits; encode its records.
+
+        Large or compressed bodies run here on a thread of ``pool``: one request's parse
+        delays the others no more than a thread switch.
+        """
+        config = self.config
+        body = decode_body(raw, encoding, config.max_body_bytes, config.max_gzip_members)
+        out = BatchBuilder(revision)
+        endpoint.parse(request, body, window, out, grant)
+        _check_at_most("samples", out.samples, config.max_samples, "MAX_SAMPLES")
+        _check_at_most("resources", out.resources, config.max_resources, "MAX_RESOURCES")
+        return out, out.records(config.max_record_bytes)
+
+    def _internal(self, request: web.Request, exc: Exception) -> Rejection:
+        return internal_error(request, exc)
+
     def _authenticate(self, request: web.Request) -> Grant:
         header = request.headers.get("Authorization")
         if header is None and request.path in ("/write", "/query") and request.query.get("p"):
@@ -166,12 +219,17 @@ class PushHandler:
         try:
             grant = self._authenticate(request)
             check_content_type(request, endpoint.types)
-            body = await read_body(request, self.config.max_body_bytes, endpoint.encodings)
+            raw, encoding = await read_body(request, self.config.max_body_bytes, endpoint.encodings)
             window = TimeWindow.around(
                 int(time.time() * 1000), self.config.max_age, self.config.max_future
             )
-            out = BatchBuilder(self.revision())
-            endpoint.parse(request, body, window, out, grant)
+            work = functools.partial(
+                self._parse, request, endpoint, raw, encoding, window, grant, self.revision()
+            )
+            if encoding in _IDENTITY and len(raw) <= self.config.inline_parse_bytes:
+                out, records = work()
+            else:
+                out, records = await asyncio.get_running_loop().run_in_executor(self.pool, work)
             wait = self.limiter.admit(grant.name, grant.rate_limit, out.samples)
             if wait is not None:
                 raise Rejection(
@@ -181,15 +239,15 @@ class PushHandler:
                     "nothing was written, retry later",
                     retry_after=wait,
                 )
-            records = out.records()
             await self.delivery.deliver(records)
-        except Rejection as rejection:
+        except Exception as exc:
+            rejection = exc if isinstance(exc, Rejection) else self._internal(request, exc)
             token = grant.name if grant is not None else ""
             if rejection.status in _THROTTLE_STATUSES:
                 REQUESTS_THROTTLED.labels(rejection.reason, token).inc()
             else:
                 REQUESTS_REJECTED.labels(rejection.reason, token).inc()
-            if rejection.status >= 500 or rejection.status == 429:
+            if rejection.status == 429 or rejection.status == 503:
                 log.info("%s %s: %s %s", name, token, rejection.status, rejection.message)
             REQUESTS.labels(name, str(rejection.status)).inc()
             REQUEST_SECONDS.labels(name).observe(time.perf_counter() - started)
@@ -214,8 +272,34 @@ class PushHandler:
         return response
 
 
+@web.middleware
+async def last_resort(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A 500 with a JSON body and a request id (logged with the error) for any route's bug."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception as exc:
+        return internal_error(request, exc).response()
+
+
+def internal_error(request: web.Request, exc: Exception) -> Rejection:
+    """Log ``exc`` under a request id and say it in a 500: nothing of the request was written."""
+    request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex[:16]
+    log.error(
+        "%s %s: request %s failed: %r", request.method, request.path, request_id, exc, exc_info=exc
+    )
+    return Rejection(
+        500,
+        "internal",
+        f"the aggregator failed on this request (request id {request_id}); nothing was "
+        "written. Please report it with the request id",
+        value=request_id,
+    )
+
+
 def build_app(handler: PushHandler) -> web.Application:
     """The aiohttp app with the push routes (ServiceRuntime adds /healthz and /metrics)."""
-    app = web.Application()
+    app = web.Application(middlewares=[last_resort])
     handler.add_routes(app)
     return app

@@ -20,6 +20,8 @@ __all__ = [
     "OTLP_TYPES",
     "REMOTE_WRITE_TYPES",
     "check_content_type",
+    "decode_body",
+    "gunzip",
     "read_body",
 ]
 
@@ -66,11 +68,9 @@ GZIP_OR_IDENTITY = frozenset({"identity", "gzip", "x-gzip", ""})
 
 async def read_body(
     request: web.Request, limit: int, encodings: frozenset[str] = GZIP_OR_IDENTITY
-) -> bytes:
-    """The body, gunzipped; 413 above ``limit``, 415 for an encoding not in ``encodings``.
-
-    A gzip body that does not decompress is a 400. Other accepted encodings (snappy for
-    remote_write) are left to the endpoint's parser.
+) -> tuple[bytes, str]:
+    """The body as sent and its content encoding; 413 above ``limit``, 415 for an encoding
+    not in ``encodings``. :func:`decode_body` decompresses it (off the event loop if large).
     """
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in encodings:
@@ -91,32 +91,53 @@ async def read_body(
         if size > limit:
             raise _too_large("request body", limit)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks), encoding
+
+
+def decode_body(raw: bytes, encoding: str, limit: int, max_members: int) -> bytes:
+    """The body gunzipped when ``encoding`` says gzip; other encodings (snappy for
+    remote_write) are left to the endpoint's parser."""
     if encoding in ("gzip", "x-gzip"):
-        return gunzip(raw, limit)
+        return gunzip(raw, limit, max_members)
     return raw
 
 
-def gunzip(data: bytes, limit: int) -> bytes:
-    """Decompress a gzip body (members concatenated as gzip allows) of at most ``limit`` bytes."""
-    out: list[bytes] = []
-    size = 0
-    rest = data
-    if not rest:
+def gunzip(data: bytes, limit: int, max_members: int = 100) -> bytes:
+    """Decompress a gzip body of at most ``limit`` bytes and ``max_members`` gzip members.
+
+    Members may be concatenated, as gzip allows. The input is fed in chunks, so the
+    cost is linear in its size: no member copies the rest of the body.
+    """
+    if not data:
         raise invalid("gzip body is empty", expected="a gzip stream")
-    while rest:
-        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            part = d.decompress(rest, limit - size + 1)
-        except zlib.error as exc:
-            raise invalid(f"gzip body is corrupt: {exc}", expected="a gzip stream") from None
-        size += len(part)
-        if size > limit or d.unconsumed_tail:
-            raise _too_large("decompressed body", limit)
-        out.append(part)
-        if not d.eof:
-            raise invalid(
-                f"gzip body is truncated after {len(data)} bytes", expected="a complete gzip stream"
+    view = memoryview(data)
+    out: list[bytes] = []
+    size = pos = members = 0
+    while pos < len(data):
+        members += 1
+        if members > max_members:
+            raise Rejection(
+                413,
+                "too_large",
+                f"gzip body has more than {max_members} members (limit "
+                "KEMI_AGGREGATOR_MAX_GZIP_MEMBERS); send one gzip stream",
+                expected=f"at most {max_members} gzip members",
             )
-        rest = d.unused_data
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while not d.eof:
+            if pos >= len(data):
+                raise invalid(
+                    f"gzip body is truncated after {len(data)} bytes",
+                    expected="a complete gzip stream",
+                )
+            chunk = view[pos : pos + _CHUNK]
+            try:
+                part = d.decompress(chunk, limit - size + 1)
+            except zlib.error as exc:
+                raise invalid(f"gzip body is corrupt: {exc}", expected="a gzip stream") from None
+            size += len(part)
+            if size > limit or d.unconsumed_tail:
+                raise _too_large("decompressed body", limit)
+            out.append(part)
+            pos += len(chunk) - len(d.unused_data)
     return b"".join(out)

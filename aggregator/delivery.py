@@ -3,6 +3,8 @@
 Guarantees, per request:
 
 - **204** only after the broker acknowledged every record (``acks=all``).
+- **413** when the request's records alone are more bytes than ``max_inflight_bytes``:
+  no retry can succeed. Nothing was sent.
 - **429** (``Retry-After``) when the encoded bytes handed to Kafka and not yet
   acknowledged, over all requests, would pass ``max_inflight_bytes``. Nothing
   was sent.
@@ -31,9 +33,10 @@ from aggregator.kafkahealth import KafkaProbe
 from aggregator.metrics import DELIVERY_SECONDS, INFLIGHT_BYTES, KAFKA_AVAILABLE
 from aggregator.rejection import Rejection
 from aggregator.settings import AggregatorSettings
+from kemi_stats.errors import TopicReplicationError
 from kemi_stats.rdkafka_producer import AckedProducer, DeliveryFailed
 from kemi_stats.settings import Settings
-from kemi_stats.topics import METRICS_RAW, ensure_topics, renamed_specs
+from kemi_stats.topics import METRICS_RAW, Replication, ensure_topics, renamed_specs
 
 __all__ = ["Delivery"]
 
@@ -56,15 +59,23 @@ class Delivery:
         self._pending: dict[int, float] = {}  # request seq -> when its records were handed over
         self._seq = itertools.count()
         self._tasks: list[asyncio.Task[None]] = []
+        #: set when Kafka can never be used as configured (topics under-replicated)
+        self._fatal: asyncio.Future[None] | None = None
 
     # --- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start probing and connecting in the background: the HTTP side serves 503 meanwhile."""
+        self._fatal = asyncio.get_running_loop().create_future()
         self._tasks = [
             asyncio.create_task(self.probe.run(), name="kafka-probe"),
             asyncio.create_task(self._connect(), name="kafka-connect"),
         ]
+
+    async def serve(self) -> None:
+        """Until stopped; raises the KemiError that makes Kafka unusable as configured."""
+        assert self._fatal is not None, "start() first"
+        await self._fatal
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -94,12 +105,19 @@ class Delivery:
                     linger_ms=self.config.linger_ms,
                     delivery_timeout=self.config.delivery_timeout,
                     queue_bytes=self.config.max_inflight_bytes,
+                    # a record of max_record_bytes with its key and batch framing always fits
+                    max_request_bytes=max(8 << 20, self.config.max_record_bytes + (64 << 10)),
                 )
                 try:
                     await asyncio.to_thread(producer.partitions, self.topic)
                 except BaseException:
                     await producer.close(0)
                     raise
+            except TopicReplicationError as exc:
+                # no retry helps: the topic needs replicas, or the setting a lower minimum
+                if self._fatal is not None and not self._fatal.done():
+                    self._fatal.set_exception(exc)
+                return
             except Exception as exc:
                 log.warning(
                     "kafka %s: producer not started: %s; retrying",
@@ -118,7 +136,11 @@ class Delivery:
             return
 
     def _ensure_topics(self) -> None:
-        ensure_topics(self.settings.kafka_bootstrap, renamed_specs({METRICS_RAW: self.topic}))
+        ensure_topics(
+            self.settings.kafka_bootstrap,
+            renamed_specs({METRICS_RAW: self.topic}),
+            Replication.from_settings(self.settings),
+        )
 
     def _want_idempotence(self) -> bool:
         mode = self.config.idempotence
@@ -175,6 +197,16 @@ class Delivery:
         if producer is None or not self.available:
             raise self._unavailable(
                 f"Kafka is unavailable ({self.probe.detail}); nothing was written, retry later"
+            )
+        if size > self.config.max_inflight_bytes:
+            raise Rejection(
+                413,
+                "too_large",
+                f"the request encodes to {size} bytes, more than may await Kafka's acks at once "
+                f"({self.config.max_inflight_bytes}, KEMI_AGGREGATOR_MAX_INFLIGHT_BYTES); nothing "
+                "was written, split it into smaller requests",
+                value=size,
+                expected=f"at most {self.config.max_inflight_bytes} encoded bytes",
             )
         if self.inflight_bytes + size > self.config.max_inflight_bytes:
             raise Rejection(

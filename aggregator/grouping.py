@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from itertools import chain
 
+from aggregator.rejection import Rejection
 from kemi_stats.batch_writer import PreparedSeries, SeriesCache, encode_prepared_batch, pack_double
 from kemi_stats.codec import decode_batch
 from kemi_stats.model import MetricKind, SampleBatch, Source
@@ -108,27 +109,79 @@ class BatchBuilder:
         """Samples to write: one per series per resource and time (the last one given)."""
         return sum(map(len, self._groups.values())) + sum(map(len, self._floats.values()))
 
-    def records(self) -> list[tuple[bytes, bytes]]:
-        """The Kafka records: (resource id, encoded SampleBatch), one per resource and time."""
+    @property
+    def resources(self) -> int:
+        """Distinct resources with samples in this request."""
+        return len({resource for resource, _ in self._groups} | {r for r, _ in self._floats})
+
+    def records(self, max_bytes: int = 1 << 62) -> list[tuple[bytes, bytes]]:
+        """The Kafka records: (resource id, encoded SampleBatch), one per resource and time,
+        or several when its samples encode to more than ``max_bytes`` (split by sample).
+
+        A record of one sample over ``max_bytes`` is a 413 :class:`Rejection`.
+        """
         revision = self.config_revision
-        records = [
-            (resource.encode(),
-             encode_prepared_batch(resource, time_ms, Source.PUSH, group.values(), revision))
-            for (resource, time_ms), group in self._groups.items()
-            if group
-        ]  # fmt: skip
-        records += [
-            (resource.encode(),
-             encode_prepared_batch(resource, time_ms, Source.PUSH,
-                                   chain.from_iterable(group.items()), revision))
-            for (resource, time_ms), group in self._floats.items()
-            if group
-        ]  # fmt: skip
+        records = []
+        for (resource, time_ms), group in self._groups.items():
+            if group:
+                value = encode_prepared_batch(
+                    resource, time_ms, Source.PUSH, group.values(), revision
+                )
+                if len(value) <= max_bytes:
+                    records.append((resource.encode(), value))
+                else:
+                    records += _split(resource, time_ms, list(group.values()), revision, max_bytes)
+        for (resource, time_ms), floats in self._floats.items():
+            if floats:
+                value = encode_prepared_batch(
+                    resource, time_ms, Source.PUSH, chain.from_iterable(floats.items()), revision
+                )
+                if len(value) <= max_bytes:
+                    records.append((resource.encode(), value))
+                else:
+                    samples = [head + double for head, double in floats.items()]
+                    records += _split(resource, time_ms, samples, revision, max_bytes)
         return records
 
     def batches(self) -> list[SampleBatch]:
         """The records as a reader sees them (decoded)."""
         return [decode_batch(value) for _, value in self.records()]
+
+
+def _split(
+    resource: str, time_ms: int, samples: list[bytes], revision: int, max_bytes: int
+) -> list[tuple[bytes, bytes]]:
+    """One (resource, time)'s encoded samples as records of at most ``max_bytes`` each."""
+    head = len(encode_prepared_batch(resource, time_ms, Source.PUSH, (), revision))
+    room = max_bytes - head
+    key = resource.encode()
+    records: list[tuple[bytes, bytes]] = []
+    part: list[bytes] = []
+    size = 0
+    for sample in samples:
+        if len(sample) > room:
+            raise Rejection(
+                413,
+                "too_large",
+                f"resource {resource!r}: one sample encodes to {len(sample)} bytes, more than a "
+                f"Kafka record may hold ({max_bytes}, KEMI_AGGREGATOR_MAX_RECORD_BYTES)",
+                value=resource,
+                expected=f"a sample of at most {room} bytes",
+            )
+        if size + len(sample) > room:
+            records.append(_record(key, resource, time_ms, part, revision))
+            part, size = [], 0
+        part.append(sample)
+        size += len(sample)
+    if part:
+        records.append(_record(key, resource, time_ms, part, revision))
+    return records
+
+
+def _record(
+    key: bytes, resource: str, time_ms: int, samples: list[bytes], revision: int
+) -> tuple[bytes, bytes]:
+    return key, encode_prepared_batch(resource, time_ms, Source.PUSH, samples, revision)
 
 
 def label_key(labels: dict[str, str]) -> LabelKey:

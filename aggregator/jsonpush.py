@@ -33,6 +33,7 @@ from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow, json_time_ms
 from kemi_stats.model import MetricKind
 from kemi_stats.names import (
+    InvalidSeries,
     is_label_name,
     is_metric_name,
     label_name_expected,
@@ -171,7 +172,10 @@ class JsonPushParser:
                 value = float(value)
             elif kind is not MetricKind.GAUGE:
                 value = _counter(value, vpath)
-            out.put(group, name, value, sample_labels, skey, kind)
+            try:
+                out.put(group, name, value, sample_labels, skey, kind)
+            except InvalidSeries as exc:
+                raise invalid(f"{mpath}: {exc}", path=mpath) from None
 
     def _labels(self, labels: Any, path: str) -> dict[str, str]:
         if labels is None:
@@ -220,11 +224,14 @@ def _bad(path: str, value: Any, expected: str, what: str | None = None) -> Rejec
 
 
 def _brief(value: Any) -> str:
-    text = (
-        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-        if _jsonable(value)
-        else repr(value)
-    )
+    try:
+        text = (
+            orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+            if _jsonable(value)
+            else repr(value)
+        )
+    except (TypeError, RecursionError):  # nested deeper than orjson writes
+        text = f"a {type(value).__name__} nested too deep to show"
     return text if len(text) <= 80 else text[:80] + "..."
 
 

@@ -33,6 +33,7 @@ from aggregator.rejection import Rejection, invalid
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import PRECISIONS, TimeWindow
 from kemi_stats.model import MetricKind
+from kemi_stats.names import InvalidSeries, metric_name_expected, name_limits
 
 __all__ = ["LineProtocolParser"]
 
@@ -174,6 +175,8 @@ def _field_value(key: str, raw: str) -> int | float | None:
         body = digits[1:] if digits.startswith("-") else digits
         if not (body.isascii() and body.isdigit()):
             raise _LineError(f"field {key!r}: {raw!r} is not an integer", raw, _FIELD_TYPES)
+        if len(body) > 20:  # beyond 64 bits, and int() refuses over 4,300 digits
+            raise _LineError(f"field {key!r}: {len(body)} digits is outside 64 bits", raw[:40])
         number = int(digits)
         if last == "i" and not _I64[0] <= number <= _I64[1]:
             raise _LineError(f"field {key!r}: {raw} is outside int64", raw, "a 64-bit integer")
@@ -203,6 +206,8 @@ class LineProtocolParser:
         self.reject_strings = settings.string_fields == "reject"
         self.max_labels = settings.max_labels
         self.max_fields = settings.max_fields_per_line
+        self.max_lines = settings.max_lines
+        self.max_metric = name_limits().metric_max_length
         self.names = NameMapper()
 
     def parse(
@@ -226,7 +231,17 @@ class LineProtocolParser:
                 value=body[max(exc.start - 10, 0) : exc.start + 10].decode("utf-8", "replace"),
                 expected="UTF-8 text",
             ) from None
-        for number, raw_line in enumerate(text.split("\n"), 1):
+        lines = text.split("\n")
+        if len(lines) > self.max_lines:
+            raise Rejection(
+                413,
+                "too_large",
+                f"the request holds {len(lines)} lines, more than the limit of {self.max_lines} "
+                "(KEMI_AGGREGATOR_MAX_LINES); nothing was written, split it into smaller requests",
+                value=len(lines),
+                expected=f"at most {self.max_lines} lines",
+            )
+        for number, raw_line in enumerate(lines, 1):
             if not raw_line or raw_line[0] == "#":
                 continue
             line = raw_line[:-1] if raw_line[-1] == "\r" else raw_line
@@ -234,6 +249,8 @@ class LineProtocolParser:
                 continue
             try:
                 self._line(line, scale, window, out, grant)
+            except InvalidSeries as exc:
+                raise invalid(f"line {number}: {exc}", line=number, value=line[:80]) from None
             except _LineError as exc:
                 if exc.status == 403:
                     raise Rejection(
@@ -306,6 +323,10 @@ class LineProtocolParser:
             body = ts[1:] if ts[0] == "-" else ts
             if not (body.isascii() and body.isdigit()):
                 raise _LineError(f"timestamp {ts!r} is not an integer", ts, "an integer timestamp")
+            if len(body) > 19:
+                raise _LineError(
+                    f"timestamp of {len(body)} digits is outside int64", ts[:40], "a time near now"
+                )
             time_ms = int(ts) * scale[0] // scale[1]
             problem = window.problem(time_ms)
             if problem:
@@ -328,6 +349,13 @@ class LineProtocolParser:
                 out.dropped_fields += 1
                 continue
             metric = self.names.metric(measurement, key)
+            if len(metric) > self.max_metric:
+                raise _LineError(
+                    f"metric name {metric[:64]!r}... is {len(metric)} characters long "
+                    f"(at most {self.max_metric})",
+                    metric[:80],
+                    metric_name_expected(),
+                )
             metric_kind = kind if kind is not None else grant.counters.kind(metric)
             if metric_kind is MetricKind.FLOAT_COUNTER:
                 if number < 0:
@@ -346,4 +374,8 @@ def _counter_value(key: str, value: int | float) -> int:
         value = int(value)
     if value < 0:
         raise _LineError(f"field {key!r}: counter value {value} is negative", value, ">= 0")
+    if value > _U64_MAX:
+        raise _LineError(
+            f"field {key!r}: counter value {value:.6g} is beyond 64 bits", value, "at most 2^64-1"
+        )
     return value

@@ -8,6 +8,8 @@ Mapped names are cached here: the per-line path does no regex.
 
 from __future__ import annotations
 
+from typing import Any
+
 from kemi_stats.model import MetricKind
 from kemi_stats.names import to_label_name, to_metric_name
 
@@ -23,15 +25,31 @@ KIND_NAMES: dict[str, MetricKind] = {
 }
 
 _CACHE_MAX = 100_000
+#: the characters the three caches may hold together before they start over
+_CACHE_CHARS = 8 << 20
 
 
 class NameMapper:
-    """Maps line-protocol names to platform names, once per distinct name."""
+    """Maps line-protocol names to platform names, once per distinct name.
+
+    The caches start over past ``_CACHE_MAX`` entries or ``_CACHE_CHARS`` characters,
+    so a stream of long distinct names cannot grow them past a few MiB.
+    """
 
     def __init__(self) -> None:
         self._metrics: dict[tuple[str, str], str] = {}
         self._labels: dict[str, str] = {}
         self._names: dict[str, str] = {}
+        self._chars = 0
+
+    def _room(self, cache: dict[Any, str], chars: int) -> None:
+        """Make room for an entry of ``chars`` characters in ``cache``."""
+        if len(cache) >= _CACHE_MAX or self._chars + chars > _CACHE_CHARS:
+            self._metrics.clear()
+            self._labels.clear()
+            self._names.clear()
+            self._chars = 0
+        self._chars += chars
 
     def metric(self, measurement: str, field: str) -> str:
         """The metric name of ``field`` of ``measurement``."""
@@ -39,8 +57,7 @@ class NameMapper:
         name = self._metrics.get(key)
         if name is None:
             name = to_metric_name(f"{measurement}_{field}")
-            if len(self._metrics) >= _CACHE_MAX:
-                self._metrics.clear()
+            self._room(self._metrics, 2 * len(name))
             self._metrics[key] = name
         return name
 
@@ -49,8 +66,7 @@ class NameMapper:
         mapped = self._names.get(name)
         if mapped is None:
             mapped = to_metric_name(name)
-            if len(self._names) >= _CACHE_MAX:
-                self._names.clear()
+            self._room(self._names, 2 * len(name))
             self._names[name] = mapped
         return mapped
 
@@ -59,7 +75,6 @@ class NameMapper:
         name = self._labels.get(key)
         if name is None:
             name = to_label_name(key)
-            if len(self._labels) >= _CACHE_MAX:
-                self._labels.clear()
+            self._room(self._labels, 2 * len(key))
             self._labels[key] = name
         return name

@@ -54,13 +54,30 @@ _WRITE_RESPONSES: dict[str, Any] = {
     "400": _error("invalid body: names the line or JSON path, the value and what was expected"),
     "401": _error("missing or unknown token"),
     "403": _error("a resource outside the token's resource prefix"),
-    "413": _error("body larger than max_body_bytes (compressed or decompressed)"),
+    "413": _error(
+        "over a request limit, named in the message: body bytes (compressed or decompressed), "
+        "gzip members, lines, samples, resources, or encoded bytes; nothing written"
+    ),
     "415": _error("unknown Content-Type or Content-Encoding"),
     "429": _error("in-flight bound reached or token rate limit; nothing written", retry=True),
     "503": _error(
         "Kafka unavailable (nothing written) or acks not in time (outcome unknown)", retry=True
     ),
+    "500": _error("a fault of the aggregator, with a request id its log names; nothing written"),
 }
+
+
+def _health_path(summary: str) -> dict[str, Any]:
+    json_object = {"application/json": {"schema": {"type": "object"}}}
+    return {
+        "get": {
+            "summary": summary,
+            "responses": {
+                "200": {"description": "ok", "content": json_object},
+                "503": {"description": "not ready", "content": json_object},
+            },
+        }
+    }
 
 
 def _otlp_error(description: str) -> dict[str, Any]:
@@ -103,7 +120,7 @@ _LABEL_NAME = {
 }
 _LABELS = {
     "type": "object",
-    "additionalProperties": {"type": "string"},
+    "additionalProperties": {"type": "string", "maxLength": _LIMITS.label_value_max_length},
     "description": "label name (see LabelName) -> value",
 }
 _KIND = {"type": "string", "enum": ["gauge", "counter", "counter32", "counter64", "float_counter"]}
@@ -383,21 +400,9 @@ def openapi_document(version: str = "0.1.0") -> dict[str, Any]:
                     "responses": _QUERY_RESPONSES,
                 }
             },
-            "/healthz": {
-                "get": {
-                    "summary": "Health of the process (Kafka's state in the detail)",
-                    "responses": {
-                        "200": {
-                            "description": "healthy",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                        "503": {
-                            "description": "unhealthy",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        },
-                    },
-                }
-            },
+            "/healthz": _health_path("Readiness, as /readyz (Kafka's state in the detail)"),
+            "/readyz": _health_path("Readiness: 503 while a dependency does not answer"),
+            "/livez": _health_path("Liveness: 200 while the process serves requests"),
             "/metrics": {
                 "get": {
                     "summary": "Prometheus self-metrics (kemi_aggregator_*)",

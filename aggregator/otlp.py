@@ -99,7 +99,7 @@ from aggregator.rejection import Rejection, invalid
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
 from kemi_stats.model import MetricKind
-from kemi_stats.names import is_label_name, is_metric_name, to_label_name
+from kemi_stats.names import is_label_name, is_metric_name, label_value_problem, to_label_name
 
 __all__ = ["OtlpParser", "otlp_refusal", "otlp_response"]
 
@@ -293,6 +293,10 @@ class OtlpParser:
             if name is None:
                 raise _Dropped("invalid_label_name", f"attribute {key[:80]!r} is no label name")
             labels[name] = f"{labels[name]};{value}" if name in labels else value
+        for name, value in labels.items():
+            problem = label_value_problem(value)
+            if problem is not None:
+                raise _Dropped("invalid_label_value", f"label {name!r}: value {problem}")
         return labels
 
     def _label_name(self, key: str) -> str | None:
@@ -300,7 +304,7 @@ class OtlpParser:
             return self._label_names[key]
         name: str | None = to_label_name(key)
         if not is_label_name(name or ""):
-            name = None
+            return None  # not cached: a long key would hold its bytes
         if len(self._label_names) >= _CACHE_MAX:
             self._label_names.clear()
         self._label_names[key] = name

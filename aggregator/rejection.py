@@ -76,7 +76,13 @@ class Rejection(Exception):
 
 def _shown(value: Any, limit: int = 200) -> str:
     """The offending value as text, cut so that a 100k-tag line does not echo back whole."""
-    text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = repr(value)
+        except RecursionError:
+            text = f"a {type(value).__name__} nested too deep to show"
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 

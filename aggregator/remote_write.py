@@ -44,6 +44,7 @@ from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
 from kemi_stats.batch_writer import PreparedSeries
 from kemi_stats.model import MetricKind
+from kemi_stats.names import series_problem
 
 __all__ = ["REMOTE_WRITE_ENCODINGS", "RemoteWriteParser", "snappy_uncompressed_length"]
 
@@ -323,6 +324,8 @@ class RemoteWriteParser:
         self.max_labels = settings.max_labels
         self.metadata_ttl = settings.metadata_ttl
         self.series_cache = settings.series_cache
+        self.series_cache_bytes = settings.series_cache_bytes
+        self._cached_bytes = 0
         self.names = NameMapper()
         #: token -> counter family -> when it stops being remembered (monotonic seconds)
         self._counter_families: dict[str, dict[str, float]] = {}
@@ -414,8 +417,7 @@ class RemoteWriteParser:
                 expected="a protobuf prometheus.TimeSeries",
             ) from None
         if new and isinstance(key, bytes):
-            if len(ctx.known) >= self.series_cache:
-                ctx.known.clear()
+            self._make_room(ctx.known, 3 * len(key))
             ctx.known[key + _SAMPLE_HEAD] = series
         samples, histograms = decoded
         if isinstance(series, _Dropped):
@@ -462,8 +464,22 @@ class RemoteWriteParser:
         if len(kept) > self.max_labels:
             return _Dropped("too_many_labels", f"{raw_name}: {len(kept)} labels")
         name = self.names.metric_name(raw_name)
+        problem = series_problem(name, kept)
+        if problem is not None:
+            return _Dropped("invalid_series", f"{raw_name[:80]}: {problem}")
         kind = _kind(name, families)
         return _Series(resource, raw_name, PreparedSeries(name, kept, kind), kind is _FLOAT)
+
+    def _make_room(self, known: dict[bytes, _Series | _Dropped], cost: int) -> None:
+        """Room for a series of ``cost`` bytes: a token's cache starts over at ``series_cache``
+        series, every token's when all hold ``series_cache_bytes`` (long labels)."""
+        if len(known) >= self.series_cache:
+            known.clear()
+        if self._cached_bytes + cost > self.series_cache_bytes:
+            for each in list(self._series.values()):
+                each.clear()
+            self._cached_bytes = 0
+        self._cached_bytes += cost
 
     def _known(self, grant: Grant) -> dict[bytes, _Series | _Dropped]:
         known = self._series.get(grant)

@@ -8,7 +8,6 @@ a shorter body; the aggregator must refuse those (a cut line can still parse, e.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aggregator.app import PushHandler, build_app
@@ -54,7 +53,7 @@ def main(settings: Settings | None = None) -> int:
             runtime.add_check("kafka", delivery.status)
             await delivery.start()
             log.info("aggregator: %d tokens; producing to %s", len(handler.tokens), config.topic)
-            await asyncio.Event().wait()
+            await delivery.serve()
         finally:
             await delivery.stop()
             view.close()

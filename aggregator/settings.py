@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kemi_stats.codec import MAX_RECORD_BYTES
 from kemi_stats.durations import parse_duration
 from kemi_stats.topics import METRICS_RAW
 
@@ -35,8 +36,23 @@ class AggregatorSettings(BaseSettings):
     max_body_bytes: int = Field(default=16 * _MiB, ge=1024)
     #: encoded bytes handed to Kafka and not yet acknowledged, over all requests (429 above)
     max_inflight_bytes: int = Field(default=64 * _MiB, ge=1024)
+    #: gzip members in one body (each is a decompressor started again: 413 above)
+    max_gzip_members: int = Field(default=100, ge=1)
     max_labels: int = Field(default=64, ge=1)
     max_fields_per_line: int = Field(default=1000, ge=1)
+    #: lines of line protocol in one request (413 above)
+    max_lines: int = Field(default=1_000_000, ge=1)
+    #: samples in one request, after the last value of a series and time wins (413 above)
+    max_samples: int = Field(default=1_000_000, ge=1)
+    #: distinct resources in one request (413 above)
+    max_resources: int = Field(default=100_000, ge=1)
+    #: largest Kafka record value: a resource's samples at one time are split to fit
+    #: (Kafka's default record limit, ``max.message.bytes``, is 1 MiB and a bit)
+    max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=64 * 1024)
+    #: bodies larger than this are decompressed and parsed on a thread, off the event loop
+    inline_parse_bytes: int = Field(default=64 * 1024, ge=0)
+    #: threads that decompress and parse large bodies (the rest wait for one)
+    parse_threads: int = Field(default=2, ge=1)
     #: how far ahead of the aggregator's clock a sample time may be
     max_future: Seconds = 600.0
     #: how old a sample may be (0: no limit)
@@ -57,3 +73,5 @@ class AggregatorSettings(BaseSettings):
     metadata_ttl: Seconds = 3600.0
     #: remote_write series whose meaning is remembered per token (by their encoded labels)
     series_cache: int = Field(default=200_000, ge=0)
+    #: bytes those remembered series may hold, over all tokens (long labels start it over)
+    series_cache_bytes: int = Field(default=64 * _MiB, ge=0)

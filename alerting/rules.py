@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from alerting.matching import Selector
 from alerting.state import AlertKind, Timing
-from alerting.templates import Template
+from alerting.templates import Template, TemplateError
 from kemi_stats.durations import format_duration
 from kemi_stats.registry.models import Condition, Rule
 
@@ -35,6 +35,13 @@ _OPS: dict[str, Callable[[float], Callable[[float], bool]]] = {
 def compile_condition(c: Condition | None) -> Callable[[float], bool] | None:
     """A plain closure for ``value <op> threshold`` (cheaper per sample than a match)."""
     return None if c is None else _OPS[c.op](c.threshold)
+
+
+def _annotation(key: str, text: str) -> Template:
+    try:
+        return Template.parse(text)
+    except TemplateError as exc:
+        raise TemplateError(f"annotation {key!r}: {exc}") from None
 
 
 def _ms(seconds: float) -> int:
@@ -66,7 +73,7 @@ class CompiledRule:
         annotations: dict[AlertKind, dict[str, Template]] = {}
         for kind, defaults in DEFAULT_ANNOTATIONS.items():
             texts = {**defaults, **rule.annotations}
-            annotations[kind] = {k: Template.parse(v) for k, v in texts.items()}
+            annotations[kind] = {k: _annotation(k, v) for k, v in texts.items()}
         selector = Selector.build(rule.match, rule.resource_prefix)
         return cls(name, rule, selector, timing, annotations, revision)
 

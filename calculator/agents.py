@@ -23,7 +23,7 @@ from calculator.processor import Result
 from calculator.state import GroupState, ResourceState
 from calculator.tables import group_table, resource_table
 from calculator.topics import groups_topic, raw_topic
-from kemi_stats.codec import decode_batch, encode_batch
+from kemi_stats.codec import MAX_RECORD_BYTES, decode_batch, encode_batch_records
 from kemi_stats.errors import CodecError
 from kemi_stats.model import SampleBatch
 
@@ -75,9 +75,14 @@ async def calculate(stream: Any) -> None:
         res = definitions.processor.process(batch, state)
         # write state before any await, so the clock timer never sees a stale window
         resource_table[rid] = state.to_bytes()
-        await _produce(_OUT, event.key or rid, raw)
+        if len(raw) <= MAX_RECORD_BYTES:
+            await _produce(_OUT, event.key or rid, raw)
+        else:  # written before records were split by size: passed on in parts
+            for value in encode_batch_records(batch):
+                await _produce(_OUT, rid, value)
         for out in res.derived:
-            await _produce(_OUT, rid, encode_batch(out))
+            for value in encode_batch_records(out):
+                await _produce(_OUT, rid, value)
         for c in res.contributions:
             key, value = encode_contribution(c)
             await _produce(_GROUPS, key, value)
@@ -123,7 +128,8 @@ async def _produce(topic: str, key: bytes, value: bytes) -> None:
 
 async def _emit(out: SampleBatch) -> None:
     metrics.PRODUCED.labels("aggregate").inc(len(out.samples))
-    await _produce(_OUT, out.key, encode_batch(out))
+    for value in encode_batch_records(out):
+        await _produce(_OUT, out.key, value)
 
 
 @app.timer(interval=calc_settings.close_check_interval)

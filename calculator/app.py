@@ -25,6 +25,8 @@ def create_app(settings: Settings, calc: CalculatorSettings) -> faust.App:
         store="rocksdb://",
         datadir=str(settings.data_dir / "calculator"),
         topic_partitions=calc.partitions,
+        # the tables' changelog topics Faust creates keep as many copies as ours
+        topic_replication_factor=settings.kafka_replication_factor,
         autodiscover=False,
         web_enabled=True,
         web_bind=settings.http_host,
@@ -35,6 +37,8 @@ def create_app(settings: Settings, calc: CalculatorSettings) -> faust.App:
         broker_commit_interval=calc.commit_interval,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # Kafka's default record limit: a raw record of MAX_RECORD_BYTES passes on whole
+        producer_max_request_size=1_048_576,
         recovery_consistency_check=calc.recovery_consistency_check,
         table_standby_replicas=0,
         logging_config=None,

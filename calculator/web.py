@@ -1,4 +1,9 @@
-"""``/healthz`` and Prometheus ``/metrics`` on the Faust worker's own web server."""
+"""``/healthz``, ``/livez``, ``/readyz`` and Prometheus ``/metrics`` on the Faust worker's web server.
+
+``/readyz`` is ``/healthz`` (the registry watch, definitions, table recovery);
+``/livez`` answers 200 while the worker's event loop serves pages, so a liveness probe
+does not restart a worker that waits for Kafka or etcd.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from calculator.agents import definitions
 from calculator.app import app
 
-__all__ = ["healthz", "metrics_page"]
+__all__ = ["healthz", "livez", "metrics_page", "readyz"]
 
 _STARTED = time.time()
 
@@ -33,9 +38,7 @@ def _checks() -> dict[str, tuple[bool, str]]:
     }
 
 
-@app.page("/healthz")
-async def healthz(self: Any, request: Any) -> Any:
-    """The service's health: registry watch, definitions, table recovery."""
+def _health(page: Any) -> Any:
     checks = _checks()
     healthy = all(ok for ok, _ in checks.values())
     body = {
@@ -44,7 +47,25 @@ async def healthz(self: Any, request: Any) -> Any:
         "uptime_seconds": round(time.time() - _STARTED, 1),
         "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
     }
-    return self.json(body, status=200 if healthy else 503)
+    return page.json(body, status=200 if healthy else 503)
+
+
+@app.page("/healthz")
+async def healthz(self: Any, request: Any) -> Any:
+    """The service's health: registry watch, definitions, table recovery."""
+    return _health(self)
+
+
+@app.page("/readyz")
+async def readyz(self: Any, request: Any) -> Any:
+    """Readiness: the same checks and answer as ``/healthz``."""
+    return _health(self)
+
+
+@app.page("/livez")
+async def livez(self: Any, request: Any) -> Any:
+    """Liveness: the worker's event loop answers."""
+    return self.json({"service": "calculator", "status": "alive"})
 
 
 @app.page("/metrics")

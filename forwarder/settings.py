@@ -43,7 +43,7 @@ class ForwarderSettings(BaseSettings):
     backoff_initial: float = Field(default=0.2, gt=0)
     backoff_max: float = Field(default=10.0, gt=0)
     commit_interval: float = Field(default=1.0, ge=0)
-    #: /healthz turns unhealthy when writes have failed for this long
+    #: /readyz (and /healthz) turn 503 when writes have failed for this long; /livez stays 200
     unhealthy_after: float = Field(default=30.0, gt=0)
     #: how often end offsets are read for the lag figure
     lag_interval: float = Field(default=5.0, gt=0)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 
 from kemi_stats.codec import KIND_TO_PB, SCHEMA_VERSION, SOURCE_TO_PB
 from kemi_stats.model import MetricKind, Source
+from kemi_stats.names import check_series
 
 __all__ = ["PreparedSeries", "SeriesCache", "encode_prepared_batch", "pack_double"]
 
@@ -82,7 +83,8 @@ class PreparedSeries:
 class SeriesCache:
     """Prepared series by (metric, label key, kind): up to ``size`` of them, ``max_bytes``.
 
-    When full it starts over (the next requests prepare their series again): simple,
+    A new series is checked against the name rules' lengths and label values
+    (:func:`kemi_stats.names.check_series`: InvalidSeries), once. When full it starts over (the next requests prepare their series again): simple,
     and a fleet's series set is stable between intervals. The byte bound keeps long
     label values from growing the cache past what its entry count suggests.
     """
@@ -101,6 +103,7 @@ class SeriesCache:
         key = (metric, label_key, kind)
         series = self._series.get(key)
         if series is None:
+            check_series(metric, labels)
             series = PreparedSeries(metric, labels, kind)
             # the encoded bytes, about twice over: the key's strings hold them too
             cost = 2 * len(series.float_head)

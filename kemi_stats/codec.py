@@ -8,6 +8,7 @@ Readers accept any record whose ``schema_version`` is at most :data:`SCHEMA_VERS
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, TypeVar
 
 import orjson
@@ -19,6 +20,7 @@ from kemi_stats.proto import kemi_pb2 as pb
 
 __all__ = [
     "KIND_TO_PB",
+    "MAX_RECORD_BYTES",
     "SCHEMA_VERSION",
     "SOURCE_TO_PB",
     "alert_from_json",
@@ -29,6 +31,7 @@ __all__ = [
     "decode_record",
     "encode_alert",
     "encode_batch",
+    "encode_batch_records",
     "encode_job",
     "record_to_json",
 ]
@@ -101,6 +104,26 @@ def encode_batch(batch: SampleBatch) -> bytes:
         if s.kind is not gauge:
             m.kind = KIND_TO_PB[s.kind]
     return msg.SerializeToString()
+
+
+#: the largest record value kemi-stats writes: Kafka's default record limit
+#: (``message.max.bytes``, 1,048,588) with room for the key and the record's framing
+MAX_RECORD_BYTES = 1_000_000
+
+
+def encode_batch_records(batch: SampleBatch, max_bytes: int = MAX_RECORD_BYTES) -> list[bytes]:
+    """``batch`` encoded as one record value, or as several batches of the same resource
+    and time, split by sample, when one would be larger than ``max_bytes``.
+
+    A single sample larger than ``max_bytes`` is still written alone.
+    """
+    value = encode_batch(batch)
+    if len(value) <= max_bytes or len(batch.samples) < 2:
+        return [value]
+    half = len(batch.samples) // 2
+    first = dataclasses.replace(batch, samples=batch.samples[:half])
+    rest = dataclasses.replace(batch, samples=batch.samples[half:])
+    return encode_batch_records(first, max_bytes) + encode_batch_records(rest, max_bytes)
 
 
 def decode_batch(data: bytes) -> SampleBatch:

@@ -13,6 +13,7 @@ which target, rule or key, which value, and what was expected::
     │   ├── AlreadyExistsError an entry with that name exists
     │   └── BackendUnavailable etcd cannot be reached
     ├── BrokerError            Kafka failed or cannot be reached
+    │   └── TopicReplicationError  a topic keeps fewer copies than the settings require
     ├── CodecError             a record cannot be decoded
     └── StackError             the local stack could not start or stop a component
 """
@@ -29,6 +30,7 @@ __all__ = [
     "NotFoundError",
     "RegistryError",
     "StackError",
+    "TopicReplicationError",
     "ValidationError",
 ]
 
@@ -67,6 +69,10 @@ class BackendUnavailable(RegistryError):
 
 class BrokerError(KemiError):
     """Kafka failed or cannot be reached."""
+
+
+class TopicReplicationError(BrokerError):
+    """A topic exists with fewer replicas than ``KEMI_KAFKA_REPLICATION_FACTOR`` requires."""
 
 
 class CodecError(KemiError):

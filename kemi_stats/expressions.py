@@ -13,6 +13,11 @@ evaluator only looks names up. An aggregate (``avg``, ``min``, ``max``, ``sum``,
 window or across a group, which the definition names. Evaluation never calls
 Python's ``eval``: simpleeval walks the checked tree with a fixed set of functions.
 
+An expression is bounded when it is compiled: its length, its nesting and its size
+are capped, and ``**`` or ``<<`` over constants that would make a number too large
+for a sample are refused. At evaluation ``**`` and ``<<`` refuse such results too,
+and every error becomes an :class:`EvalFailure`, so no expression can stop the caller.
+
 The language lives in the core because two places compile it: the registry, which
 refuses a ``derived`` entry the calculator could not run, and the calculator.
 """
@@ -26,17 +31,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from simpleeval import SimpleEval
+from simpleeval import DEFAULT_OPERATORS, SimpleEval
 
 __all__ = [
     "COUNTER_FUNCTIONS",
+    "MAX_EXPRESSION_DEPTH",
+    "MAX_EXPRESSION_LENGTH",
+    "MAX_EXPRESSION_NODES",
+    "MAX_RESULT_BITS",
+    "MAX_SHIFT",
     "EvalFailure",
     "Expression",
     "ExpressionError",
     "Input",
+    "check_expression_length",
     "compile_expression",
     "is_aggregate",
 ]
+
+#: the longest expression text, in characters
+MAX_EXPRESSION_LENGTH = 4096
+#: the deepest nesting of operations and calls
+MAX_EXPRESSION_DEPTH = 100
+#: the most names, numbers, operations and calls in one expression
+MAX_EXPRESSION_NODES = 1000
+#: the largest constant shift ``x << n``
+MAX_SHIFT = 64
+#: past 2**1024 no number fits in a sample (a double), so larger integers are not computed
+MAX_RESULT_BITS = 1024
 
 #: functions over one series' previous sample (the state the calculator keeps)
 COUNTER_FUNCTIONS = frozenset({"rate", "increase", "delta"})
@@ -174,6 +196,124 @@ class _Rewriter(ast.NodeTransformer):
         return super().generic_visit(node)
 
 
+def _bounded_pow(base: Any, exponent: Any) -> Any:
+    """``base ** exponent``; OverflowError instead of computing an integer past 2**1024."""
+    ints = isinstance(base, int) and isinstance(exponent, int)
+    if ints and exponent > 0 and (abs(base).bit_length() - 1) * exponent > MAX_RESULT_BITS:
+        raise OverflowError(f"the power is larger than 2**{MAX_RESULT_BITS}")
+    return base**exponent
+
+
+def _bounded_lshift(value: Any, shift: Any) -> Any:
+    """``value << shift``; OverflowError instead of computing an integer past 2**1024."""
+    ints = isinstance(value, int) and isinstance(shift, int)
+    if ints and abs(value).bit_length() + shift > MAX_RESULT_BITS:
+        raise OverflowError(f"the shift is larger than 2**{MAX_RESULT_BITS}")
+    return value << shift
+
+
+_OPERATORS: dict[type, Any] = {
+    **DEFAULT_OPERATORS,
+    ast.Pow: _bounded_pow,
+    ast.LShift: _bounded_lshift,
+}
+
+
+def check_expression_length(text: str) -> None:
+    """Raise ExpressionError (without echoing ``text``) if it is longer than allowed."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(
+            f"expression is {len(text)} characters long, at most {MAX_EXPRESSION_LENGTH}"
+        )
+
+
+def _parse(text: str) -> ast.Expression:
+    """The checked syntax tree of ``text``: bounded in length, depth, size and constants."""
+    check_expression_length(text)
+    source = text.strip()
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as exc:
+        raise ExpressionError(f"expression {text!r} does not parse: {exc.msg}") from None
+    except ValueError as exc:
+        raise ExpressionError(f"expression {text!r} does not parse: {exc}") from None
+    except (RecursionError, MemoryError):
+        raise ExpressionError(
+            f"expression {text!r} is nested too deeply to parse "
+            f"(at most {MAX_EXPRESSION_DEPTH} levels)"
+        ) from None
+    _check_shape(tree, text)
+    _check_constant_operations(tree, source, text)
+    return tree
+
+
+def _check_shape(tree: ast.AST, text: str) -> None:
+    nodes, deepest = 0, 0
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, ast.expr):
+            nodes, depth = nodes + 1, depth + 1
+            deepest = max(deepest, depth)
+        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+    split = "split it into derived metrics that read each other"
+    if deepest > MAX_EXPRESSION_DEPTH:
+        raise ExpressionError(
+            f"expression {text!r} is nested {deepest} levels deep, "
+            f"at most {MAX_EXPRESSION_DEPTH} ({split})"
+        )
+    if nodes > MAX_EXPRESSION_NODES:
+        raise ExpressionError(
+            f"expression {text!r} has {nodes} parts, at most {MAX_EXPRESSION_NODES} ({split})"
+        )
+
+
+def _constant(node: ast.AST) -> Any:
+    """The value of a subtree made of numbers only, or None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        return node.value
+    try:
+        if isinstance(node, ast.UnaryOp):
+            operand = _constant(node.operand)
+            return None if operand is None else _OPERATORS[type(node.op)](operand)
+        if isinstance(node, ast.BinOp):
+            left, right = _constant(node.left), _constant(node.right)
+            if left is None or right is None:
+                return None
+            return _OPERATORS[type(node.op)](left, right)
+    except Exception:  # not computable here (1/0, 1 >> 10**6, ...): left to evaluation
+        return None
+    return None
+
+
+def _check_constant_operations(tree: ast.AST, source: str, text: str) -> None:
+    """Refuse ``**`` and ``<<`` over constants whose result no sample could hold."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.BinOp) or not isinstance(node.op, ast.Pow | ast.LShift):
+            continue
+        right = _constant(node.right)
+        if right is None:
+            continue
+        part = ast.get_source_segment(source, node)
+        if isinstance(node.op, ast.LShift) and not (
+            isinstance(right, int) and 0 <= right <= MAX_SHIFT
+        ):
+            raise ExpressionError(
+                f"expression {text!r}: {part}: a constant shift must be 0 to {MAX_SHIFT}"
+            )
+        left = _constant(node.left)
+        if left is None:
+            continue
+        try:
+            _OPERATORS[type(node.op)](left, right)
+        except OverflowError:
+            raise ExpressionError(
+                f"expression {text!r}: {part} is larger than 2**{MAX_RESULT_BITS}"
+            ) from None
+        except Exception:  # 0 ** -1 and the like fail per sample, as they always did
+            continue
+
+
 def _percentile(q: float) -> Any:
     def agg(values: list[float]) -> float:
         ordered = sorted(values)
@@ -184,12 +324,19 @@ def _percentile(q: float) -> Any:
     return agg
 
 
+def _sum(values: list[float]) -> float:
+    try:
+        return math.fsum(values)
+    except OverflowError:  # a partial sum passed the float range; fold it plainly (to inf)
+        return sum(values)
+
+
 def aggregate_function(name: str) -> Any:
     """The function that folds a list of values for aggregate ``name``."""
     if name == "avg":
-        return lambda vs: math.fsum(vs) / len(vs)
+        return lambda vs: _sum(vs) / len(vs)
     if name == "sum":
-        return math.fsum
+        return _sum
     if name == "min":
         return min
     if name == "max":
@@ -202,6 +349,16 @@ def aggregate_function(name: str) -> Any:
     return _percentile(float(m.group(1).replace("_", ".")))
 
 
+def _sample_value(result: object) -> float:
+    """``result`` as a sample value; EvalFailure if it is not a finite number."""
+    if not isinstance(result, int | float):
+        raise EvalFailure("not_a_number", repr(result))
+    value = float(result)
+    if not math.isfinite(value):
+        raise EvalFailure("not_finite")
+    return value
+
+
 class Expression:
     """A compiled expression: its inputs, its optional aggregate, and a safe evaluator."""
 
@@ -209,11 +366,7 @@ class Expression:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        try:
-            tree = ast.parse(text.strip(), mode="eval")
-        except SyntaxError as exc:
-            raise ExpressionError(f"expression {text!r} does not parse: {exc.msg}") from None
-        body = tree.body
+        body = _parse(text).body
         self.aggregate: str | None = None
         if (
             isinstance(body, ast.Call)
@@ -235,7 +388,9 @@ class Expression:
         self.inputs: frozenset[Input] = frozenset(rewriter.inputs)
         self.fold = aggregate_function(self.aggregate) if self.aggregate else None
         self._tree = node.body
-        self._evaluator = SimpleEval(functions=dict(_SCALAR_FUNCTIONS), names={})
+        self._evaluator = SimpleEval(
+            operators=dict(_OPERATORS), functions=dict(_SCALAR_FUNCTIONS), names={}
+        )
 
     @property
     def counter_inputs(self) -> frozenset[Input]:
@@ -246,25 +401,21 @@ class Expression:
         ev = self._evaluator
         ev.names = names
         try:
-            result = ev.eval(self.text, previously_parsed=self._tree)
+            return _sample_value(ev.eval(self.text, previously_parsed=self._tree))
+        except EvalFailure:
+            raise
         except ZeroDivisionError:
             raise EvalFailure("division_by_zero") from None
         except KeyError as exc:
             raise EvalFailure("missing_input", str(exc)) from None
         except (ArithmeticError, ValueError, TypeError) as exc:
             raise EvalFailure("math_error", str(exc)) from None
+        except (RecursionError, MemoryError) as exc:
+            raise EvalFailure("eval_error", type(exc).__name__) from None
         except Exception as exc:  # simpleeval's own errors (NameNotDefined, ...)
             if type(exc).__name__ == "NameNotDefined":
                 raise EvalFailure("missing_input", str(exc)) from None
             raise EvalFailure("eval_error", str(exc)) from None
-        if isinstance(result, bool):
-            result = float(result)
-        if not isinstance(result, int | float):
-            raise EvalFailure("not_a_number", repr(result))
-        value = float(result)
-        if not math.isfinite(value):
-            raise EvalFailure("not_finite")
-        return value
 
     def __repr__(self) -> str:
         return f"Expression({self.text!r})"

@@ -10,6 +10,7 @@ turns stored entries and in-flight series invalid.
     metric name   [A-Za-z_][A-Za-z0-9_.:]*     at most 256 characters
     label name    [A-Za-z_][A-Za-z0-9_]*       at most 128 characters
     resource id   any text without control characters, 1 to 256 characters
+    label value   any text without control characters, at most 4,096 characters
     entry name    [A-Za-z0-9][A-Za-z0-9_.:-]*  at most 128 characters (registry keys)
 
 Names from tools we do not control (line protocol) are mapped rather than refused:
@@ -33,18 +34,23 @@ __all__ = [
     "LABEL_PATTERN",
     "METRIC_PATTERN",
     "InvalidName",
+    "InvalidSeries",
     "NameLimits",
     "check_entry_name",
     "check_label_name",
     "check_metric_name",
     "check_resource_id",
+    "check_series",
     "is_label_name",
     "is_metric_name",
     "label_name_expected",
+    "label_value_expected",
+    "label_value_problem",
     "metric_name_expected",
     "name_limits",
     "resource_id_expected",
     "resource_id_problem",
+    "series_problem",
     "to_label_name",
     "to_metric_name",
 ]
@@ -70,6 +76,7 @@ class NameLimits(BaseSettings):
     metric_max_length: int = Field(default=256, ge=1)
     label_max_length: int = Field(default=128, ge=1)
     resource_id_max_length: int = Field(default=256, ge=1)
+    label_value_max_length: int = Field(default=4096, ge=1)
     #: registry entry names are etcd key segments and CLI arguments
     entry_name_max_length: int = Field(default=128, ge=1)
 
@@ -153,6 +160,60 @@ def check_resource_id(resource_id: str, field: str = "resource id") -> str:
     if problem is not None:
         raise InvalidName(field, resource_id, resource_id_expected(), problem)
     return resource_id
+
+
+class InvalidSeries(ValidationError, ValueError):
+    """A series' names or label values break the rules (see :func:`series_problem`)."""
+
+
+def label_value_expected() -> str:
+    """What a label value must look like, in words for error messages."""
+    return f"at most {name_limits().label_value_max_length} characters, no control characters"
+
+
+def label_value_problem(value: str) -> str | None:
+    """Why ``value`` cannot be a label value, or None if it can (empty is allowed)."""
+    longest = name_limits().label_value_max_length
+    if len(value) > longest:
+        return f"is {len(value)} characters long (at most {longest})"
+    if _CONTROL.search(value):
+        return "contains control characters"
+    return None
+
+
+def series_problem(metric: str, labels: dict[str, str]) -> str | None:
+    """Why a series cannot be stored, or None if it can: the lengths of its metric and
+    label names (whose characters a caller has checked or mapped) and its label values.
+
+    Checked once per new series, so it costs nothing per sample.
+    """
+    limits = name_limits()
+    if len(metric) > limits.metric_max_length:
+        return (
+            f"metric name {_cut(metric)!r} is {len(metric)} characters long "
+            f"(at most {limits.metric_max_length})"
+        )
+    for key, value in labels.items():
+        if len(key) > limits.label_max_length:
+            return (
+                f"label name {_cut(key)!r} is {len(key)} characters long "
+                f"(at most {limits.label_max_length})"
+            )
+        problem = label_value_problem(value)
+        if problem is not None:
+            return f"label {_cut(key)!r}: value {_cut(value)!r} {problem}"
+    return None
+
+
+def check_series(metric: str, labels: dict[str, str]) -> None:
+    """Raise InvalidSeries if the series breaks a rule of :func:`series_problem`."""
+    problem = series_problem(metric, labels)
+    if problem is not None:
+        raise InvalidSeries(problem, field="series")
+
+
+def _cut(text: str, limit: int = 64) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def check_entry_name(name: str, field: str = "name") -> str:

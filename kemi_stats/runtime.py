@@ -1,9 +1,19 @@
-"""The runtime every kemi service runs in: logging, ``/healthz`` and ``/metrics``, a clean stop.
+"""The runtime every kemi service runs in: logging, health pages, ``/metrics``, a clean stop.
 
 A service's ``main()`` builds a :class:`ServiceRuntime` with its name and default
 port and hands it its main coroutine; SIGTERM and SIGINT cancel that coroutine and
 the HTTP server stops. (Which services exist, and how to start them, is
 :mod:`kemi_stats.catalogue`.)
+
+Two questions, two pages, so an orchestrator restarts a process only when a restart helps:
+
+``GET /livez``   liveness: the process works. 200 whenever the event loop answers; a
+                 dependency being down never makes it fail (restarting would not
+                 bring the dependency back).
+``GET /readyz``  readiness: the process and its dependencies work. 200 when every
+                 check registered with :meth:`ServiceRuntime.add_check` passes, else 503;
+                 the body names each check with its detail.
+``GET /healthz`` the same as ``/readyz`` (``kemi-stats up`` and ``status`` wait on it).
 """
 
 from __future__ import annotations
@@ -30,6 +40,10 @@ log = logging.getLogger(__name__)
 
 #: returns (healthy, detail)
 HealthCheck = Callable[[], tuple[bool, str]]
+
+
+def _json(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(body), status=status, content_type="application/json")
 
 
 def setup_logging(service: str, level: str = "INFO") -> None:
@@ -60,14 +74,16 @@ class ServiceRuntime:
         self.started = time.time()
         self.checks: dict[str, HealthCheck] = {}
         self.app = app if app is not None else web.Application()
-        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/livez", self._livez)
+        self.app.router.add_get("/readyz", self._readyz)
+        self.app.router.add_get("/healthz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)
         self._runner: web.AppRunner | None = None
         self.port = settings.http_port if settings.http_port is not None else default_port
         self._auto_decompress = auto_decompress
 
     def add_check(self, name: str, check: HealthCheck) -> None:
-        """Register a named health check shown by ``/healthz``."""
+        """Register a named readiness check shown by ``/readyz`` and ``/healthz``."""
         self.checks[name] = check
 
     def health(self) -> tuple[bool, dict[str, dict[str, Any]]]:
@@ -83,17 +99,22 @@ class ServiceRuntime:
             healthy = healthy and ok
         return healthy, results
 
-    async def _healthz(self, request: web.Request) -> web.Response:
+    def _uptime(self) -> float:
+        return round(time.time() - self.started, 1)
+
+    async def _livez(self, request: web.Request) -> web.Response:
+        body = {"service": self.name, "status": "ok", "uptime_seconds": self._uptime()}
+        return _json(body)
+
+    async def _readyz(self, request: web.Request) -> web.Response:
         healthy, results = self.health()
         body = {
             "service": self.name,
             "status": "ok" if healthy else "unhealthy",
-            "uptime_seconds": round(time.time() - self.started, 1),
+            "uptime_seconds": self._uptime(),
             "checks": results,
         }
-        return web.Response(
-            body=orjson.dumps(body), status=200 if healthy else 503, content_type="application/json"
-        )
+        return _json(body, 200 if healthy else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(
@@ -101,7 +122,7 @@ class ServiceRuntime:
         )
 
     async def start_http(self) -> None:
-        """Serve the app (with /healthz and /metrics) on the service's host and port."""
+        """Serve the app (with /livez, /readyz, /healthz and /metrics) on the service's host and port."""
         self._runner = web.AppRunner(
             self.app, access_log=None, auto_decompress=self._auto_decompress
         )

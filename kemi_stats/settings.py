@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "load_settings"]
@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     # Short sessions make a restarted consumer's partitions move quickly; the local
     # broker also makes kafka-python's first join take half of this (docs/local-stack.md).
     kafka_session_timeout_ms: int = Field(10000, ge=1000)
+    # Copies of each topic: ``kemi-stats topics ensure`` creates topics with this many
+    # replicas, and every service refuses a topic with fewer (1 for one broker).
+    kafka_replication_factor: int = Field(1, ge=1)
+    # Replicas that must hold a record before the broker acks it (a topic config).
+    kafka_min_insync_replicas: int = Field(1, ge=1)
     etcd_endpoint: str = "127.0.0.1:2379"
     etcd_prefix: str = "/kemi/"
     tsdb_url: str = "http://127.0.0.1:8428"
@@ -40,6 +45,15 @@ class Settings(BaseSettings):
         if not value.startswith("/"):
             value = "/" + value
         return value if value.endswith("/") else value + "/"
+
+    @model_validator(mode="after")
+    def _insync_within_replicas(self) -> Settings:
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError(
+                f"KEMI_KAFKA_MIN_INSYNC_REPLICAS={self.kafka_min_insync_replicas}: expected at "
+                f"most KEMI_KAFKA_REPLICATION_FACTOR={self.kafka_replication_factor}"
+            )
+        return self
 
     @property
     def etcd_host_port(self) -> tuple[str, int]:

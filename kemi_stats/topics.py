@@ -1,18 +1,26 @@
 """Every Kafka topic of kemi-stats, with its partitions and configs, in one place.
 
 Services and ``kemi-stats topics ensure`` create topics from this table; nothing
-relies on broker auto-creation.
+relies on broker auto-creation. How many copies a topic keeps is not a property of the
+topic but of the deployment (:class:`Replication`, from ``KEMI_KAFKA_REPLICATION_FACTOR``
+and ``KEMI_KAFKA_MIN_INSYNC_REPLICAS``): :func:`ensure_topics` creates missing topics
+with it and refuses existing ones that keep fewer copies, so a service started against
+under-replicated topics stops at once with the reason instead of losing acked records
+when one broker fails.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from kemi_stats.errors import BrokerError
+from kemi_stats.errors import BrokerError, ConfigError, TopicReplicationError
+from kemi_stats.settings import Settings, load_settings
 
 __all__ = [
     "ALERTS",
@@ -22,6 +30,7 @@ __all__ = [
     "METRICS_GROUPS",
     "METRICS_RAW",
     "POLL_JOBS",
+    "Replication",
     "TopicSpec",
     "ensure_topics",
     "list_topics",
@@ -36,6 +45,8 @@ ALERTS_DEAD = "kemi.alerts.dead"
 # Calculator group aggregates are repartitioned by group key through this topic.
 METRICS_GROUPS = "kemi.metrics.groups"
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
@@ -43,7 +54,6 @@ class TopicSpec:
 
     name: str
     partitions: int
-    replication: int = 1
     configs: dict[str, str] = field(default_factory=dict)
     description: str = ""
 
@@ -93,6 +103,32 @@ def renamed_specs(names: Mapping[str, str], partitions: int | None = None) -> tu
     return tuple(specs)
 
 
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """How many copies of each topic the deployment keeps.
+
+    ``factor`` replicas are created, and a topic with fewer is refused;
+    ``min_insync`` of them must hold a record before the broker acks it.
+    """
+
+    factor: int = 1
+    min_insync: int = 1
+
+    def __post_init__(self) -> None:
+        if self.factor < 1:
+            raise ConfigError(f"replication factor {self.factor}: expected at least 1")
+        if not 1 <= self.min_insync <= self.factor:
+            raise ConfigError(
+                f"min in-sync replicas {self.min_insync}: expected 1 to the replication "
+                f"factor ({self.factor})"
+            )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Replication:
+        """The replication ``KEMI_KAFKA_REPLICATION_FACTOR`` and ``..._MIN_INSYNC_REPLICAS`` ask for."""
+        return cls(settings.kafka_replication_factor, settings.kafka_min_insync_replicas)
+
+
 def _admin(bootstrap: str) -> KafkaAdminClient:
     try:
         return KafkaAdminClient(
@@ -111,27 +147,82 @@ def list_topics(bootstrap: str) -> list[str]:
         admin.close()
 
 
-def ensure_topics(bootstrap: str, specs: tuple[TopicSpec, ...] = ALL_TOPICS) -> list[str]:
-    """Create every topic in ``specs`` that does not exist; return the names created."""
+def ensure_topics(
+    bootstrap: str,
+    specs: tuple[TopicSpec, ...] = ALL_TOPICS,
+    replication: Replication | None = None,
+) -> list[str]:
+    """Create every topic in ``specs`` that does not exist; return the names created.
+
+    Topics that existed already must keep at least ``replication.factor`` copies:
+    :class:`~kemi_stats.errors.TopicReplicationError` names the first that does not.
+    ``replication`` defaults to the settings' (``KEMI_KAFKA_*``), so every service that
+    ensures its topics also checks them.
+    """
+    wanted = replication if replication is not None else Replication.from_settings(load_settings())
     admin = _admin(bootstrap)
     try:
-        existing = set(admin.list_topics())
-        missing = [s for s in specs if s.name not in existing]
-        created: list[str] = []
-        for spec in missing:
-            try:
-                admin.create_topics(
-                    [
-                        NewTopic(
-                            spec.name, spec.partitions, spec.replication, topic_configs=spec.configs
-                        )
-                    ]
-                )
-                created.append(spec.name)
-            except TopicAlreadyExistsError:
-                pass
-            except KafkaError as exc:
-                raise BrokerError(f"kafka {bootstrap}: create topic {spec.name}: {exc}") from exc
+        created = _create_missing(admin, bootstrap, specs, wanted)
+        existing = [spec.name for spec in specs if spec.name not in created]
+        if existing:
+            _check_replication(admin, bootstrap, existing, wanted.factor)
         return created
     finally:
         admin.close()
+
+
+def _create_missing(
+    admin: KafkaAdminClient, bootstrap: str, specs: tuple[TopicSpec, ...], wanted: Replication
+) -> list[str]:
+    existing = set(admin.list_topics())
+    created: list[str] = []
+    for spec in specs:
+        if spec.name in existing:
+            continue
+        configs = {**spec.configs, "min.insync.replicas": str(wanted.min_insync)}
+        try:
+            admin.create_topics(
+                [NewTopic(spec.name, spec.partitions, wanted.factor, topic_configs=configs)]
+            )
+            created.append(spec.name)
+        except TopicAlreadyExistsError:
+            pass
+        except KafkaError as exc:
+            raise BrokerError(f"kafka {bootstrap}: create topic {spec.name}: {exc}") from exc
+    return created
+
+
+def _check_replication(
+    admin: KafkaAdminClient, bootstrap: str, names: list[str], minimum: int
+) -> None:
+    try:
+        described = admin.describe_topics(names)
+    except KafkaError as exc:
+        raise BrokerError(f"kafka {bootstrap}: describe topics: {exc}") from exc
+    for topic in described:
+        replicas = _replication(topic)
+        if replicas is None:
+            log.warning(
+                "kafka %s: topic %s: the broker reports no replicas; replication not checked",
+                bootstrap, topic.get("name"),
+            )  # fmt: skip
+        elif replicas < minimum:
+            raise TopicReplicationError(
+                f"topic {topic['name']}: replication factor {replicas} is below the required "
+                f"{minimum} (KEMI_KAFKA_REPLICATION_FACTOR): add replicas to it "
+                "(kafka-reassign-partitions) or lower the setting"
+            )
+
+
+def _replication(described: Mapping[str, Any]) -> int | None:
+    """The fewest distinct brokers holding a partition of a described topic (None: not reported).
+
+    Distinct brokers, not list entries: a single-broker development broker may list one
+    broker three times for a topic created with three replicas, which is still one copy.
+    """
+    counts = [
+        len(set(partition.get("replica_nodes") or ()))
+        for partition in described.get("partitions") or ()
+    ]
+    counts = [n for n in counts if n > 0]
+    return min(counts) if counts else None

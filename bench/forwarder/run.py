@@ -93,12 +93,11 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="kemi-bench-fw-"))
     broker = broker_command(free_port())
     vm_cmd = victoria_command(tmp / "vm", free_port())
-    vm_argv = [*vm_cmd.argv, "-dedup.minScrapeInterval=1ms"]
     procs = []
     try:
         b = spawn(broker.argv, tmp / "broker.log")
         procs.append(b)
-        vm = spawn(vm_argv, tmp / "vm.log")
+        vm = spawn(vm_cmd.argv, tmp / "vm.log")  # with -dedup.minScrapeInterval=1ms, as the stack
         procs.append(vm)
         host, port = broker.address.rsplit(":", 1)
         assert wait_until(lambda: port_open(host, int(port)), 30), "broker did not start"
@@ -138,7 +137,9 @@ def main() -> int:
                 print(f"victoriametrics stopped at {now - started:.1f} s, {written:.0f} points")
             if vm_down_at is not None and not restarted and now - vm_down_at > args.outage:
                 restarted = True
-                vm = spawn(vm_argv, tmp / "vm.log")
+                vm = spawn(
+                    vm_cmd.argv, tmp / "vm.log"
+                )  # with -dedup.minScrapeInterval=1ms, as the stack
                 procs[1] = vm
                 wait_until(lambda: http_ok(vm_cmd.health_url or ""), 30)
                 print(f"victoriametrics back at {time.monotonic() - started:.1f} s")

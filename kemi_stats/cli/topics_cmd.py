@@ -8,8 +8,8 @@ from kafka.errors import KafkaError
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.codec import record_to_json
-from kemi_stats.errors import CodecError
-from kemi_stats.topics import ALL_TOPICS, ensure_topics, list_topics
+from kemi_stats.errors import CodecError, ConfigError
+from kemi_stats.topics import ALL_TOPICS, Replication, ensure_topics, list_topics
 
 __all__ = ["register"]
 
@@ -20,13 +20,39 @@ def topics() -> None:
 
 
 @topics.command("ensure")
+@click.option(
+    "--replication-factor", type=click.IntRange(min=1), default=None,
+    help="Replicas of each topic; existing topics with fewer are refused "
+    "[default: KEMI_KAFKA_REPLICATION_FACTOR, 1].",
+)  # fmt: skip
+@click.option(
+    "--min-insync-replicas", type=click.IntRange(min=1), default=None,
+    help="Replicas that must hold a record before it is acked (topic config min.insync.replicas) "
+    "[default: KEMI_KAFKA_MIN_INSYNC_REPLICAS, 1].",
+)  # fmt: skip
 @pass_ctx
-def topics_ensure(obj: CliContext) -> None:
-    """Create every kemi topic that is missing (idempotent)."""
-    created = ensure_topics(obj.settings.kafka_bootstrap)
+def topics_ensure(
+    obj: CliContext, replication_factor: int | None, min_insync_replicas: int | None
+) -> None:
+    """Create every kemi topic that is missing (idempotent); refuse under-replicated ones."""
+    settings = obj.settings
+    factor = settings.kafka_replication_factor if replication_factor is None else replication_factor
+    insync = (
+        settings.kafka_min_insync_replicas if min_insync_replicas is None else min_insync_replicas
+    )
+    try:
+        replication = Replication(factor, insync)
+    except ConfigError:
+        fail(
+            f"--min-insync-replicas (or KEMI_KAFKA_MIN_INSYNC_REPLICAS) {insync}: expected at "
+            f"most the replication factor, {factor}"
+        )
+    created = ensure_topics(settings.kafka_bootstrap, replication=replication)
     for spec in ALL_TOPICS:
-        state = "created" if spec.name in created else "exists"
+        state = "created" if spec.name in created else f"exists (replication >= {factor})"
         click.echo(f"{spec.name:<22} {spec.partitions:>3} partitions  {state}")
+    if created:
+        click.echo(f"created with replication factor {factor}, min.insync.replicas {insync}")
 
 
 @topics.command("list")

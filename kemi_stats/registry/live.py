@@ -3,8 +3,9 @@
 The view never misses a change: the watch starts at the snapshot's revision + 1, and
 whenever the watch breaks (etcd restarted, revision compacted) the snapshot is read
 again and compared with the cache, so a change made while etcd was away is still
-delivered to subscribers. Invalid entries are skipped, logged with key and reason,
-and counted; the service keeps running.
+delivered to subscribers. Invalid entries, and entries that fail to parse for any
+other reason, are skipped, logged with key and reason, and counted; the service
+keeps running.
 """
 
 from __future__ import annotations
@@ -190,6 +191,8 @@ class LiveView:
             return spec.name, name, parse_doc(spec.name, name, orjson.loads(value)), ""
         except (ValidationError, orjson.JSONDecodeError) as exc:
             return spec.name, name, None, str(exc)
+        except Exception as exc:  # whatever one entry breaks, the others are still served
+            return spec.name, name, None, f"{spec.name} {name}: {type(exc).__name__}: {exc}"
 
     def _report_invalid(self, key: str, reason: str) -> None:
         self.invalid_total += 1

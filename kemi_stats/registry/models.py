@@ -25,7 +25,12 @@ from pydantic import (
 )
 
 from kemi_stats.durations import format_duration, parse_duration
-from kemi_stats.expressions import compile_expression, derived_mode
+from kemi_stats.expressions import (
+    ExpressionError,
+    check_expression_length,
+    compile_expression,
+    derived_mode,
+)
 from kemi_stats.globs import check_metric_glob
 from kemi_stats.names import (
     LABEL_PATTERN,
@@ -352,6 +357,18 @@ class Derived(_Doc):
     max_rate: float | None = Field(None, gt=0)
     labels: Labels = Field(default_factory=dict)
     description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expr_length(cls, data: Any) -> Any:
+        # checked on the document, not the field, so the error does not echo the whole text
+        expr = data.get("expr") if isinstance(data, dict) else None
+        if isinstance(expr, str):
+            try:
+                check_expression_length(expr)
+            except ExpressionError as exc:
+                raise ValueError(f"field 'expr': {exc}") from None
+        return data
 
     @model_validator(mode="after")
     def _runnable(self) -> Derived:

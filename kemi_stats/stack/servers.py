@@ -132,12 +132,18 @@ def etcd_command(
 
 
 def victoria_command(data_dir: Path, port: int, host: str = "127.0.0.1") -> ServerCommand:
-    """VictoriaMetrics single node; accepts influxdb-client writes at /api/v2/write."""
+    """VictoriaMetrics single node; accepts influxdb-client writes at /api/v2/write.
+
+    ``-dedup.minScrapeInterval=1ms`` keeps one sample per series and millisecond: a batch
+    the forwarder writes again after a crash is stored once (docs/architecture.md,
+    Delivery guarantees).
+    """
     return ServerCommand(
         "victoriametrics",
         [_binary("victoria-metrics", "apt-get install -y victoria-metrics"),
          f"-storageDataPath={data_dir}", f"-httpListenAddr={host}:{port}",
-         "-retentionPeriod=30d", "-search.latencyOffset=0s", "-loggerLevel=WARN"],
+         "-retentionPeriod=30d", "-search.latencyOffset=0s", "-dedup.minScrapeInterval=1ms",
+         "-loggerLevel=WARN"],
         f"{host}:{port}",
         f"http://{host}:{port}/health",
     )  # fmt: skip

@@ -97,14 +97,14 @@ def aggregator(
     proc = ServiceProcess("aggregator", env, log).start()
     agg = Aggregator(proc, topic, registry, kafka.address)
     try:
-        asyncio.run(_wait_kafka(agg))
+        asyncio.run(wait_accepting(agg))
         yield agg
     finally:
         proc.stop()
         registry.close()
 
 
-async def _wait_kafka(agg: Aggregator) -> None:
+async def wait_accepting(agg: Aggregator) -> None:
     """Until the aggregator's producer is up (a push of nothing is 204 right away)."""
     deadline = time.monotonic() + 30
     body = orjson.dumps({"resource_id": "host:warmup", "metrics": {"up": 1}})

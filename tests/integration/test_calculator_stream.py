@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kemi_stats.codec import decode_batch, encode_batch
+from kemi_stats.codec import MAX_RECORD_BYTES, decode_batch, encode_batch
 from kemi_stats.kafka import make_consumer, make_producer
 from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
 from kemi_stats.registry.models import Derived
@@ -170,12 +170,45 @@ async def test_pass_through_rate_expression_and_live_reload(calc: Calc, registry
     assert [t for _, t, *_ in derived_values(got, "mem_free_pct")] == [t0 + 30_000]
     assert (rid, t0 + 40_000, {"ifName": "eth0"}, 1_000_000.0) in derived_values(got, "if_in_bps")
 
-    health = await asyncio.to_thread(urllib.request.urlopen, calc.proc.url + "/healthz", timeout=5)
-    assert health.status == 200
+    for page_path in ("/healthz", "/readyz", "/livez"):
+        health = await asyncio.to_thread(
+            urllib.request.urlopen, calc.proc.url + page_path, timeout=5
+        )
+        assert health.status == 200, page_path
     page = await asyncio.to_thread(urllib.request.urlopen, calc.proc.url + "/metrics", timeout=5)
     text = page.read().decode()
     assert "kemi_calculator_batches_total 5.0" in text
     assert 'kemi_calculator_dropped_total{definition="if_in_bps",reason="counter_seed"} 2.0' in text
+
+
+async def test_a_raw_batch_over_the_record_limit_passes_on_in_parts(calc: Calc) -> None:
+    rid = f"host:wide-{uuid.uuid4().hex[:6]}"
+    t0 = int(time.time() * 1000) - 60_000
+    wide = SampleBatch(
+        rid,
+        t0,
+        Source.PUSH,
+        [Sample("disk_used", float(i), {"part": f"p{i:06d}"}) for i in range(40_000)],
+    )
+    assert len(encode_batch(wide)) > MAX_RECORD_BYTES  # as an older aggregator wrote them
+    after = SampleBatch(rid, t0 + 10_000, Source.PUSH, [Sample("up", 1.0)])
+    await calc.send(wide, after)
+
+    def parts(bs: list[SampleBatch]) -> list[SampleBatch]:
+        return [b for b in bs if b.resource_id == rid and b.time_ms == t0]
+
+    got = await calc.collect(
+        lambda bs: (
+            sum(len(b.samples) for b in parts(bs)) >= 40_000
+            and any(b.resource_id == rid and b.time_ms == t0 + 10_000 for b in bs)
+        )
+    )
+    passed = parts(got)
+    assert len(passed) > 1
+    assert sorted(s.labels["part"] for b in passed for s in b.samples) == [
+        f"p{i:06d}" for i in range(40_000)
+    ]
+    assert all(k == rid.encode() for k, _ in calc.seen)
 
 
 async def test_windows_and_group_aggregates(calc: Calc, registry: Registry) -> None:

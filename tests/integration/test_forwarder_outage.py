@@ -4,7 +4,8 @@ The issue's acceptance says 60 s; this test keeps VictoriaMetrics down for 12 s 
 the suite fast. Nothing in the forwarder depends on the length of the outage: batches
 wait in the retry loop (bounded by ``max_inflight``), the partitions are paused, and the
 consumer keeps polling so it stays in its group (see bench/forwarder/RESULTS.md for a
-run with a 60 s outage).
+run with a 60 s outage). While it is down the forwarder is alive (``/livez`` 200) but not
+ready (``/readyz`` 503 after ``KEMI_FORWARDER_UNHEALTHY_AFTER``, 3 s here).
 """
 
 from __future__ import annotations
@@ -21,12 +22,13 @@ from kemi_stats.settings import Settings
 from kemi_stats.tsdb import RangeQuery, SeriesMapping
 from kemi_stats.tsdb.victoria import VictoriaQuery
 from tests.integration.test_forwarder_support import (
-    dedup_victoria,
     http_get,
+    http_status,
     metric_value,
     produce,
     start_forwarder,
 )
+from tests.servers import start_victoria
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +55,7 @@ async def test_no_sample_lost_while_victoria_is_down(
     settings: Settings, fresh_topic: str, tmp_path: Path
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    vm = dedup_victoria(tmp_path)
+    vm = start_victoria(tmp_path)
     fw = None
     try:
         fw = start_forwarder(
@@ -72,9 +74,13 @@ async def test_no_sample_lost_while_victoria_is_down(
         await asyncio.to_thread(vm.stop)
         down_at = time.monotonic()
         await asyncio.sleep(OUTAGE_S - 2)
-        # while it is down: unhealthy with the reason, lag grows, errors counted
+        # while it is down: not ready, with the reason, yet alive (a restart would not help);
+        # lag grows, errors counted
         health = http_get(fw.url + "/healthz")
         assert '"tsdb":{"ok":false' in health and "nothing dropped" in health, health
+        assert http_status(fw.url + "/readyz") == 503
+        assert http_status(fw.url + "/healthz") == 503
+        assert http_status(fw.url + "/livez") == 200
         assert metric_value(fw.url, "kemi_forwarder_lag_seconds") > 3
         assert metric_value(fw.url, "kemi_forwarder_write_errors_total") > 0
         assert metric_value(fw.url, "kemi_forwarder_tsdb_up") == 0
@@ -100,8 +106,9 @@ async def test_no_sample_lost_while_victoria_is_down(
         for metric, per_series in counts.items():
             assert len(per_series) == RESOURCES, (metric, per_series)
             assert per_series == {f"host:{tag}-{i}": ROUNDS for i in range(RESOURCES)}, metric
-        # caught up: nothing pending, healthy again
+        # caught up: nothing pending, ready again
         assert '"status":"ok"' in http_get(fw.url + "/healthz")
+        assert http_status(fw.url + "/readyz") == 200
     finally:
         if fw is not None:
             fw.stop()

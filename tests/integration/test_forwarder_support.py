@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
+
+import orjson
 
 from kemi_stats.codec import encode_batch
 from kemi_stats.kafka import make_producer
 from kemi_stats.model import SampleBatch
 from kemi_stats.settings import Settings
-from kemi_stats.stack.servers import ServerCommand, free_port, victoria_command
-from tests.servers import RunningServer, ServiceProcess, service_env
-
-
-def dedup_victoria(tmp: Path) -> RunningServer:
-    """VictoriaMetrics as the stack starts it, plus -dedup.minScrapeInterval=1ms (see README)."""
-    base = victoria_command(tmp / "vm-data", free_port())
-    cmd = ServerCommand(
-        base.name, [*base.argv, "-dedup.minScrapeInterval=1ms"], base.address, base.health_url
-    )
-    return RunningServer(cmd, tmp / "vm.log").start()
+from tests.servers import ServiceProcess, service_env
 
 
 def start_forwarder(
@@ -54,6 +48,42 @@ def http_get(url: str) -> str:
         return str(exc.read().decode())
     except OSError:
         return ""
+
+
+def http_status(url: str) -> int:
+    """The status GET ``url`` answers (0: no answer)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+    except OSError:
+        return 0
+
+
+def exported_samples(vm_address: str, match: str) -> int:
+    """How many samples VictoriaMetrics' ``/api/v1/export`` returns for the series ``match`` selects.
+
+    Buffered rows are flushed first, so every write VictoriaMetrics accepted is counted.
+    """
+    base = f"http://{vm_address}"
+    urllib.request.urlopen(f"{base}/internal/force_flush", timeout=5).read()
+    query = urllib.parse.urlencode({"match[]": match})
+    with urllib.request.urlopen(f"{base}/api/v1/export?{query}", timeout=30) as resp:
+        return sum(len(orjson.loads(line)["timestamps"]) for line in resp if line.strip())
+
+
+def wait_exported(vm_address: str, match: str, expected: int, timeout: float = 30.0) -> int:
+    """Poll the export until it holds at least ``expected`` samples (or ``timeout``); the count.
+
+    VictoriaMetrics makes a new series searchable seconds after it accepted it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        count = exported_samples(vm_address, match)
+        if count >= expected or time.monotonic() > deadline:
+            return count
+        time.sleep(0.2)
 
 
 def metric_value(url: str, name: str) -> float:

@@ -1,4 +1,4 @@
-"""The writer against real VictoriaMetrics: idempotent rewrites, exact label round-trip."""
+"""The writer against real VictoriaMetrics (as the stack runs it): idempotent rewrites, exact labels."""
 
 from __future__ import annotations
 
@@ -14,19 +14,12 @@ from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
 from kemi_stats.settings import Settings
 from kemi_stats.tsdb import RangeQuery, SeriesMapping
 from kemi_stats.tsdb.victoria import VictoriaQuery
-from tests.integration.test_forwarder_support import dedup_victoria
+from tests.integration.test_forwarder_support import exported_samples, wait_exported
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.integration
 
 ORIGIN = Origin("test", {0: (0, 0)})
-
-
-@pytest.fixture(scope="module")
-def dedup_vm(tmp_path_factory: pytest.TempPathFactory) -> RunningServer:
-    vm = dedup_victoria(tmp_path_factory.mktemp("dedup-vm"))
-    yield vm  # type: ignore[misc]
-    vm.stop()
 
 
 def _lines(batches: list[SampleBatch]) -> tuple[list[str], int]:
@@ -44,7 +37,7 @@ def _flush(vm: RunningServer) -> None:
     urllib.request.urlopen(f"http://{vm.address}/internal/force_flush", timeout=5).read()
 
 
-async def test_rewriting_a_batch_stores_each_sample_once(dedup_vm: RunningServer) -> None:
+async def test_rewriting_a_batch_stores_each_sample_once(victoria: RunningServer) -> None:
     tag = uuid.uuid4().hex[:8]
     t0 = int(time.time() * 1000) - 10_000
     batches = [
@@ -52,21 +45,37 @@ async def test_rewriting_a_batch_stores_each_sample_once(dedup_vm: RunningServer
         for i in range(5)
     ]
     lines, points = _lines(batches)
-    writer = TsdbWriter(Settings(tsdb_url=f"http://{dedup_vm.address}"), ForwarderSettings())
+    writer = TsdbWriter(Settings(tsdb_url=f"http://{victoria.address}"), ForwarderSettings())
     try:
         for _ in range(3):  # at-least-once: the same batch may arrive again after a retry
             assert await writer.write(lines, points, ORIGIN) == 5
     finally:
         writer.close()
-    _flush(dedup_vm)
-    series = VictoriaQuery(f"http://{dedup_vm.address}").query_range(
+    _flush(victoria)
+    series = VictoriaQuery(f"http://{victoria.address}").query_range(
         RangeQuery(f"m_{tag}", t0 / 1000 - 1, time.time() + 1, raw=True)
     )
     assert len(series) == 1
     assert series[0].points == [((t0 + i * 1000) / 1000, float(i)) for i in range(5)]
 
 
-async def test_labels_and_names_round_trip_exactly(dedup_vm: RunningServer) -> None:
+async def test_a_sample_written_twice_is_exported_once(victoria: RunningServer) -> None:
+    tag = uuid.uuid4().hex[:8]
+    batch = SampleBatch(
+        f"host:{tag}", int(time.time() * 1000), Source.PUSH, [Sample(f"twice_{tag}", 1.0)]
+    )
+    lines, points = _lines([batch])
+    writer = TsdbWriter(Settings(tsdb_url=f"http://{victoria.address}"), ForwarderSettings())
+    try:
+        for _ in range(2):  # a replay after a crash writes the same (series, timestamp) again
+            assert await writer.write(lines, points, ORIGIN) == 1
+    finally:
+        writer.close()
+    assert wait_exported(victoria.address, f"twice_{tag}", 1) == 1
+    assert exported_samples(victoria.address, f"twice_{tag}") == 1
+
+
+async def test_labels_and_names_round_trip_exactly(victoria: RunningServer) -> None:
     tag = uuid.uuid4().hex[:8]
     odd = "a b,c=d\\e\"f'g ü/🙂"
     now = int(time.time() * 1000)
@@ -76,13 +85,13 @@ async def test_labels_and_names_round_trip_exactly(dedup_vm: RunningServer) -> N
         labels={"site": odd},
     )  # fmt: skip
     lines, points = _lines([batch])
-    writer = TsdbWriter(Settings(tsdb_url=f"http://{dedup_vm.address}"), ForwarderSettings())
+    writer = TsdbWriter(Settings(tsdb_url=f"http://{victoria.address}"), ForwarderSettings())
     try:
         assert await writer.write(lines, points, ORIGIN) == 1
     finally:
         writer.close()
-    _flush(dedup_vm)
-    client = VictoriaQuery(f"http://{dedup_vm.address}", SeriesMapping(""))
+    _flush(victoria)
+    client = VictoriaQuery(f"http://{victoria.address}", SeriesMapping(""))
     series = client.query_range(
         RangeQuery(
             f"m_{tag}", now / 1000 - 1, now / 1000 + 1, resource=f"host:{tag} {odd}", raw=True
@@ -99,18 +108,18 @@ async def test_labels_and_names_round_trip_exactly(dedup_vm: RunningServer) -> N
     assert value == pytest.approx(2**64 - 1, rel=1e-15)
 
 
-async def test_refused_line_does_not_block_the_rest(dedup_vm: RunningServer) -> None:
+async def test_refused_line_does_not_block_the_rest(victoria: RunningServer) -> None:
     tag = uuid.uuid4().hex[:8]
     now = int(time.time() * 1000)
     lines = [f",resource=r{i} ok_{tag}={i} {now}" for i in range(6)]
     lines.insert(3, f",resource=bad broken_{tag}=notanumber {now}")
-    writer = TsdbWriter(Settings(tsdb_url=f"http://{dedup_vm.address}"), ForwarderSettings())
+    writer = TsdbWriter(Settings(tsdb_url=f"http://{victoria.address}"), ForwarderSettings())
     try:
         accepted = await writer.write(lines, 7, ORIGIN)
     finally:
         writer.close()
-    _flush(dedup_vm)
-    series = VictoriaQuery(f"http://{dedup_vm.address}").query_range(
+    _flush(victoria)
+    series = VictoriaQuery(f"http://{victoria.address}").query_range(
         RangeQuery(f"ok_{tag}", now / 1000 - 1, now / 1000 + 1, raw=True)
     )
     assert len(series) == 6

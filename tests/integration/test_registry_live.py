@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from kemi_stats.registry.live import Change, LiveView
-from kemi_stats.registry.models import Credential, Target
+from kemi_stats.registry.models import Credential, Derived, Target
 from kemi_stats.registry.store import Registry
 from tests.servers import RunningServer
 
@@ -50,6 +50,31 @@ def test_invalid_entry_is_skipped_and_reported(registry: Registry) -> None:
     try:
         assert list(view.get("target")) == ["good"]
         assert registry.key("target", "broken") in view.invalid
+    finally:
+        view.stop()
+
+
+def test_expression_too_large_to_run_is_skipped_and_reported_in_snapshot_and_watch(
+    registry: Registry,
+) -> None:
+    huge_sum = orjson.dumps({"expr": " + ".join(["x"] * 20_000)})
+    registry.client.put(registry.key("derived", "huge-before"), huge_sum)
+    registry.create("derived", "good", Derived(expr="x * 2"))
+    view = LiveView(registry, kinds=["derived"]).start()
+    changes: queue.Queue[Change] = queue.Queue()
+    view.subscribe(changes.put)
+    try:
+        assert list(view.get("derived")) == ["good"]
+        registry.client.put(registry.key("derived", "huge-after"), huge_sum)
+        registry.create("derived", "good-after", Derived(expr="x * 3"))
+        assert _next(changes).name == "good-after"
+        assert sorted(view.get("derived")) == ["good", "good-after"]
+        for name in ("huge-before", "huge-after"):
+            reason = view.invalid[registry.key("derived", name)]
+            assert reason == (
+                f"derived {name}: field 'expr': expression is 79997 characters long, at most 4096"
+            )
+        assert view.reloads == 1, "a bad entry must not make the view reload"
     finally:
         view.stop()
 

@@ -15,3 +15,22 @@ def test_renders_fields_labels_and_format_specs() -> None:
 def test_rejects_unknown_fields_and_bad_specs(text: str) -> None:
     with pytest.raises(TemplateError):
         Template.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{value:4000000000}", "width 4000000000 is over 1000"),
+        ("{value:.4000000000f}", "precision 4000000000 is over 1000"),
+        ("{labels.site:>1001}", "width 1001 is over 1000"),
+        ("{value:" + "9" * 5000 + "}", "width 9+ is over 1000"),
+    ],
+)
+def test_widths_and_precisions_are_bounded(text: str, message: str) -> None:
+    with pytest.raises(TemplateError, match=message):
+        Template.parse(text)
+
+
+def test_widths_up_to_the_bound_render() -> None:
+    out = Template.parse("{value:>1000.3f}|{value:01000}").render({"value": 1.5}, {})
+    assert out == " " * 995 + "1.500|" + "0" * 997 + "1.5"

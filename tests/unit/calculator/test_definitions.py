@@ -60,3 +60,21 @@ def test_default_max_rate_applies_unless_the_definition_has_one() -> None:
         default_max_rate=100,
     )
     assert defs.by_name["a"].max_rate == 100 and defs.by_name["b"].max_rate == 5
+
+
+def test_expressions_too_large_to_run_are_set_aside_with_the_reason() -> None:
+    raw = Derived.model_construct
+    defs = compile_definitions(
+        {
+            "ok": Derived(expr="a * 2"),
+            "huge_power": raw(expr="3999999**3999999 + a", window=None, group_by=[]),
+            "huge_shift": raw(expr="a << 10000", window=None, group_by=[]),
+            "huge_sum": raw(expr=" + ".join(["a"] * 20_000), window=None, group_by=[]),
+        }
+    )
+    assert [d.name for d in defs.point] == ["ok"]
+    assert "3999999**3999999 is larger than 2**1024" in defs.invalid["huge_power"]
+    assert "a constant shift must be 0 to 64" in defs.invalid["huge_shift"]
+    assert defs.invalid["huge_sum"] == (
+        "derived huge_sum: expression is 79997 characters long, at most 4096"
+    )

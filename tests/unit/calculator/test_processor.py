@@ -272,3 +272,15 @@ def test_float_counter_rates_and_resets_never_wraps() -> None:
     assert values(res, "r") == {} and res.reasons[("r", "counter_reset")] == 1
     res = run(p, st_, batch(T0 + 30_000, Sample("http_requests_total", 6.0, {}, fc)))
     assert values(res, "r") == {(): 0.5}
+
+
+def test_a_definition_whose_result_is_too_large_fails_per_sample_and_the_others_still_run() -> None:
+    p = processor(
+        power=Derived(expr="x ** y"),
+        shifted=Derived(expr="x << y"),
+        total=Derived(expr="x + y"),
+    )
+    res = run(p, ResourceState(), batch(T0, Sample("x", 3_999_999), Sample("y", 3_999_999)))
+    assert res.reasons == {("power", "math_error"): 1, ("shifted", "math_error"): 1}
+    assert values(res, "total") == {(): 7_999_998.0}
+    assert values(res, "power") == {} and values(res, "shifted") == {}

@@ -15,6 +15,7 @@ from kemi_stats.codec import (
     decode_job,
     encode_alert,
     encode_batch,
+    encode_batch_records,
     encode_job,
     record_to_json,
 )
@@ -91,3 +92,17 @@ def test_protobuf_is_smaller_than_json() -> None:
         [Sample(f"metric_{i}", 1234.5 + i, {"ifName": f"eth{i}"}) for i in range(20)],
     )  # fmt: skip
     assert len(encode_batch(b)) < len(orjson.dumps(batch_to_dict(b))) * 0.75
+
+
+def test_a_batch_over_the_record_limit_is_encoded_as_parts_of_one_resource_and_time() -> None:
+    samples = [Sample("disk_used", float(i), {"part": f"p{i:05d}"}) for i in range(5000)]
+    batch = SampleBatch("host:a", 1_700_000_000_000, Source.PUSH, samples, {"site": "x"})
+    assert encode_batch_records(batch) == [encode_batch(batch)]
+    parts = [decode_batch(v) for v in encode_batch_records(batch, max_bytes=20_000)]
+    assert len(parts) > 1
+    assert all(len(encode_batch(p)) <= 20_000 for p in parts)
+    assert {(p.resource_id, p.time_ms, p.source) for p in parts} == {
+        ("host:a", 1_700_000_000_000, Source.PUSH)
+    }
+    assert all(p.labels == {"site": "x"} for p in parts)
+    assert [s for p in parts for s in p.samples] == samples

@@ -120,3 +120,22 @@ def test_scrape_and_snmp_targets_refuse_each_others_fields(
 ) -> None:
     with pytest.raises(ValidationError, match=needle):
         parse_doc("target", "t", doc)
+
+
+@pytest.mark.parametrize(
+    ("expr", "reason"),
+    [
+        ("2**3999999 + x", "2**3999999 is larger than 2**1024"),
+        ("3999999**3999999 + x", "3999999**3999999 is larger than 2**1024"),
+        ("x << 10000", "a constant shift must be 0 to 64"),
+        (" + ".join(["x"] * 20_000), "expression is 79997 characters long, at most 4096"),
+    ],
+)
+def test_derived_expressions_too_large_to_run_are_refused_in_one_short_line(
+    expr: str, reason: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        parse_doc("derived", "d", {"expr": expr})
+    message = str(info.value)
+    assert message.startswith("derived d: field 'expr': ") and reason in message
+    assert "\n" not in message and len(message) < 200

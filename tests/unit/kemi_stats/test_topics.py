@@ -1,10 +1,25 @@
-"""Renamed standard topics are created like the standard ones."""
+"""Renamed standard topics are created like the standard ones; replication asked and checked."""
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from kemi_stats.topics import ALERTS, ALL_TOPICS, METRICS, METRICS_RAW, renamed_specs
+import pytest
+from kafka.admin import NewTopic
+
+from kemi_stats import topics
+from kemi_stats.errors import ConfigError, TopicReplicationError
+from kemi_stats.settings import Settings
+from kemi_stats.topics import (
+    ALERTS,
+    ALL_TOPICS,
+    METRICS,
+    METRICS_RAW,
+    Replication,
+    TopicSpec,
+    ensure_topics,
+    renamed_specs,
+)
 
 _STANDARD = {spec.name: spec for spec in ALL_TOPICS}
 
@@ -14,11 +29,7 @@ def test_renamed_specs_keep_partitions_and_configs() -> None:
     assert (raw.name, alerts.name) == ("test.raw", "test.alerts")
     for spec, standard in ((raw, METRICS_RAW), (alerts, ALERTS)):
         like = _STANDARD[standard]
-        assert (spec.partitions, spec.replication, spec.configs) == (
-            like.partitions,
-            like.replication,
-            like.configs,
-        )
+        assert (spec.partitions, spec.configs) == (like.partitions, like.configs)
         assert spec.configs is not like.configs
 
 
@@ -31,3 +42,85 @@ def test_renamed_specs_may_override_partitions() -> None:
 def test_an_unknown_standard_topic_is_named() -> None:
     with pytest.raises(ValueError, match="'kemi.nope' is not a standard topic"):
         renamed_specs({"kemi.nope": "x"})
+
+
+class FakeAdmin:
+    """The admin calls ensure_topics makes, answered from plain data."""
+
+    def __init__(self, replicas: dict[str, list[list[int]]]) -> None:
+        self.replicas = replicas
+        self.created: list[NewTopic] = []
+
+    def list_topics(self) -> list[str]:
+        return list(self.replicas)
+
+    def create_topics(self, new: list[NewTopic]) -> None:
+        self.created.extend(new)
+
+    def describe_topics(self, names: list[str]) -> list[dict[str, Any]]:
+        return [
+            {"name": n, "partitions": [{"replica_nodes": r} for r in self.replicas[n]]}
+            for n in names
+        ]
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def admin(monkeypatch: pytest.MonkeyPatch) -> FakeAdmin:
+    fake = FakeAdmin({"three": [[1, 2, 3], [2, 3, 1]], "short": [[1, 2, 3], [4]], "silent": [[]]})
+    monkeypatch.setattr(topics, "_admin", lambda bootstrap: fake)
+    return fake
+
+
+def test_missing_topics_are_created_with_the_replication_asked_for(admin: FakeAdmin) -> None:
+    spec = TopicSpec("new", 6, configs={"retention.ms": "1000"})
+    assert ensure_topics("kafka:9092", (spec,), Replication(3, 2)) == ["new"]
+    [created] = admin.created
+    assert (created.name, created.num_partitions, created.replication_factor) == ("new", 6, 3)
+    assert created.topic_configs == {"retention.ms": "1000", "min.insync.replicas": "2"}
+
+
+def test_an_existing_topic_counts_its_least_replicated_partition(admin: FakeAdmin) -> None:
+    ensure_topics("kafka:9092", (TopicSpec("three", 1),), Replication(3, 2))
+    with pytest.raises(TopicReplicationError, match=r"^topic short: replication factor 1 is below"):
+        ensure_topics("kafka:9092", (TopicSpec("short", 1),), Replication(2, 1))
+
+
+def test_one_broker_listed_three_times_is_one_copy(admin: FakeAdmin) -> None:
+    admin.replicas["same"] = [[7, 7, 7]]
+    with pytest.raises(TopicReplicationError, match="replication factor 1 is below the required 3"):
+        ensure_topics("kafka:9092", (TopicSpec("same", 1),), Replication(3, 2))
+
+
+def test_a_broker_that_reports_no_replicas_is_not_refused(admin: FakeAdmin) -> None:
+    assert ensure_topics("kafka:9092", (TopicSpec("silent", 1),), Replication(3, 2)) == []
+
+
+def test_replication_defaults_to_the_settings(
+    admin: FakeAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEMI_KAFKA_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("KEMI_KAFKA_MIN_INSYNC_REPLICAS", "2")
+    ensure_topics("kafka:9092", (TopicSpec("new", 1),))
+    assert admin.created[0].replication_factor == 3
+    assert admin.created[0].topic_configs["min.insync.replicas"] == "2"
+
+
+@pytest.mark.parametrize(
+    ("factor", "insync", "message"),
+    [
+        (0, 1, "replication factor 0: expected at least 1"),
+        (2, 3, "min in-sync replicas 3: expected 1 to the replication factor"),
+        (2, 0, "min in-sync replicas 0: expected 1 to the replication factor"),
+    ],
+)
+def test_impossible_replication_is_refused(factor: int, insync: int, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Replication(factor, insync)
+
+
+def test_settings_refuse_more_insync_replicas_than_replicas() -> None:
+    with pytest.raises(ValueError, match="KEMI_KAFKA_MIN_INSYNC_REPLICAS=3: expected at most"):
+        Settings.model_validate({"kafka_replication_factor": 2, "kafka_min_insync_replicas": 3})

@@ -1,0 +1,226 @@
+"""Hostile input against a real aggregator: bounded work per request, no 5xx, nothing half-written.
+
+The aggregator here runs with small request limits (1,000 resources, 100,000 samples,
+256 KiB records) so the tests stay light; the defaults admit far more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import hashlib
+import time
+import uuid
+from collections.abc import Iterator
+
+import aiohttp
+import orjson
+import pytest
+
+from kemi_stats.registry.models import Token
+from kemi_stats.registry.store import Registry
+from kemi_stats.stack.servers import http_ok
+from kemi_stats.topics import TopicSpec, ensure_topics
+from tests.integration.malformed_bodies import corpus
+from tests.integration.test_aggregator_push import SECRET, Aggregator, wait_accepting
+from tests.servers import RunningServer, ServiceProcess, service_env
+from tests.topic_reader import read_batches
+
+pytestmark = pytest.mark.integration
+
+AUTH = {"Authorization": f"Bearer {SECRET}"}
+RECORD_BYTES = 256 << 10
+NOW_S = int(time.time())
+
+#: bodies that are malformed in part: the protocol answers 2xx and counts what it left out
+#: (remote_write and OTLP senders drop a batch refused whole, good series with it)
+PARTLY_ACCEPTED = frozenset({
+    "rw-label-value-5000", "rw-label-value-nul", "rw-metric-name-5000", "rw-no-name",
+    "rw-nan-value", "otlp-json-label-value-5000", "otlp-json-nested-objects",
+})  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def aggregator(
+    kafka: RunningServer, etcd: RunningServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Aggregator]:
+    prefix = f"/kemi-agg-limits-{uuid.uuid4().hex[:8]}/"
+    topic = f"test.agg.limits.{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka.address, (TopicSpec(topic, 3),))
+    registry = Registry(etcd.address, prefix)
+    digest = hashlib.sha256(SECRET.encode()).hexdigest()
+    registry.create("token", "ops", Token(hash=digest, resource_prefix=""))
+    env = service_env(
+        kafka_bootstrap=kafka.address,
+        etcd_endpoint=etcd.address,
+        etcd_prefix=prefix,
+        aggregator_topic=topic,
+        aggregator_max_resources="1000",
+        aggregator_max_samples="100000",
+        aggregator_max_record_bytes=str(RECORD_BYTES),
+    )
+    log = tmp_path_factory.mktemp("aggregator-limits") / "aggregator.log"
+    proc = ServiceProcess("aggregator", env, log).start()
+    agg = Aggregator(proc, topic, registry, kafka.address)
+    try:
+        asyncio.run(wait_accepting(agg))
+        yield agg
+    finally:
+        proc.stop()
+        registry.close()
+
+
+async def _post(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, bytes, float]:
+    started = time.perf_counter()
+    async with session.post(url, data=body, headers={**AUTH, **headers}) as resp:
+        return resp.status, await resp.read(), time.perf_counter() - started
+
+
+def _lines(resource: str, series: int) -> bytes:
+    return "\n".join(
+        f"disk,host={resource},part=p{i:07d} used={i} {NOW_S}" for i in range(series)
+    ).encode()
+
+
+async def _marker(agg: Aggregator, resource: str) -> None:
+    """A push after the ones under test: once it is on the topic, so is all before it."""
+    status, _, text = await agg.post(
+        "/api/v1/push", orjson.dumps({"resource_id": resource, "metrics": {"up": 1}})
+    )
+    assert status == 204, text
+
+
+def test_a_resource_over_one_record_is_split_and_written_whole(aggregator: Aggregator) -> None:
+    resource = f"host:split-{uuid.uuid4().hex[:6]}"
+    series = 20_000  # about 0.9 MB of samples: four records of 256 KiB
+
+    async def scenario() -> None:
+        status, _, text = await aggregator.post(
+            "/api/v2/write?precision=s", _lines(resource, series)
+        )
+        assert status == 204, text
+        batches = await aggregator.records({resource}, want=4)
+        assert len(batches) >= 4
+        parts = {s.labels["part"] for b in batches for s in b.samples}
+        assert len(parts) == series
+        assert sum(len(b.samples) for b in batches) == series
+
+    asyncio.run(scenario())
+
+
+def test_a_body_over_a_cap_gets_413_and_nothing_is_written(aggregator: Aggregator) -> None:
+    tag = uuid.uuid4().hex[:6]
+    many_resources = "\n".join(f"cpu,host=cap-{tag}-{i} v=1 {NOW_S}" for i in range(1001))
+    many_samples = _lines(f"cap-{tag}-samples", 100_001)
+    marker = f"host:cap-{tag}-marker"
+
+    async def scenario() -> None:
+        status, _, text = await aggregator.post(
+            "/api/v2/write?precision=s", many_resources.encode()
+        )
+        assert status == 413, text
+        body = orjson.loads(text)
+        assert "1001 resources" in body["message"]
+        assert "KEMI_AGGREGATOR_MAX_RESOURCES" in body["message"]
+        status, _, text = await aggregator.post("/api/v2/write?precision=s", many_samples)
+        assert status == 413, text
+        assert "100001 samples" in orjson.loads(text)["message"]
+        await _marker(aggregator, marker)
+        written = await read_batches(
+            aggregator.kafka, aggregator.topic, 1, keep=lambda b: tag in b.resource_id
+        )
+        assert [b.resource_id for b in written] == [marker]
+
+    asyncio.run(scenario())
+
+
+def test_gzip_members_are_bounded_and_a_small_push_is_not_held_up(
+    aggregator: Aggregator,
+) -> None:
+    members = gzip.compress(b"cpu,host=gz v=1\n") * 200_000
+    # a large body parses on a thread: a small push meanwhile answers first
+    big = _lines(f"host:big-{uuid.uuid4().hex[:6]}", 99_000)
+    small = orjson.dumps({"resource_id": "host:small", "metrics": {"up": 1}})
+    gz = {"Content-Type": "text/plain", "Content-Encoding": "gzip"}
+
+    async def scenario() -> None:
+        url = aggregator.url
+        async with aiohttp.ClientSession() as session:
+            status, text, took = await _post(session, url + "/api/v2/write", members, gz)
+            assert status == 413, text
+            assert b"gzip members" in text
+            print(f"200,000 gzip members refused in {took * 1000:.0f} ms")
+            big_push = asyncio.create_task(
+                _post(
+                    session, url + "/api/v2/write?precision=s", big, {"Content-Type": "text/plain"}
+                )
+            )
+            await asyncio.sleep(0.05)
+            done: list[str] = []
+            small_status, _, small_took = await _post(
+                session, url + "/api/v1/push", small, {"Content-Type": "application/json"}
+            )
+            done.append("small")
+            big_status, big_text, big_took = await big_push
+            done.append("big")
+            print(f"small push {small_took * 1000:.0f} ms while a 99,000-line body took "
+                  f"{big_took * 1000:.0f} ms")  # fmt: skip
+            assert small_status == 204
+            assert big_status == 204, big_text
+            assert small_took < big_took
+
+    asyncio.run(scenario())
+
+
+def test_no_malformed_body_gets_a_5xx_or_hangs(aggregator: Aggregator) -> None:
+    cases = corpus()
+    assert len(cases) >= 100
+
+    async def scenario() -> list[str]:
+        problems: list[str] = []
+        async with aiohttp.ClientSession() as session:
+            for name, path, headers, body in cases:
+                status, text, took = await _post(session, aggregator.url + path, body, headers)
+                expected_2xx = name in PARTLY_ACCEPTED
+                if status >= 500 or (status < 400) != expected_2xx:
+                    problems.append(f"{name}: {status} {text[:200]!r}")
+                if took > 1.0:
+                    problems.append(f"{name}: took {took:.2f} s")
+        return problems
+
+    problems = asyncio.run(scenario())
+    assert problems == [], "\n".join(problems)
+    assert http_ok(aggregator.url + "/healthz")
+
+
+def test_refusals_name_the_line_and_the_problem(aggregator: Aggregator) -> None:
+    long_value = "v" * 5000
+
+    async def scenario() -> None:
+        refusals = {
+            b"cpu,host=a v=" + b"9" * 5000 + b"i": "5000 digits is outside 64 bits",
+            b"cpu,host=a v=1 " + b"9" * 5000: "timestamp of 5000 digits is outside int64",
+            b"cpu,host=a,kemi_kind=counter v=1e300": "counter value 1e+300 is beyond 64 bits",
+            f"cpu,host=a,site={long_value} v=1".encode(): "is 5000 characters long (at most 4096)",
+            b"cpu,host=a,site=x\x00y v=1": "contains control characters",
+        }
+        for body, words in refusals.items():
+            status, _, text = await aggregator.post(
+                "/api/v2/write?precision=s", b"cpu,host=ok v=1\n" + body
+            )
+            assert status == 400, text
+            doc = orjson.loads(text)
+            assert doc["line"] == 2
+            assert words in doc["message"], doc["message"]
+        status, _, text = await aggregator.post("/api/v1/push", b"[" * 600 + b"]" * 600)
+        assert status == 400, text
+        assert "nested too deep" in orjson.loads(text)["message"]
+
+    asyncio.run(scenario())
+
+
+def test_nothing_refused_is_logged_as_an_error(aggregator: Aggregator) -> None:
+    """The aggregator logged no error (no last-resort 500) while refusing all of the above."""
+    assert " ERROR " not in aggregator.proc.log_tail(10_000)
