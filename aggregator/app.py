@@ -8,8 +8,11 @@ Every push goes through the same stages, each able to refuse it::
     -> Kafka: bound, availability, acks (413/429/503) -> 204
 
 Bodies larger than ``inline_parse_bytes`` or compressed are decompressed and parsed
-on a thread, so a large body does not hold up the small ones. Any other failure is
-a 500 with a JSON body and a request id, which the log names with the error.
+on a thread, so a large body does not hold up the small ones for its whole parse: the
+event loop gets the interpreter back at every switch interval (5 ms), and zlib works
+without it. Up to ``max_parse_queue_bytes`` of bodies wait for a thread (429 beyond).
+Any other failure is a 500 with a JSON body and a request id, which the log names with
+the error.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from aggregator.metrics import (
 from aggregator.openapi import openapi_document
 from aggregator.otlp import OtlpParser, otlp_refusal, otlp_response
 from aggregator.ratelimit import RateLimiter
-from aggregator.rejection import Rejection
+from aggregator.rejection import Rejection, over_limit
 from aggregator.remote_write import REMOTE_WRITE_ENCODINGS, RemoteWriteParser
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
@@ -72,19 +75,6 @@ Refuse = Callable[[web.Request, Rejection], web.Response]
 _THROTTLE_STATUSES = frozenset({429, 503})
 _IDENTITY = frozenset({"identity", ""})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _check_at_most(what: str, count: int, limit: int, setting: str) -> None:
-    """413 naming the limit when a request holds more than ``limit`` ``what``."""
-    if count > limit:
-        raise Rejection(
-            413,
-            "too_large",
-            f"the request holds {count} {what}, more than the limit of {limit} "
-            f"(KEMI_AGGREGATOR_{setting}); nothing was written, split it into smaller requests",
-            value=count,
-            expected=f"at most {limit} {what}",
-        )
 
 
 def _no_content(request: web.Request, out: BatchBuilder) -> web.Response:
@@ -133,6 +123,8 @@ class PushHandler:
         self.limiter = RateLimiter()
         #: decompresses and parses large bodies off the event loop
         self.pool = ThreadPoolExecutor(config.parse_threads, thread_name_prefix="kemi-parse")
+        #: bytes of bodies handed to the parse threads and not parsed yet
+        self.parse_queue_bytes = 0
         self.endpoints = {
             "/api/v1/push": Endpoint("push", JSON_TYPES, self._parse_json),
             "/api/v2/write": Endpoint("write_v2", LINE_PROTOCOL_TYPES, self._parse_lines),
@@ -190,21 +182,44 @@ class PushHandler:
         grant: Grant,
         revision: int,
     ) -> tuple[BatchBuilder, list[tuple[bytes, bytes]]]:
-        """Decompress, parse and check a body against the request limits; encode its records.
-
-        Large or compressed bodies run here on a thread of ``pool``: one request's parse
-        delays the others no more than a thread switch.
-        """
+        """Decompress, parse and check a body against the request limits; encode its records."""
         config = self.config
         body = decode_body(raw, encoding, config.max_body_bytes, config.max_gzip_members)
         out = BatchBuilder(revision)
         endpoint.parse(request, body, window, out, grant)
-        _check_at_most("samples", out.samples, config.max_samples, "MAX_SAMPLES")
-        _check_at_most("resources", out.resources, config.max_resources, "MAX_RESOURCES")
-        return out, out.records(config.max_record_bytes)
+        if out.samples > config.max_samples:
+            raise over_limit("samples", out.samples, config.max_samples, "MAX_SAMPLES")
+        if out.resources > config.max_resources:
+            raise over_limit("resources", out.resources, config.max_resources, "MAX_RESOURCES")
+        records = out.records(config.max_record_bytes)
+        size = sum(len(k) + len(v) for k, v in records)
+        if size > config.max_inflight_bytes:
+            # more than may ever await Kafka's acks at once: a 429 would be retried forever
+            raise over_limit("encoded bytes", size, config.max_inflight_bytes, "MAX_INFLIGHT_BYTES")
+        return out, records
 
-    def _internal(self, request: web.Request, exc: Exception) -> Rejection:
-        return internal_error(request, exc)
+    async def _parse_on_thread(
+        self, work: Callable[[], tuple[BatchBuilder, list[tuple[bytes, bytes]]]], size: int
+    ) -> tuple[BatchBuilder, list[tuple[bytes, bytes]]]:
+        """Run ``work`` on a parse thread; 429 while ``max_parse_queue_bytes`` of bodies wait."""
+        limit = self.config.max_parse_queue_bytes
+        if self.parse_queue_bytes and self.parse_queue_bytes + size > limit:
+            raise Rejection(
+                429,
+                "busy",
+                f"{self.parse_queue_bytes} bytes of bodies await parsing (limit {limit}, "
+                "KEMI_AGGREGATOR_MAX_PARSE_QUEUE_BYTES); nothing was written, retry later",
+                retry_after=self.config.retry_after_busy,
+            )
+        self.parse_queue_bytes += size
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.pool, work)
+        finally:
+            self.parse_queue_bytes -= size
+
+    def close(self) -> None:
+        """Stop the parse threads; bodies still queued are not parsed."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
     def _authenticate(self, request: web.Request) -> Grant:
         header = request.headers.get("Authorization")
@@ -229,7 +244,7 @@ class PushHandler:
             if encoding in _IDENTITY and len(raw) <= self.config.inline_parse_bytes:
                 out, records = work()
             else:
-                out, records = await asyncio.get_running_loop().run_in_executor(self.pool, work)
+                out, records = await self._parse_on_thread(work, len(raw))
             wait = self.limiter.admit(grant.name, grant.rate_limit, out.samples)
             if wait is not None:
                 raise Rejection(
@@ -241,7 +256,7 @@ class PushHandler:
                 )
             await self.delivery.deliver(records)
         except Exception as exc:
-            rejection = exc if isinstance(exc, Rejection) else self._internal(request, exc)
+            rejection = exc if isinstance(exc, Rejection) else internal_error(request, exc)
             token = grant.name if grant is not None else ""
             if rejection.status in _THROTTLE_STATUSES:
                 REQUESTS_THROTTLED.labels(rejection.reason, token).inc()

@@ -11,7 +11,7 @@ import zlib
 
 from aiohttp import web
 
-from aggregator.rejection import Rejection, invalid
+from aggregator.rejection import Rejection, invalid, over_limit
 
 __all__ = [
     "GZIP_OR_IDENTITY",
@@ -54,15 +54,6 @@ def check_content_type(request: web.Request, accepted: frozenset[str]) -> None:
         )
 
 
-def _too_large(what: str, limit: int) -> Rejection:
-    return Rejection(
-        413,
-        "too_large",
-        f"{what} is larger than the limit of {limit} bytes; split it into smaller requests",
-        expected=f"at most {limit} bytes",
-    )
-
-
 GZIP_OR_IDENTITY = frozenset({"identity", "gzip", "x-gzip", ""})
 
 
@@ -83,13 +74,13 @@ async def read_body(
             expected=shown,
         )
     if request.content_length is not None and request.content_length > limit:
-        raise _too_large("request body", limit)
+        raise over_limit("request body bytes", request.content_length, limit, "MAX_BODY_BYTES")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_chunked(_CHUNK):
         size += len(chunk)
         if size > limit:
-            raise _too_large("request body", limit)
+            raise over_limit("request body bytes", size, limit, "MAX_BODY_BYTES")
         chunks.append(chunk)
     return b"".join(chunks), encoding
 
@@ -116,12 +107,12 @@ def gunzip(data: bytes, limit: int, max_members: int = 100) -> bytes:
     while pos < len(data):
         members += 1
         if members > max_members:
-            raise Rejection(
-                413,
-                "too_large",
-                f"gzip body has more than {max_members} members (limit "
-                "KEMI_AGGREGATOR_MAX_GZIP_MEMBERS); send one gzip stream",
-                expected=f"at most {max_members} gzip members",
+            raise over_limit(
+                "gzip members",
+                f"more than {max_members}",
+                max_members,
+                "MAX_GZIP_MEMBERS",
+                "send one gzip stream",
             )
         d = zlib.decompressobj(16 + zlib.MAX_WBITS)
         while not d.eof:
@@ -137,7 +128,9 @@ def gunzip(data: bytes, limit: int, max_members: int = 100) -> bytes:
                 raise invalid(f"gzip body is corrupt: {exc}", expected="a gzip stream") from None
             size += len(part)
             if size > limit or d.unconsumed_tail:
-                raise _too_large("decompressed body", limit)
+                raise over_limit(
+                    "decompressed body bytes", f"more than {limit}", limit, "MAX_BODY_BYTES"
+                )
             out.append(part)
             pos += len(chunk) - len(d.unused_data)
     return b"".join(out)

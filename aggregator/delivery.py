@@ -3,8 +3,6 @@
 Guarantees, per request:
 
 - **204** only after the broker acknowledged every record (``acks=all``).
-- **413** when the request's records alone are more bytes than ``max_inflight_bytes``:
-  no retry can succeed. Nothing was sent.
 - **429** (``Retry-After``) when the encoded bytes handed to Kafka and not yet
   acknowledged, over all requests, would pass ``max_inflight_bytes``. Nothing
   was sent.
@@ -198,16 +196,6 @@ class Delivery:
             raise self._unavailable(
                 f"Kafka is unavailable ({self.probe.detail}); nothing was written, retry later"
             )
-        if size > self.config.max_inflight_bytes:
-            raise Rejection(
-                413,
-                "too_large",
-                f"the request encodes to {size} bytes, more than may await Kafka's acks at once "
-                f"({self.config.max_inflight_bytes}, KEMI_AGGREGATOR_MAX_INFLIGHT_BYTES); nothing "
-                "was written, split it into smaller requests",
-                value=size,
-                expected=f"at most {self.config.max_inflight_bytes} encoded bytes",
-            )
         if self.inflight_bytes + size > self.config.max_inflight_bytes:
             raise Rejection(
                 429,
@@ -240,6 +228,16 @@ class Delivery:
                 "some may still be written"
             ) from None
         except DeliveryFailed as exc:
+            if "MSG_SIZE_TOO_LARGE" in exc.reason or "too large" in exc.reason.lower():
+                # the topic's max.message.bytes is below KEMI_AGGREGATOR_MAX_RECORD_BYTES:
+                # the same request would fail again, so it is not a 503 to retry
+                raise Rejection(
+                    413,
+                    "record_too_large",
+                    f"Kafka refused {exc.failed} of {len(records)} records as too large "
+                    f"({exc.reason}); lower KEMI_AGGREGATOR_MAX_RECORD_BYTES below the topic's "
+                    "max.message.bytes. Outcome unknown: some records may have been written",
+                ) from None
             raise self._unavailable(
                 f"Kafka failed {exc.failed} of {len(records)} records of this request "
                 f"({exc.reason}); outcome unknown: some may have been written"

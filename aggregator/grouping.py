@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from itertools import chain
 
-from aggregator.rejection import Rejection
+from aggregator.rejection import over_limit
 from kemi_stats.batch_writer import PreparedSeries, SeriesCache, encode_prepared_batch, pack_double
 from kemi_stats.codec import decode_batch
 from kemi_stats.model import MetricKind, SampleBatch, Source
@@ -118,7 +118,7 @@ class BatchBuilder:
         """The Kafka records: (resource id, encoded SampleBatch), one per resource and time,
         or several when its samples encode to more than ``max_bytes`` (split by sample).
 
-        A record of one sample over ``max_bytes`` is a 413 :class:`Rejection`.
+        A single sample too large for a record is a 413 Rejection.
         """
         revision = self.config_revision
         records = []
@@ -160,13 +160,12 @@ def _split(
     size = 0
     for sample in samples:
         if len(sample) > room:
-            raise Rejection(
-                413,
-                "too_large",
-                f"resource {resource!r}: one sample encodes to {len(sample)} bytes, more than a "
-                f"Kafka record may hold ({max_bytes}, KEMI_AGGREGATOR_MAX_RECORD_BYTES)",
-                value=resource,
-                expected=f"a sample of at most {room} bytes",
+            raise over_limit(
+                f"resource {resource!r}: bytes of one sample",
+                len(sample),
+                room,
+                "MAX_RECORD_BYTES",
+                "a Kafka record cannot hold it: send fewer or shorter labels",
             )
         if size + len(sample) > room:
             records.append(_record(key, resource, time_ms, part, revision))

@@ -29,7 +29,7 @@ from typing import Any
 from aggregator.grant import Grant, ResourceError
 from aggregator.grouping import BatchBuilder, label_key
 from aggregator.names import KIND_NAMES, NameMapper
-from aggregator.rejection import Rejection, invalid
+from aggregator.rejection import Rejection, invalid, over_limit
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import PRECISIONS, TimeWindow
 from kemi_stats.model import MetricKind
@@ -231,17 +231,10 @@ class LineProtocolParser:
                 value=body[max(exc.start - 10, 0) : exc.start + 10].decode("utf-8", "replace"),
                 expected="UTF-8 text",
             ) from None
-        lines = text.split("\n")
-        if len(lines) > self.max_lines:
-            raise Rejection(
-                413,
-                "too_large",
-                f"the request holds {len(lines)} lines, more than the limit of {self.max_lines} "
-                "(KEMI_AGGREGATOR_MAX_LINES); nothing was written, split it into smaller requests",
-                value=len(lines),
-                expected=f"at most {self.max_lines} lines",
-            )
-        for number, raw_line in enumerate(lines, 1):
+        lines = text.count("\n") + 1
+        if lines > self.max_lines:
+            raise over_limit("lines", lines, self.max_lines, "MAX_LINES")
+        for number, raw_line in enumerate(text.split("\n"), 1):
             if not raw_line or raw_line[0] == "#":
                 continue
             line = raw_line[:-1] if raw_line[-1] == "\r" else raw_line

@@ -99,7 +99,14 @@ from aggregator.rejection import Rejection, invalid
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
 from kemi_stats.model import MetricKind
-from kemi_stats.names import is_label_name, is_metric_name, label_value_problem, to_label_name
+from kemi_stats.names import (
+    InvalidSeries,
+    is_label_name,
+    is_metric_name,
+    label_value_problem,
+    name_limits,
+    to_label_name,
+)
 
 __all__ = ["OtlpParser", "otlp_refusal", "otlp_response"]
 
@@ -128,6 +135,8 @@ class OtlpParser:
     """Parses OTLP metrics export requests into a :class:`BatchBuilder`."""
 
     def __init__(self, settings: AggregatorSettings) -> None:
+        #: longer names and units cannot make a metric name: refused before any cache
+        self.max_name_chars = 2 * name_limits().metric_max_length
         self.max_labels = settings.max_labels
         #: attribute key -> label name, or None when the key makes no valid label name
         self._label_names: dict[str, str | None] = {}
@@ -162,11 +171,20 @@ class OtlpParser:
         for scope in rm.scope_metrics:
             for metric in scope.metrics:
                 drops = _Drops()
-                self._metric(metric, target, drops)
+                try:
+                    self._metric(metric, target, drops)
+                except InvalidSeries as exc:  # the parser's own checks should come first
+                    drops.add("invalid_series", str(exc))
                 drops.report(metric.name, out)
 
     def _metric(self, metric: Metric, target: _Target, drops: _Drops) -> None:
         data = metric.WhichOneof("data")
+        if len(metric.name) + len(metric.unit) > self.max_name_chars:
+            # refused before the name cache keeps it
+            drops.add("invalid_metric_name", f"name and unit of {len(metric.name)} and "
+                      f"{len(metric.unit)} characters",
+                      len(getattr(metric, data).data_points) if data else 0)  # fmt: skip
+            return
         if data == "gauge":
             points = metric.gauge.data_points
             name = metric_name(metric.name, metric.unit, gauge=True)

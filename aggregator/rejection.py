@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-__all__ = ["Rejection", "invalid"]
+__all__ = ["Rejection", "invalid", "over_limit"]
 
 
 class Rejection(Exception):
@@ -84,6 +84,21 @@ def _shown(value: Any, limit: int = 200) -> str:
         except RecursionError:
             text = f"a {type(value).__name__} nested too deep to show"
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def over_limit(
+    what: str, value: int | str, limit: int, setting: str, advice: str = ""
+) -> Rejection:
+    """A 413 for a request over one of its limits: names the value, the limit and the
+    ``KEMI_AGGREGATOR_*`` variable that sets it; nothing of the request was written."""
+    return Rejection(
+        413,
+        "too_large",
+        f"{what}: {value}, over the limit of {limit} (KEMI_AGGREGATOR_{setting}); nothing was "
+        f"written, {advice or 'split it into smaller requests'}",
+        value=value,
+        expected=f"at most {limit}",
+    )
 
 
 def invalid(message: str, **kwargs: Any) -> Rejection:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 import struct
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
@@ -39,7 +40,7 @@ from aggregator.grant import Grant, ResourceError
 from aggregator.grouping import BatchBuilder, FloatGroup
 from aggregator.names import NameMapper
 from aggregator.proto import remote_pb2 as pb
-from aggregator.rejection import Rejection, invalid
+from aggregator.rejection import invalid, over_limit
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
 from kemi_stats.batch_writer import PreparedSeries
@@ -326,6 +327,8 @@ class RemoteWriteParser:
         self.series_cache = settings.series_cache
         self.series_cache_bytes = settings.series_cache_bytes
         self._cached_bytes = 0
+        self._bytes_by_grant: dict[Grant, int] = {}
+        self._lock = threading.Lock()
         self.names = NameMapper()
         #: token -> counter family -> when it stops being remembered (monotonic seconds)
         self._counter_families: dict[str, dict[str, float]] = {}
@@ -344,8 +347,15 @@ class RemoteWriteParser:
         between the runs, so a series named twice keeps its last value.
         """
         request = self._decode(body)
+        # bodies parse on several threads; what a token's series mean is shared
+        with self._lock:
+            self._parse_request(request, window, out, grant)
+
+    def _parse_request(
+        self, request: pb.LazyWriteRequest, window: TimeWindow, out: BatchBuilder, grant: Grant
+    ) -> None:
         if request.metadata and self._remember(grant.name, request.metadata):
-            self._series.pop(grant, None)
+            self._forget(grant)
         known = self._known(grant)
         raws = list(request.timeseries)
         found = list(map(known.get, map(_KEY, raws)))
@@ -417,7 +427,8 @@ class RemoteWriteParser:
                 expected="a protobuf prometheus.TimeSeries",
             ) from None
         if new and isinstance(key, bytes):
-            self._make_room(ctx.known, 3 * len(key))
+            # the key, the prepared series' three encodings of it, and the objects around them
+            self._make_room(ctx.grant, ctx.known, 4 * len(key) + 300)
             ctx.known[key + _SAMPLE_HEAD] = series
         samples, histograms = decoded
         if isinstance(series, _Dropped):
@@ -470,22 +481,32 @@ class RemoteWriteParser:
         kind = _kind(name, families)
         return _Series(resource, raw_name, PreparedSeries(name, kept, kind), kind is _FLOAT)
 
-    def _make_room(self, known: dict[bytes, _Series | _Dropped], cost: int) -> None:
-        """Room for a series of ``cost`` bytes: a token's cache starts over at ``series_cache``
-        series, every token's when all hold ``series_cache_bytes`` (long labels)."""
+    def _make_room(self, grant: Grant, known: dict[bytes, _Series | _Dropped], cost: int) -> None:
+        """Room for a series of about ``cost`` bytes: a token's cache starts over at
+        ``series_cache`` series, every token's when all hold ``series_cache_bytes``."""
         if len(known) >= self.series_cache:
             known.clear()
+            self._cached_bytes -= self._bytes_by_grant.pop(grant, 0)
         if self._cached_bytes + cost > self.series_cache_bytes:
-            for each in list(self._series.values()):
+            for each in self._series.values():
                 each.clear()
+            self._bytes_by_grant.clear()
             self._cached_bytes = 0
         self._cached_bytes += cost
+        self._bytes_by_grant[grant] = self._bytes_by_grant.get(grant, 0) + cost
+
+    def _forget(self, grant: Grant) -> None:
+        """Drop what ``grant``'s series mean (its counter families changed)."""
+        self._series.pop(grant, None)
+        self._cached_bytes -= self._bytes_by_grant.pop(grant, 0)
 
     def _known(self, grant: Grant) -> dict[bytes, _Series | _Dropped]:
         known = self._series.get(grant)
         if known is None:
             if len(self._series) >= _GRANTS_MAX:
                 self._series.clear()
+                self._bytes_by_grant.clear()
+                self._cached_bytes = 0
             known = self._series[grant] = {}
         return known
 
@@ -494,12 +515,12 @@ class RemoteWriteParser:
             raise invalid("body is empty", expected="a snappy-compressed WriteRequest")
         announced = snappy_uncompressed_length(body)
         if announced > self.max_body:
-            raise Rejection(
-                413,
-                "too_large",
-                f"decompressed body would be {announced} bytes, over the limit of "
-                f"{self.max_body}; send smaller batches (max_samples_per_send)",
-                expected=f"at most {self.max_body} bytes",
+            raise over_limit(
+                "decompressed body bytes",
+                announced,
+                self.max_body,
+                "MAX_BODY_BYTES",
+                "send smaller batches (max_samples_per_send)",
             )
         try:
             raw = bytes(cramjam.snappy.decompress_raw(body))
@@ -535,9 +556,9 @@ class RemoteWriteParser:
         if not families:
             return frozenset()
         now = time.monotonic()
-        expired = [name for name, until in families.items() if until < now]
-        for name in expired:
-            del families[name]
+        for name, until in list(families.items()):
+            if until < now:
+                families.pop(name, None)
         return frozenset(families)
 
 

@@ -55,6 +55,7 @@ def main(settings: Settings | None = None) -> int:
             log.info("aggregator: %d tokens; producing to %s", len(handler.tokens), config.topic)
             await delivery.serve()
         finally:
+            handler.close()
             await delivery.stop()
             view.close()
 

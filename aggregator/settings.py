@@ -53,6 +53,8 @@ class AggregatorSettings(BaseSettings):
     inline_parse_bytes: int = Field(default=64 * 1024, ge=0)
     #: threads that decompress and parse large bodies (the rest wait for one)
     parse_threads: int = Field(default=2, ge=1)
+    #: bytes of bodies that may wait for a parse thread (429 beyond, as for Kafka)
+    max_parse_queue_bytes: int = Field(default=64 * _MiB, ge=1024)
     #: how far ahead of the aggregator's clock a sample time may be
     max_future: Seconds = 600.0
     #: how old a sample may be (0: no limit)
@@ -73,5 +75,5 @@ class AggregatorSettings(BaseSettings):
     metadata_ttl: Seconds = 3600.0
     #: remote_write series whose meaning is remembered per token (by their encoded labels)
     series_cache: int = Field(default=200_000, ge=0)
-    #: bytes those remembered series may hold, over all tokens (long labels start it over)
-    series_cache_bytes: int = Field(default=64 * _MiB, ge=0)
+    #: bytes those remembered series may hold, over all tokens (about 1 KB per series)
+    series_cache_bytes: int = Field(default=256 * _MiB, ge=0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import faust
 
 from calculator.settings import PORT, CalculatorSettings
+from kemi_stats.codec import KAFKA_MAX_REQUEST_BYTES
 from kemi_stats.settings import Settings, load_settings
 
 __all__ = ["app", "calc_settings", "create_app", "settings"]
@@ -37,8 +38,8 @@ def create_app(settings: Settings, calc: CalculatorSettings) -> faust.App:
         broker_commit_interval=calc.commit_interval,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
-        # Kafka's default record limit: a raw record of MAX_RECORD_BYTES passes on whole
-        producer_max_request_size=1_048_576,
+        # a raw record of MAX_RECORD_BYTES passes on whole (Faust's default is 1,000,000)
+        producer_max_request_size=KAFKA_MAX_REQUEST_BYTES,
         recovery_consistency_check=calc.recovery_consistency_check,
         table_standby_replicas=0,
         logging_config=None,

@@ -19,6 +19,7 @@ from kemi_stats.model import AlertEvent, MetricKind, PollJob, Sample, SampleBatc
 from kemi_stats.proto import kemi_pb2 as pb
 
 __all__ = [
+    "KAFKA_MAX_REQUEST_BYTES",
     "KIND_TO_PB",
     "MAX_RECORD_BYTES",
     "SCHEMA_VERSION",
@@ -106,8 +107,9 @@ def encode_batch(batch: SampleBatch) -> bytes:
     return msg.SerializeToString()
 
 
-#: the largest record value kemi-stats writes: Kafka's default record limit
-#: (``message.max.bytes``, 1,048,588) with room for the key and the record's framing
+#: Kafka's default record limit (``message.max.bytes`` is 1,048,588), for producers
+KAFKA_MAX_REQUEST_BYTES = 1 << 20
+#: the largest record value kemi-stats writes: room left for the key and the framing
 MAX_RECORD_BYTES = 1_000_000
 
 

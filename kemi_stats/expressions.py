@@ -305,10 +305,11 @@ def _check_constant_operations(tree: ast.AST, source: str, text: str) -> None:
         if left is None:
             continue
         try:
-            _OPERATORS[type(node.op)](left, right)
+            float(_OPERATORS[type(node.op)](left, right))  # no sample holds a larger number
         except OverflowError:
             raise ExpressionError(
-                f"expression {text!r}: {part} is larger than 2**{MAX_RESULT_BITS}"
+                f"expression {text!r}: {part} is too large for a sample "
+                "(a double holds at most about 1.8e308)"
             ) from None
         except Exception:  # 0 ** -1 and the like fail per sample, as they always did
             continue

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.admin import ConfigResource, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from kemi_stats.errors import BrokerError, ConfigError, TopicReplicationError
@@ -46,6 +46,8 @@ ALERTS_DEAD = "kemi.alerts.dead"
 METRICS_GROUPS = "kemi.metrics.groups"
 
 log = logging.getLogger(__name__)
+
+_MIN_INSYNC = "min.insync.replicas"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +156,9 @@ def ensure_topics(
 ) -> list[str]:
     """Create every topic in ``specs`` that does not exist; return the names created.
 
-    Topics that existed already must keep at least ``replication.factor`` copies:
+    Topics that existed already must keep at least ``replication.factor`` copies and,
+    when more than one is asked for, a ``min.insync.replicas`` of at least
+    ``replication.min_insync`` (where the broker reports topic configs):
     :class:`~kemi_stats.errors.TopicReplicationError` names the first that does not.
     ``replication`` defaults to the settings' (``KEMI_KAFKA_*``), so every service that
     ensures its topics also checks them.
@@ -166,6 +170,8 @@ def ensure_topics(
         existing = [spec.name for spec in specs if spec.name not in created]
         if existing:
             _check_replication(admin, bootstrap, existing, wanted.factor)
+            if wanted.min_insync > 1:
+                _check_min_insync(admin, bootstrap, existing, wanted.min_insync)
         return created
     finally:
         admin.close()
@@ -211,6 +217,29 @@ def _check_replication(
                 f"topic {topic['name']}: replication factor {replicas} is below the required "
                 f"{minimum} (KEMI_KAFKA_REPLICATION_FACTOR): add replicas to it "
                 "(kafka-reassign-partitions) or lower the setting"
+            )
+
+
+def _check_min_insync(
+    admin: KafkaAdminClient, bootstrap: str, names: list[str], minimum: int
+) -> None:
+    """Refuse a topic whose ``min.insync.replicas`` is below ``minimum``: with ``acks=all``
+    the broker would ack a record held by fewer copies than the deployment counts on."""
+    resources = [ConfigResource("TOPIC", name, configs={_MIN_INSYNC: None}) for name in names]
+    try:
+        described = admin.describe_configs(resources, config_filter="all")
+    except KafkaError as exc:  # a broker without DescribeConfigs (Tansu drops the connection)
+        log.warning("kafka %s: topic configs not readable (%s); %s not checked",
+                    bootstrap, exc, _MIN_INSYNC)  # fmt: skip
+        return
+    for name in names:
+        entry = described.get("topic", {}).get(name, {}).get(_MIN_INSYNC)
+        value = entry.get("value") if isinstance(entry, Mapping) else None
+        if value is not None and str(value).isdigit() and int(value) < minimum:
+            raise TopicReplicationError(
+                f"topic {name}: {_MIN_INSYNC} {value} is below the required {minimum} "
+                "(KEMI_KAFKA_MIN_INSYNC_REPLICAS): raise it (kafka-configs --alter) or lower "
+                "the setting"
             )
 
 

@@ -34,10 +34,13 @@ from kemi_stats.expressions import (
 from kemi_stats.globs import check_metric_glob
 from kemi_stats.names import (
     LABEL_PATTERN,
+    InvalidName,
     check_entry_name,
     check_label_name,
     check_metric_name,
     check_resource_id,
+    label_value_expected,
+    label_value_problem,
 )
 from kemi_stats.registry.oids import resolve_oid
 from kemi_stats.resource_template import DEFAULT_RESOURCE_TEMPLATE, ResourceTemplate
@@ -91,8 +94,12 @@ Oid = Annotated[str, AfterValidator(_check_oid)]
 
 
 def _check_labels(value: dict[str, str]) -> dict[str, str]:
-    for key in value:
+    """Label names and values by the rules the aggregator applies to pushed samples."""
+    for key, text in value.items():
         check_label_name(key)
+        problem = label_value_problem(text)
+        if problem is not None:
+            raise InvalidName(f"label {key!r} value", text, label_value_expected(), problem)
     return value
 
 

@@ -23,13 +23,13 @@ def test_gzip_members_are_read_in_order_up_to_the_cap() -> None:
     with pytest.raises(Rejection) as refused:
         gunzip(MEMBER * 200_000, 16 << 20, max_members=100)
     assert refused.value.status == 413
-    assert "more than 100 members" in refused.value.message
+    assert "gzip members: more than 100, over the limit of 100" in refused.value.message
 
 
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
-        (gzip.compress(b"0" * (2 << 20)), 413, "decompressed body is larger than"),
+        (gzip.compress(b"0" * (2 << 20)), 413, "decompressed body bytes: more than 1048576"),
         (MEMBER[:-4], 400, "truncated"),
         (MEMBER + b"trailing", 400, "corrupt"),
         (b"", 400, "empty"),
@@ -89,7 +89,8 @@ def test_a_sample_larger_than_a_record_is_a_413() -> None:
     with pytest.raises(Rejection) as refused:
         out.records(max_bytes=64_000)
     assert refused.value.status == 413
-    assert "one sample encodes to" in refused.value.message
+    assert "bytes of one sample: " in refused.value.message
+    assert "KEMI_AGGREGATOR_MAX_RECORD_BYTES" in refused.value.message
 
 
 def test_series_rules_name_the_label_and_the_limit() -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from kafka.admin import NewTopic
+from kafka.errors import KafkaConnectionError
 
 from kemi_stats import topics
 from kemi_stats.errors import ConfigError, TopicReplicationError
@@ -50,6 +51,9 @@ class FakeAdmin:
     def __init__(self, replicas: dict[str, list[list[int]]]) -> None:
         self.replicas = replicas
         self.created: list[NewTopic] = []
+        #: topic -> min.insync.replicas as the broker reports it (kafka-python's shape)
+        self.min_insync: dict[str, str] = {}
+        self.configs_readable = True
 
     def list_topics(self) -> list[str]:
         return list(self.replicas)
@@ -62,6 +66,14 @@ class FakeAdmin:
             {"name": n, "partitions": [{"replica_nodes": r} for r in self.replicas[n]]}
             for n in names
         ]
+
+    def describe_configs(self, resources: list[Any], config_filter: str) -> dict[str, Any]:
+        if not self.configs_readable:
+            raise KafkaConnectionError("socket disconnected")
+        return {"topic": {
+            r.name: {"min.insync.replicas": {"value": self.min_insync[r.name]}}
+            for r in resources if r.name in self.min_insync
+        }}  # fmt: skip
 
     def close(self) -> None:
         pass
@@ -92,6 +104,22 @@ def test_one_broker_listed_three_times_is_one_copy(admin: FakeAdmin) -> None:
     admin.replicas["same"] = [[7, 7, 7]]
     with pytest.raises(TopicReplicationError, match="replication factor 1 is below the required 3"):
         ensure_topics("kafka:9092", (TopicSpec("same", 1),), Replication(3, 2))
+
+
+def test_an_existing_topic_with_too_low_min_insync_replicas_is_refused(admin: FakeAdmin) -> None:
+    admin.min_insync["three"] = "1"
+    with pytest.raises(
+        TopicReplicationError,
+        match=r"^topic three: min.insync.replicas 1 is below the required 2 \(KEMI_KAFKA_MIN_",
+    ):
+        ensure_topics("kafka:9092", (TopicSpec("three", 1),), Replication(3, 2))
+    admin.min_insync["three"] = "2"
+    assert ensure_topics("kafka:9092", (TopicSpec("three", 1),), Replication(3, 2)) == []
+
+
+def test_unreadable_topic_configs_are_not_refused(admin: FakeAdmin) -> None:
+    admin.configs_readable = False
+    assert ensure_topics("kafka:9092", (TopicSpec("three", 1),), Replication(3, 2)) == []
 
 
 def test_a_broker_that_reports_no_replicas_is_not_refused(admin: FakeAdmin) -> None:
