@@ -7,6 +7,7 @@ records apart by resource id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import time
@@ -74,10 +75,15 @@ class Aggregator:
         )
 
 
-@pytest.fixture(scope="module")
-def aggregator(
-    kafka: RunningServer, etcd: RunningServer, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def running_aggregator(
+    kafka: RunningServer, etcd: RunningServer, log_dir: Path, **settings: str
 ) -> Iterator[Aggregator]:
+    """An aggregator process on a topic and registry prefix of its own, accepting pushes.
+
+    Tokens: ``ops`` (SECRET, any resource) and ``tenant`` (OTHER_SECRET, ``host:tenant-``);
+    ``settings`` are further ``KEMI_*`` settings (``aggregator_max_samples="10"``).
+    """
     prefix = f"/kemi-agg-{uuid.uuid4().hex[:8]}/"
     topic = f"test.agg.{uuid.uuid4().hex[:8]}"
     ensure_topics(kafka.address, (TopicSpec(topic, 3),))
@@ -91,10 +97,9 @@ def aggregator(
         etcd_endpoint=etcd.address,
         etcd_prefix=prefix,
         aggregator_topic=topic,
-        aggregator_max_body_bytes=str(8 << 20),
+        **settings,
     )
-    log = tmp_path_factory.mktemp("aggregator") / "aggregator.log"
-    proc = ServiceProcess("aggregator", env, log).start()
+    proc = ServiceProcess("aggregator", env, log_dir / "aggregator.log").start()
     agg = Aggregator(proc, topic, registry, kafka.address)
     try:
         asyncio.run(wait_accepting(agg))
@@ -102,6 +107,15 @@ def aggregator(
     finally:
         proc.stop()
         registry.close()
+
+
+@pytest.fixture(scope="module")
+def aggregator(
+    kafka: RunningServer, etcd: RunningServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Aggregator]:
+    log_dir = tmp_path_factory.mktemp("aggregator")
+    with running_aggregator(kafka, etcd, log_dir, aggregator_max_body_bytes=str(8 << 20)) as agg:
+        yield agg
 
 
 async def wait_accepting(agg: Aggregator) -> None:
