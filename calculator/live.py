@@ -37,7 +37,7 @@ class LiveDefinitions:
 
     def start(self) -> None:
         """Connect to etcd and read the first snapshot (raises KemiError if it cannot)."""
-        registry = Registry(self.settings.etcd_endpoint, self.settings.etcd_prefix)
+        registry = Registry(self.settings.etcd_config, self.settings.etcd_prefix)
         self.view = LiveView(registry, kinds=["derived"])
         self.view.subscribe(self._on_change)
         self.view.start()

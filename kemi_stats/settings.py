@@ -6,9 +6,13 @@ Flags override the environment; defaults live here and nowhere else.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from kemi_stats.registry.etcd import EtcdConfig
 
 __all__ = ["Settings", "load_settings"]
 
@@ -27,8 +31,21 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(1, ge=1)
     # Replicas that must hold a record before the broker acks it (a topic config).
     kafka_min_insync_replicas: int = Field(1, ge=1)
+    # one endpoint, or several separated by commas (the client fails over between them)
     etcd_endpoint: str = "127.0.0.1:2379"
     etcd_prefix: str = "/kemi/"
+    # TLS: the CA that signed etcd's certificate; a client certificate and key if etcd
+    # requires one (--client-cert-auth). Any of them set means TLS.
+    etcd_ca_file: str = ""
+    etcd_cert_file: str = ""
+    etcd_key_file: str = ""
+    # etcd's own users (--auth): every call carries a token renewed in the background
+    etcd_user: str = ""
+    etcd_password: SecretStr = SecretStr("")
+    # the keyring that encrypts registry secrets at rest (docs/security.md): a file that
+    # services re-read when it changes, or the same JSON in the environment
+    secrets_keyring_file: str = ""
+    secrets_keyring: SecretStr = SecretStr("")
     tsdb_url: str = "http://127.0.0.1:8428"
     tsdb_kind: str = "victoriametrics"  # victoriametrics | influxdb
     tsdb_token: str = ""
@@ -55,10 +72,30 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _etcd_auth_pairs(self) -> Settings:
+        if bool(self.etcd_user) != bool(self.etcd_password.get_secret_value()):
+            raise ValueError("KEMI_ETCD_USER and KEMI_ETCD_PASSWORD: set both or neither")
+        return self
+
     @property
     def etcd_host_port(self) -> tuple[str, int]:
-        host, _, port = self.etcd_endpoint.rpartition(":")
+        host, _, port = self.etcd_endpoint.split(",")[0].rpartition(":")
         return (host or "127.0.0.1"), int(port)
+
+    @property
+    def etcd_config(self) -> EtcdConfig:
+        """How to reach etcd: endpoints, TLS files and user, for every client."""
+        from kemi_stats.registry.etcd import EtcdConfig
+
+        return EtcdConfig.parse(
+            self.etcd_endpoint,
+            ca_file=self.etcd_ca_file,
+            cert_file=self.etcd_cert_file,
+            key_file=self.etcd_key_file,
+            user=self.etcd_user,
+            password=self.etcd_password.get_secret_value(),
+        )
 
 
 def load_settings(**overrides: object) -> Settings:

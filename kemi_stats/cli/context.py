@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -11,7 +12,7 @@ import click
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings, load_settings
 
-__all__ = ["CliContext", "fail"]
+__all__ = ["CliContext", "fail", "read_secret_file"]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -28,6 +29,8 @@ class CliContext:
     etcd_endpoint: str | None = None
     etcd_prefix: str | None = None
     data_dir: str | None = None
+    #: further settings from flags (None: not given)
+    overrides: dict[str, object] = field(default_factory=dict)
     _settings: Settings | None = field(default=None, repr=False)
     _registry: Registry | None = field(default=None, repr=False)
 
@@ -39,14 +42,26 @@ class CliContext:
                 etcd_endpoint=self.etcd_endpoint,
                 etcd_prefix=self.etcd_prefix,
                 data_dir=self.data_dir,
+                **self.overrides,
             )
         return self._settings
 
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            self._registry = Registry(self.settings.etcd_endpoint, self.settings.etcd_prefix)
+            self._registry = Registry(self.settings.etcd_config, self.settings.etcd_prefix)
         return self._registry
+
+
+def read_secret_file(path: str | None, flag: str) -> str | None:
+    """A secret from a file (its first line), so it never sits in argv or shell history."""
+    if path is None:
+        return None
+    try:
+        text = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise click.BadParameter(f"cannot read {path} ({exc.strerror})", param_hint=flag) from None
+    return text[0].strip() if text else ""
 
 
 pass_ctx = click.make_pass_decorator(CliContext)

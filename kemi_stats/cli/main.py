@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from kemi_stats.cli.context import CliContext, fail
+from kemi_stats.cli.context import CliContext, fail, read_secret_file
 from kemi_stats.errors import KemiError
 
 __all__ = ["cli", "main"]
@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "kemi_stats.cli.alerts_cmd",
     "kemi_stats.cli.silence_cmd",
     "kemi_stats.cli.rule_test_cmd",
+    "kemi_stats.cli.etcd_cmd",
 )
 
 
@@ -32,8 +33,29 @@ COMMAND_MODULES = (
 @click.option(
     "--kafka", "kafka_bootstrap", envvar="KEMI_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port."
 )
-@click.option("--etcd", "etcd_endpoint", envvar="KEMI_ETCD_ENDPOINT", help="etcd host:port.")
+@click.option(
+    "--etcd",
+    "etcd_endpoint",
+    envvar="KEMI_ETCD_ENDPOINT",
+    help="etcd host:port, or several separated by commas.",
+)
 @click.option("--prefix", "etcd_prefix", envvar="KEMI_ETCD_PREFIX", help="Registry prefix in etcd.")
+@click.option(
+    "--etcd-ca-file", envvar="KEMI_ETCD_CA_FILE", help="CA (PEM) of etcd's TLS certificate."
+)
+@click.option("--etcd-cert-file", envvar="KEMI_ETCD_CERT_FILE", help="Client certificate (PEM).")
+@click.option("--etcd-key-file", envvar="KEMI_ETCD_KEY_FILE", help="Client certificate's key.")
+@click.option("--etcd-user", envvar="KEMI_ETCD_USER", help="etcd user (auth enabled).")
+@click.option(
+    "--etcd-password-file",
+    type=click.Path(dir_okay=False),
+    help="File holding the etcd user's password (or KEMI_ETCD_PASSWORD; never a flag value).",
+)
+@click.option(
+    "--secrets-keyring-file",
+    envvar="KEMI_SECRETS_KEYRING_FILE",
+    help="Keyring that encrypts registry secrets (docs/security.md).",
+)
 @click.option(
     "--data-dir", type=click.Path(), envvar="KEMI_DATA_DIR", help="Local stack data directory."
 )
@@ -44,6 +66,12 @@ def cli(
     kafka_bootstrap: str | None,
     etcd_endpoint: str | None,
     etcd_prefix: str | None,
+    etcd_ca_file: str | None,
+    etcd_cert_file: str | None,
+    etcd_key_file: str | None,
+    etcd_user: str | None,
+    etcd_password_file: str | None,
+    secrets_keyring_file: str | None,
     data_dir: str | None,
 ) -> None:
     """kemi-stats: collect, compute, store and alert on metrics of thousands of targets."""
@@ -52,6 +80,14 @@ def cli(
         etcd_endpoint=etcd_endpoint,
         etcd_prefix=etcd_prefix,
         data_dir=data_dir,
+        overrides={
+            "etcd_ca_file": etcd_ca_file,
+            "etcd_cert_file": etcd_cert_file,
+            "etcd_key_file": etcd_key_file,
+            "etcd_user": etcd_user,
+            "etcd_password": read_secret_file(etcd_password_file, "--etcd-password-file"),
+            "secrets_keyring_file": secrets_keyring_file,
+        },
     )
 
 

@@ -29,6 +29,12 @@ def run(obj: CliContext, service: str, http_port: int | None, args: tuple[str, .
         KEMI_KAFKA_BOOTSTRAP=s.kafka_bootstrap,
         KEMI_ETCD_ENDPOINT=s.etcd_endpoint,
         KEMI_ETCD_PREFIX=s.etcd_prefix,
+        KEMI_ETCD_CA_FILE=s.etcd_ca_file,
+        KEMI_ETCD_CERT_FILE=s.etcd_cert_file,
+        KEMI_ETCD_KEY_FILE=s.etcd_key_file,
+        KEMI_ETCD_USER=s.etcd_user,
+        KEMI_ETCD_PASSWORD=s.etcd_password.get_secret_value(),
+        KEMI_SECRETS_KEYRING_FILE=s.secrets_keyring_file,
         KEMI_DATA_DIR=str(s.data_dir),
     )
     if http_port is not None:

@@ -127,7 +127,7 @@ class LiveView:
     @classmethod
     async def open(cls, settings: Settings, kinds: Iterable[str]) -> LiveView:
         """A started view of ``kinds`` on the settings' etcd (the first snapshot read off the loop)."""
-        view = cls(Registry(settings.etcd_endpoint, settings.etcd_prefix), kinds)
+        view = cls(Registry(settings.etcd_config, settings.etcd_prefix), kinds)
         await asyncio.to_thread(view.start)
         return view
 

@@ -18,7 +18,7 @@ from kemi_stats.errors import (
     RegistryError,
     ValidationError,
 )
-from kemi_stats.registry.etcd import connect, etcd_errors
+from kemi_stats.registry.etcd import EtcdConfig, connect, etcd_errors
 from kemi_stats.registry.models import KINDS, KindSpec, validate_name
 
 __all__ = ["MASK", "Entry", "Registry", "dump_doc", "masked", "parse_doc", "validation_message"]
@@ -89,10 +89,13 @@ def masked(kind: str, doc: pydantic.BaseModel) -> dict[str, Any]:
 class Registry:
     """CRUD on registry documents under one prefix (default ``/kemi/``)."""
 
-    def __init__(self, endpoint: str, prefix: str = "/kemi/", timeout: float = 5.0) -> None:
-        self.endpoint = endpoint
+    def __init__(
+        self, etcd: EtcdConfig | str, prefix: str = "/kemi/", timeout: float = 5.0
+    ) -> None:
+        config = EtcdConfig.parse(etcd) if isinstance(etcd, str) else etcd
+        self.endpoint = config.label
         self.prefix = prefix
-        self._client: pyetcd.MultiEndpointEtcd3Client = connect(endpoint, timeout)
+        self._client: pyetcd.MultiEndpointEtcd3Client = connect(config, timeout)
 
     @property
     def client(self) -> pyetcd.MultiEndpointEtcd3Client:

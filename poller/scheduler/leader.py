@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
-from kemi_stats.registry.etcd import connect
+from kemi_stats.registry.etcd import EtcdConfig, connect
 
 __all__ = ["LeaderElection"]
 
@@ -29,7 +29,8 @@ log = logging.getLogger("poller.scheduler.leader")
 class LeaderElection:
     """Runs in a thread; ``is_leader`` is the current state, ``on_change(bool)`` reports flips."""
 
-    endpoint: str
+    #: etcd's endpoints, TLS and user (or a plain ``host:port``)
+    endpoint: EtcdConfig | str
     key: str
     identity: str
     ttl: int = 10

@@ -110,7 +110,7 @@ async def serve(runtime: ServiceRuntime) -> None:
         m.LEADER_CHANGES.inc()
 
     election = LeaderElection(
-        settings.etcd_endpoint,
+        settings.etcd_config,
         f"{settings.etcd_prefix}leader/{ps.election}",
         identity,
         ps.lease_ttl,
