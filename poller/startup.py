@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from kemi_stats.keyring import require_keyring
 from kemi_stats.registry.live import LiveView
 from kemi_stats.settings import Settings
 from kemi_stats.topics import ensure_topics
@@ -13,7 +14,14 @@ __all__ = ["start_poller"]
 
 
 async def start_poller(settings: Settings, kinds: list[str]) -> tuple[PollerSettings, LiveView]:
-    """``KEMI_POLLER_*`` settings, the jobs and raw topics created, a started view of ``kinds``."""
+    """``KEMI_POLLER_*`` settings, the jobs and raw topics created, a started view of ``kinds``.
+
+    A process that reads credentials (the worker) needs the keyring that opens them,
+    checked first so that a missing one is the one line the process ends with.
+    """
+    secrets_for = "poller worker" if "credential" in kinds else None
+    if secrets_for:
+        require_keyring(settings, secrets_for)
     ps = PollerSettings()
     await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
-    return ps, await LiveView.open(settings, kinds)
+    return ps, await LiveView.open(settings, kinds, secrets_for=secrets_for)

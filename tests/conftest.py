@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kemi_stats.keyring import Keyring
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
 from kemi_stats.topics import ALL_TOPICS, TopicSpec, ensure_topics
 from tests.servers import RunningServer, start_broker, start_etcd, start_victoria
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One keyring for the session, as a deployment has: every CLI and service process the
+    tests start finds it through KEMI_SECRETS_KEYRING_FILE (inherited environment)."""
+    if os.environ.get("KEMI_SECRETS_KEYRING_FILE"):
+        return
+    directory = tempfile.mkdtemp(prefix="kemi-keyring-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = Path(directory) / "keyring.json"
+    Keyring.generate("tests").save(path)
+    os.environ["KEMI_SECRETS_KEYRING_FILE"] = str(path)
+
+
+def session_keyring() -> Keyring:
+    return Keyring.load(Path(os.environ["KEMI_SECRETS_KEYRING_FILE"]))
 
 
 @pytest.fixture(scope="session")
@@ -49,7 +70,7 @@ def etcd_prefix() -> str:
 
 @pytest.fixture
 def registry(etcd: RunningServer, etcd_prefix: str) -> Iterator[Registry]:
-    reg = Registry(etcd.address, etcd_prefix)
+    reg = Registry(etcd.address, etcd_prefix, keyring=session_keyring())
     yield reg
     reg.close()
 

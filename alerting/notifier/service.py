@@ -30,6 +30,7 @@ from kemi_stats.codec import decode_alert
 from kemi_stats.consumer import ConsumerLoop
 from kemi_stats.errors import CodecError
 from kemi_stats.kafka import make_consumer, make_producer
+from kemi_stats.keyring import require_keyring
 from kemi_stats.registry.live import LiveView
 from kemi_stats.runtime import ServiceRuntime
 from kemi_stats.settings import Settings, load_settings
@@ -54,8 +55,9 @@ class NotifierService:
 
     async def run(self, runtime: ServiceRuntime) -> None:
         s, a = self.settings, self.asettings
+        require_keyring(s, "notifier")  # receiver secrets and headers are used in clear
         await ensure_alerting_topics(s.kafka_bootstrap, a)
-        view = await LiveView.open(s, ["receiver", "silence"])
+        view = await LiveView.open(s, ["receiver", "silence"], secrets_for="notifier")
         self.silences.update(view.get("silence"))
         view.subscribe_on(
             asyncio.get_running_loop(), lambda _: self.silences.update(view.get("silence"))

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import click
 
+from kemi_stats.keyring import keyring_from_settings
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings, load_settings
 
@@ -49,7 +50,11 @@ class CliContext:
     @property
     def registry(self) -> Registry:
         if self._registry is None:
-            self._registry = Registry(self.settings.etcd_config, self.settings.etcd_prefix)
+            self._registry = Registry(
+                self.settings.etcd_config,
+                self.settings.etcd_prefix,
+                keyring=keyring_from_settings(self.settings),
+            )
         return self._registry
 
 

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "kemi_stats.cli.silence_cmd",
     "kemi_stats.cli.rule_test_cmd",
     "kemi_stats.cli.etcd_cmd",
+    "kemi_stats.cli.secrets_cmd",
 )
 
 

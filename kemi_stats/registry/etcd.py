@@ -20,8 +20,8 @@ from typing import Any
 import grpc
 import pyetcd
 from pyetcd import etcdrpc
-from pyetcd.client import EtcdTokenCallCredentials
 from pyetcd import exceptions as etcd_exc
+from pyetcd.client import EtcdTokenCallCredentials
 
 from kemi_stats.errors import BackendUnavailable, ConfigError
 

@@ -21,8 +21,9 @@ from typing import Any
 import orjson
 
 from kemi_stats.errors import KemiError, ValidationError
+from kemi_stats.keyring import require_keyring
 from kemi_stats.registry.models import KINDS
-from kemi_stats.registry.store import Registry, parse_doc
+from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
 
 __all__ = ["Change", "LiveView"]
@@ -125,9 +126,18 @@ class LiveView:
             self._thread.join(timeout=5)
 
     @classmethod
-    async def open(cls, settings: Settings, kinds: Iterable[str]) -> LiveView:
-        """A started view of ``kinds`` on the settings' etcd (the first snapshot read off the loop)."""
-        view = cls(Registry(settings.etcd_config, settings.etcd_prefix), kinds)
+    async def open(
+        cls, settings: Settings, kinds: Iterable[str], *, secrets_for: str | None = None
+    ) -> LiveView:
+        """A started view of ``kinds`` on the settings' etcd (the first snapshot read off the loop).
+
+        ``secrets_for`` names a service that uses secrets in clear (SNMP communities,
+        webhook secrets): it gets the keyring, or a one-line error when there is none.
+        Other services read sealed secrets as they are and never need the key.
+        """
+        keyring = require_keyring(settings, secrets_for) if secrets_for else None
+        registry = Registry(settings.etcd_config, settings.etcd_prefix, keyring=keyring)
+        view = cls(registry, kinds)
         await asyncio.to_thread(view.start)
         return view
 
@@ -188,7 +198,7 @@ class LiveView:
             return None
         spec, name = split
         try:
-            return spec.name, name, parse_doc(spec.name, name, orjson.loads(value)), ""
+            return spec.name, name, self.registry.decode(spec.name, name, value), ""
         except (ValidationError, orjson.JSONDecodeError) as exc:
             return spec.name, name, None, str(exc)
         except Exception as exc:  # whatever one entry breaks, the others are still served

@@ -502,7 +502,7 @@ class Receiver(_Doc):
 
     #: headers often carry credentials (Authorization, API keys): masked as a whole
     secret_fields: ClassVar[frozenset[str]] = frozenset(
-        {"secret", "headers", "basic_password", "bearer_token"}
+        {"secret", "previous_secret", "headers", "basic_password", "bearer_token"}
     )
 
     url: str = ""
@@ -512,7 +512,12 @@ class Receiver(_Doc):
     alertmanager_urls: list[str] = Field(default_factory=list)
     #: firing alerts are sent to Alertmanager again this often (under its resolve_timeout)
     resend_interval: PositiveDuration = 60.0
+    #: the webhook signing key (``whsec_<base64>`` or any text); at least 16 bytes for a new
+    #: one, a shorter stored one still signs (see :meth:`secret_problem`)
     secret: str = ""
+    #: while a secret is rotated: requests carry a signature with this one too, so receivers
+    #: still holding it keep accepting; clear it once they all have ``secret``
+    previous_secret: str = ""
     basic_user: str = ""
     basic_password: str = ""
     bearer_token: str = ""
@@ -557,6 +562,36 @@ class Receiver(_Doc):
     @property
     def is_alertmanager(self) -> bool:
         return bool(self.alertmanager_urls)
+
+    @property
+    def signed(self) -> bool:
+        """Whether its requests are signed: kemi's webhook always, Alertmanager's webhook
+        when given a secret, Alertmanager's API never."""
+        return bool(self.url) and (self.format == "kemi" or bool(self.secret))
+
+    def signing_secrets(self) -> list[str]:
+        """The secrets its requests are signed with, the current one first."""
+        return [self.secret, self.previous_secret] if self.previous_secret else [self.secret]
+
+    def secret_problem(self) -> str | None:
+        """Why this receiver's signing secret may not be written now (None if it may).
+
+        Not a validator on purpose: receivers stored before the 16-byte rule must keep
+        loading and delivering; ``add``, ``update`` and ``apply`` call this instead, so a
+        weak secret is replaced the next time its receiver is changed."""
+        from kemi_stats.webhook import secret_problem
+
+        if not self.signed:
+            return None
+        if not self.secret:
+            return "is required: kemi's webhook is always signed"
+        return secret_problem(self.secret)
+
+    @property
+    def weak_secret(self) -> bool:
+        """Whether it signs with a secret a new receiver could not have (``receiver list``
+        marks it)."""
+        return self.secret_problem() is not None
 
     def auth_headers(self) -> dict[str, str]:
         """Authorization for the receiver's requests (basic or bearer), if it has any."""

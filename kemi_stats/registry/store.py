@@ -18,10 +18,20 @@ from kemi_stats.errors import (
     RegistryError,
     ValidationError,
 )
+from kemi_stats.keyring import Keyring, KeyringError, is_sealed, sealed_key_id
 from kemi_stats.registry.etcd import EtcdConfig, connect, etcd_errors
 from kemi_stats.registry.models import KINDS, KindSpec, validate_name
 
-__all__ = ["MASK", "Entry", "Registry", "dump_doc", "masked", "parse_doc", "validation_message"]
+__all__ = [
+    "MASK",
+    "Entry",
+    "Registry",
+    "dump_doc",
+    "masked",
+    "parse_doc",
+    "sealed_fields",
+    "validation_message",
+]
 
 #: what list/show/export print in place of a secret (apply keeps the stored value for it)
 MASK = "********"
@@ -77,6 +87,11 @@ def dump_doc(doc: pydantic.BaseModel) -> dict[str, Any]:
     return doc.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
+def sealed_fields(kind: str) -> frozenset[str]:
+    """The fields of ``kind`` stored encrypted: its secrets (a token's hash is no secret)."""
+    return frozenset() if kind == "token" else KINDS[kind].model.secret_fields
+
+
 def masked(kind: str, doc: pydantic.BaseModel) -> dict[str, Any]:
     """The stored form of ``doc`` with every secret field replaced by :data:`MASK`."""
     data = dump_doc(doc)
@@ -90,11 +105,19 @@ class Registry:
     """CRUD on registry documents under one prefix (default ``/kemi/``)."""
 
     def __init__(
-        self, etcd: EtcdConfig | str, prefix: str = "/kemi/", timeout: float = 5.0
+        self,
+        etcd: EtcdConfig | str,
+        prefix: str = "/kemi/",
+        timeout: float = 5.0,
+        *,
+        keyring: Keyring | None = None,
     ) -> None:
         config = EtcdConfig.parse(etcd) if isinstance(etcd, str) else etcd
         self.endpoint = config.label
         self.prefix = prefix
+        #: seals secret fields on write and opens them on read; without one, secrets
+        #: cannot be written and sealed ones are read as they are (still masked)
+        self.keyring = keyring
         self._client: pyetcd.MultiEndpointEtcd3Client = connect(config, timeout)
 
     @property
@@ -125,6 +148,53 @@ class Registry:
             if spec.plural == plural and name:
                 return spec, name
         return None
+
+    # --- the stored form: secrets sealed ----------------------------------------------
+
+    def encode(self, kind: str, name: str, doc: pydantic.BaseModel) -> bytes:
+        """The bytes stored for ``doc``: its JSON with every secret field sealed."""
+        data = dump_doc(doc)
+        for field in sealed_fields(kind):
+            value = data.get(field)
+            if isinstance(value, dict):
+                data[field] = {
+                    k: self._seal(kind, name, f"{field}.{k}", v) for k, v in value.items()
+                }
+            elif isinstance(value, str) and value:
+                data[field] = self._seal(kind, name, field, value)
+        return orjson.dumps(data)
+
+    def _seal(self, kind: str, name: str, field: str, value: str) -> str:
+        if is_sealed(value):
+            return value  # read without a keyring and written back unchanged
+        if self.keyring is None:
+            raise KeyringError(
+                f"{kind} {name}: field {field.partition('.')[0]!r} is a secret and no keyring "
+                "is set: set KEMI_SECRETS_KEYRING_FILE (make one with: kemi-stats secrets keygen)"
+            )
+        return self.keyring.seal(value, f"{kind}/{name}/{field}")
+
+    def decode(self, kind: str, name: str, value: bytes) -> Any:
+        """The validated document stored as ``value``, its secrets opened when a keyring is set."""
+        data = orjson.loads(value)
+        if self.keyring is not None and isinstance(data, dict):
+            for field in sealed_fields(kind):
+                found = data.get(field)
+                if isinstance(found, dict):
+                    data[field] = {
+                        k: self._open(kind, name, f"{field}.{k}", v) for k, v in found.items()
+                    }
+                elif found:
+                    data[field] = self._open(kind, name, field, found)
+        return parse_doc(kind, name, data)
+
+    def _open(self, kind: str, name: str, field: str, value: Any) -> Any:
+        if not is_sealed(value) or self.keyring is None:
+            return value  # plaintext stored before encryption: read until rotate-key
+        try:
+            return self.keyring.open(value, f"{kind}/{name}/{field}")
+        except KeyringError as exc:
+            raise ValidationError(f"{kind} {name}: field {field!r}: {exc}", field=field) from None
 
     @contextlib.contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -168,7 +238,7 @@ class Registry:
             value, meta = self._client.get(self.key(kind, name))
         if value is None:
             raise NotFoundError(f"{kind} {name!r} not found")
-        return Entry(kind, name, parse_doc(kind, name, orjson.loads(value)), int(meta.mod_revision))
+        return Entry(kind, name, self.decode(kind, name, value), int(meta.mod_revision))
 
     def exists(self, kind: str, name: str) -> bool:
         with self._errors(f"read {self.key(kind, name)}"):
@@ -182,7 +252,7 @@ class Registry:
         for key, value, mod in rows:
             name = key[len(self.kind_prefix(kind)) :]
             try:
-                out.append(Entry(kind, name, parse_doc(kind, name, orjson.loads(value)), mod))
+                out.append(Entry(kind, name, self.decode(kind, name, value), mod))
             except (ValidationError, orjson.JSONDecodeError) as exc:
                 if on_invalid:
                     on_invalid(key, str(exc))
@@ -209,7 +279,7 @@ class Registry:
         with self._errors(f"write {key}"):
             ok, _ = self._client.transaction(
                 compare=[version > 0 if exists else version == 0],
-                success=[self._client.transactions.put(key, orjson.dumps(dump_doc(doc)))],
+                success=[self._client.transactions.put(key, self.encode(kind, name, doc))],
                 failure=[],
             )
         return bool(ok)
@@ -218,7 +288,7 @@ class Registry:
         """Create or replace an entry."""
         key = self.key(kind, name)
         with self._errors(f"write {key}"):
-            self._client.put(key, orjson.dumps(dump_doc(doc)))
+            self._client.put(key, self.encode(kind, name, doc))
 
     def delete(self, kind: str, name: str) -> None:
         """Remove an entry; NotFoundError if there is none."""
@@ -243,7 +313,7 @@ class Registry:
         values read before the first write, so the registry ends as it started.
         """
         ops: builtins.list[tuple[str, bytes | None]] = [
-            (self.key(k, n), orjson.dumps(dump_doc(d))) for k, n, d in puts
+            (self.key(k, n), self.encode(k, n, d)) for k, n, d in puts
         ] + [(self.key(k, n), None) for k, n in deletes]
         txn = self._client.transactions
         before: dict[str, bytes | None] = {}
@@ -281,6 +351,89 @@ class Registry:
             self._rollback(applied, before)
             raise
         return self._header_revision()
+
+    def reseal(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
+        """Seal every secret of every entry under the keyring's current key, all or nothing.
+
+        Plaintext stored before encryption is sealed too. Each transaction checks that
+        its entries did not change since they were read; if one did, or a write fails,
+        what was already written is put back and the registry ends as it started.
+        Returns counts: ``entries`` rewritten, ``values`` sealed, ``plaintext`` found.
+        """
+        if self.keyring is None:
+            raise KeyringError("rotate-key needs the keyring: set KEMI_SECRETS_KEYRING_FILE")
+        counts = {"entries": 0, "values": 0, "plaintext": 0}
+        rewrites: builtins.list[tuple[str, bytes, bytes, int]] = []
+        for kind in KINDS:
+            fields = sealed_fields(kind)
+            if not fields:
+                continue
+            _, rows = self.scan(self.kind_prefix(kind))
+            for key, raw, mod in rows:
+                name = key[len(self.kind_prefix(kind)) :]
+                new = self._resealed(kind, name, raw, fields, counts)
+                if new is not None:
+                    rewrites.append((key, raw, new, mod))
+        txn = self._client.transactions
+        applied: builtins.list[tuple[str, bytes | None]] = []
+        before = {key: raw for key, raw, _, _ in rewrites}
+        try:
+            with self._errors("re-seal"):
+                for i in range(0, len(rewrites), _TXN_OPS // 2):
+                    chunk = rewrites[i : i + _TXN_OPS // 2]
+                    ok, _ = self._client.transaction(
+                        compare=[txn.mod(k) == mod for k, _, _, mod in chunk],
+                        success=[txn.put(k, new) for k, _, new, _ in chunk],
+                        failure=[],
+                    )
+                    if not ok:
+                        raise RegistryError(
+                            f"an entry in {chunk[0][0]}.. changed while re-sealing; nothing was "
+                            "changed, run it again"
+                        )
+                    applied.extend((k, new) for k, _, new, _ in chunk)
+                    if progress:
+                        progress(len(chunk))
+        except RegistryError:
+            self._rollback(applied, dict(before))
+            raise
+        counts["entries"] = len(rewrites)
+        return counts
+
+    def _resealed(
+        self, kind: str, name: str, raw: bytes, fields: frozenset[str], counts: dict[str, int]
+    ) -> bytes | None:
+        """``raw`` with its secrets sealed under the current key; None if nothing changes."""
+        assert self.keyring is not None
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return None  # an invalid entry: services skip it already
+        current = self.keyring.current
+        changed = False
+
+        def again(field: str, value: Any) -> Any:
+            nonlocal changed
+            if not isinstance(value, str) or not value:
+                return value
+            if is_sealed(value) and sealed_key_id(value) == current:
+                return value
+            if not is_sealed(value):
+                counts["plaintext"] += 1
+            plain = self._open(kind, name, field, value)
+            counts["values"] += 1
+            changed = True
+            return self.keyring.seal(plain, f"{kind}/{name}/{field}")  # type: ignore[union-attr]
+
+        for field in fields:
+            value = data.get(field)
+            if isinstance(value, dict):
+                data[field] = {k: again(f"{field}.{k}", v) for k, v in value.items()}
+            else:
+                data[field] = again(field, value) if field in data else None
+                if data[field] is None:
+                    data.pop(field)
+        return orjson.dumps(data) if changed else None
 
     def _rollback(
         self, applied: builtins.list[tuple[str, bytes | None]], before: dict[str, bytes | None]

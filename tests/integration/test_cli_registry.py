@@ -52,7 +52,7 @@ def test_documented_examples_work_as_written(cli: Cli, registry: Registry) -> No
         "if-mib", "--profile", "system", "--interval", "60s", "--label", "site=pangyo")  # fmt: skip
     token = cli("token", "create", "agents-web", "--resource-prefix", "host:web-").stdout
     assert "secret (shown once" in token
-    cli("receiver", "add", "ops-hook", "--url", "https://hooks.example/kemi", "--secret", "S3CRET",
+    cli("receiver", "add", "ops-hook", "--url", "https://hooks.example/kemi", "--secret", "S3CRET-0123456789",
         "--timeout", "5s")  # fmt: skip
     cli("rule", "add", "cpu-high", "--metric", "cpu_usage_pct", "--match", "site=pangyo", "--above",
         "90", "--for", "2m", "--clear-below", "80", "--clear-for", "1m", "--severity", "critical",
@@ -89,7 +89,7 @@ def test_documented_examples_work_as_written(cli: Cli, registry: Registry) -> No
         cli("credential", "list", "-o", "json").stdout + cli("receiver", "show", "ops-hook").stdout
     )
     shown += cli("token", "show", "agents-web", "-o", "json").stdout
-    for secret in ("public", "authpass123", "privpass123", "S3CRET", token.split(": ")[-1].strip()):
+    for secret in ("public", "authpass123", "privpass123", "S3CRET-0123456789", token.split(": ")[-1].strip()):
         assert secret not in shown
     assert "core-sw-3" in cli("target", "list").stdout
 
@@ -178,11 +178,11 @@ def test_export_then_apply_dry_run_reports_no_difference(
         "--profile",
         "system",
     )
-    cli("receiver", "add", "hook", "--url", "http://127.0.0.1:9/x", "--secret", "s3")
+    cli("receiver", "add", "hook", "--url", "http://127.0.0.1:9/x", "--secret", "s3-secret-0123456789")
     out = tmp_path / "reg"
     cli("export", str(out))
     assert "no difference" in cli("apply", "-f", str(out), "--dry-run").stdout
-    assert "s3" not in (out / "receivers.yaml").read_text()
+    assert "s3-secret-0123456789" not in (out / "receivers.yaml").read_text()
 
     text = (out / "targets.yaml").read_text().replace("127.0.0.3", "127.0.0.4")
     (out / "targets.yaml").write_text(text)
@@ -224,14 +224,14 @@ def test_show_output_is_accepted_by_add(cli: Cli, registry: Registry, tmp_path: 
 def test_receiver_headers_are_masked_and_kept_by_apply(
     cli: Cli, registry: Registry, tmp_path: Path
 ) -> None:
-    cli("receiver", "add", "hdr", "--url", "https://hooks.example/x", "--secret", "S3CRET",
+    cli("receiver", "add", "hdr", "--url", "https://hooks.example/x", "--secret", "S3CRET-0123456789",
         "--header", "Authorization=Bearer TOPSECRET")  # fmt: skip
     for output in ("table", "json", "yaml"):
         assert "TOPSECRET" not in cli("receiver", "show", "hdr", "-o", output).stdout
         assert "TOPSECRET" not in cli("receiver", "list", "-o", output).stdout
     cli("export", str(tmp_path / "reg"))
     exported = "".join(p.read_text() for p in (tmp_path / "reg").iterdir())
-    assert "TOPSECRET" not in exported and "S3CRET" not in exported
+    assert "TOPSECRET" not in exported and "S3CRET-0123456789" not in exported
     assert "no difference" in cli("apply", "-f", str(tmp_path / "reg"), "--dry-run").stdout
     cli("apply", "-f", str(tmp_path / "reg"))
     assert registry.get("receiver", "hdr").doc.headers == {"Authorization": "Bearer TOPSECRET"}

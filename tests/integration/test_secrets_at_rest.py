@@ -1,0 +1,215 @@
+"""Registry secrets sealed in etcd under the operator's keyring; rotation while services run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from demo.receiver import RecordingReceiver
+from kemi_stats.codec import encode_alert
+from kemi_stats.kafka import make_producer
+from kemi_stats.keyring import Keyring
+from kemi_stats.model import AlertEvent
+from kemi_stats.registry.store import Registry
+from kemi_stats.settings import Settings
+from tests.integration.alerting_support import running
+from tests.servers import RunningServer, ServiceProcess
+
+pytestmark = pytest.mark.integration
+
+COMMUNITY = "community-" + uuid.uuid4().hex[:12]
+AUTH_KEY = "authkey-" + uuid.uuid4().hex[:12]
+HOOK_SECRET = "hook-secret-" + uuid.uuid4().hex[:16]
+HEADER = "Bearer header-" + uuid.uuid4().hex[:12]
+ALL = (COMMUNITY, AUTH_KEY, HOOK_SECRET, HEADER)
+
+
+class Cli:
+    def __init__(self, etcd: str, prefix: str, keyring: Path | None) -> None:
+        self.env = {**os.environ, "KEMI_ETCD_ENDPOINT": etcd, "KEMI_ETCD_PREFIX": prefix}
+        self.env.pop("KEMI_SECRETS_KEYRING_FILE", None)
+        if keyring is not None:
+            self.env["KEMI_SECRETS_KEYRING_FILE"] = str(keyring)
+
+    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "kemi_stats.cli", *args],
+            env=self.env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        if ok:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+
+@pytest.fixture
+def keyring_file(tmp_path: Path) -> Path:
+    return tmp_path / "keyring.json"
+
+
+@pytest.fixture
+def cli(etcd: RunningServer, etcd_prefix: str, keyring_file: Path) -> Cli:
+    return Cli(etcd.address, etcd_prefix, keyring_file)
+
+
+def raw_values(etcd: RunningServer, prefix: str) -> str:
+    """Everything stored under ``prefix``, read straight from etcd."""
+    with Registry(etcd.address, prefix) as reg:
+        _, rows = reg.scan(prefix)
+    return "\n".join(value.decode() for _, value, _ in rows)
+
+
+def test_secrets_are_sealed_in_etcd_and_open_with_the_keyring(
+    cli: Cli, etcd: RunningServer, etcd_prefix: str, keyring_file: Path
+) -> None:
+    made = cli("secrets", "keygen", "--id", "first").stdout
+    assert "key first added" in made
+    assert oct(keyring_file.stat().st_mode & 0o777) == "0o600"
+    cli("credential", "add", "v2", "--community", COMMUNITY)
+    cli("credential", "add", "v3", "--v3-user", "kemi", "--auth", "SHA", "--auth-key", AUTH_KEY)
+    cli("receiver", "add", "hook", "--url", "https://hooks.example/x", "--secret", HOOK_SECRET,
+        "--header", f"Authorization={HEADER}")  # fmt: skip
+    stored = raw_values(etcd, etcd_prefix)
+    assert "$kemi$v1$first$" in stored
+    assert not [s for s in ALL if s in stored]
+    with Registry(etcd.address, etcd_prefix, keyring=Keyring.load(keyring_file)) as reg:
+        assert reg.get("credential", "v2").doc.community == COMMUNITY
+        assert reg.get("credential", "v3").doc.auth_key == AUTH_KEY
+        hook = reg.get("receiver", "hook").doc
+        assert (hook.secret, hook.headers) == (HOOK_SECRET, {"Authorization": HEADER})
+    # listing needs no key, and shows none
+    listed = Cli(etcd.address, etcd_prefix, None)("credential", "list", "-o", "json").stdout
+    assert '"v2"' in listed and not [s for s in ALL if s in listed]
+
+
+def test_writing_a_secret_without_a_keyring_fails_in_one_line(
+    etcd: RunningServer, etcd_prefix: str
+) -> None:
+    done = Cli(etcd.address, etcd_prefix, None)(
+        "credential", "add", "v2", "--community", COMMUNITY, ok=False
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        "error: credential v2: field 'community' is a secret and no keyring is set: set "
+        "KEMI_SECRETS_KEYRING_FILE (make one with: kemi-stats secrets keygen)"
+    ]
+
+
+def test_plaintext_from_before_is_read_then_sealed_by_rotate_key(
+    cli: Cli, etcd: RunningServer, etcd_prefix: str, keyring_file: Path
+) -> None:
+    with Registry(etcd.address, etcd_prefix) as reg:
+        reg.client.put(f"{etcd_prefix}credentials/old", f'{{"community": "{COMMUNITY}"}}')
+    cli("secrets", "keygen", "--id", "k1")
+    assert "plaintext: 1 values, not encrypted" in cli("secrets", "status").stdout
+    with Registry(etcd.address, etcd_prefix, keyring=Keyring.load(keyring_file)) as reg:
+        assert reg.get("credential", "old").doc.community == COMMUNITY
+    out = cli("secrets", "rotate-key").stdout
+    assert "1 secret values in 1 entries re-encrypted under k1 (1 were not encrypted" in out
+    assert COMMUNITY not in raw_values(etcd, etcd_prefix)
+    cli("secrets", "keygen", "--id", "k2")
+    refused = cli("secrets", "remove-key", "k1", ok=False)
+    assert "still seals 1 values" in refused.stderr
+    cli("secrets", "rotate-key")
+    assert "k1: 0 values" in cli("secrets", "status").stdout
+    cli("secrets", "remove-key", "k1")
+    with Registry(etcd.address, etcd_prefix, keyring=Keyring.load(keyring_file)) as reg:
+        assert reg.get("credential", "old").doc.community == COMMUNITY
+
+
+def test_a_value_copied_to_another_entry_does_not_open(
+    cli: Cli, etcd: RunningServer, etcd_prefix: str, keyring_file: Path
+) -> None:
+    cli("secrets", "keygen")
+    cli("credential", "add", "a", "--community", COMMUNITY)
+    with Registry(etcd.address, etcd_prefix) as reg:
+        value, _ = reg.client.get(f"{etcd_prefix}credentials/a")
+        reg.client.put(f"{etcd_prefix}credentials/b", value)
+    with Registry(etcd.address, etcd_prefix, keyring=Keyring.load(keyring_file)) as reg:
+        bad: list[str] = []
+        names = [e.name for e in reg.list("credential", lambda key, why: bad.append(why))]
+    assert names == ["a"]
+    assert "credential b: field 'community': sealed value does not open" in bad[0]
+
+
+# --- rotation under a running notifier ---------------------------------------------
+
+
+@pytest.fixture
+def own_keyring(keyring_file: Path) -> Keyring:
+    ring = Keyring.generate("before")
+    ring.save(keyring_file)
+    return ring
+
+
+@pytest.fixture
+def notifier(
+    alerting_env: dict[str, str], keyring_file: Path, own_keyring: Keyring, tmp_path: Path
+) -> Iterator[ServiceProcess]:
+    env = alerting_env | {"KEMI_SECRETS_KEYRING_FILE": str(keyring_file)}
+    yield from running("alerting.notifier", env, tmp_path / "notifier.log")
+
+
+@pytest.fixture
+async def produce(settings: Settings, topics: dict[str, str]) -> AsyncIterator:  # type: ignore[type-arg]
+    producer = make_producer(settings)
+    await producer.start()
+
+    async def send(event: AlertEvent) -> None:
+        await producer.send_and_wait(topics["alerts"], encode_alert(event), key=event.key)
+
+    yield send
+    await producer.stop()
+
+
+def _alert(receiver: str) -> AlertEvent:
+    return AlertEvent(
+        fingerprint=uuid.uuid4().hex[:16], rule="cpu-high", status="firing", severity="critical",
+        resource_id="host:web-01", metric="cpu_usage_pct", value=95.0, threshold=90.0,
+        labels={"alertname": "cpu-high", "resource": "host:web-01"}, annotations={},
+        starts_at_ms=1_700_000_000_000, event_time_ms=1_700_000_000_000, receivers=[receiver],
+    )  # fmt: skip
+
+
+async def test_rotation_keeps_a_running_notifier_delivering(
+    etcd: RunningServer, etcd_prefix: str, keyring_file: Path, notifier: ServiceProcess, produce
+) -> None:  # type: ignore[no-untyped-def]
+    cli = Cli(etcd.address, etcd_prefix, keyring_file)
+    hook = await RecordingReceiver(secret=HOOK_SECRET).start()
+    try:
+        cli("receiver", "add", "hook", "--url", hook.url, "--secret", HOOK_SECRET,
+            "--timeout", "2s", "--backoff-initial", "0.2s")  # fmt: skip
+        await produce(_alert("hook"))
+        assert await hook.wait_for(lambda rs: len(rs) >= 1, 30), notifier.log_tail()
+        cli("secrets", "keygen", "--id", "after")
+        cli("secrets", "rotate-key")
+        assert "$kemi$v1$after$" in raw_values(etcd, etcd_prefix)
+        cli("secrets", "remove-key", "before")
+        cli("receiver", "update", "hook", "--timeout", "3s")  # a change the notifier reloads
+        await produce(_alert("hook"))
+        assert await hook.wait_for(lambda rs: len(rs) >= 2, 30), notifier.log_tail()
+        assert all(r.signature_ok for r in hook.requests)
+        assert notifier.proc is not None and notifier.proc.poll() is None
+        assert HOOK_SECRET not in notifier.log_tail(1_000_000)
+    finally:
+        await hook.stop()
+
+
+def test_notifier_without_a_keyring_refuses_to_start(
+    alerting_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {k: v for k, v in alerting_env.items() if k != "KEMI_SECRETS_KEYRING_FILE"}
+    done = subprocess.run(
+        [sys.executable, "-m", "alerting.notifier"], env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "notifier: notifier reads registry secrets and needs the keyring: set "
+        "KEMI_SECRETS_KEYRING_FILE (make one with: kemi-stats secrets keygen)"
+    )
