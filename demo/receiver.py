@@ -1,7 +1,10 @@
 """The webhook receiver of the demo and the tests: checks signatures, records every request.
 
 ``python -m demo.receiver --port 9190 --secret S`` prints one line per alert, answers
-401 to a bad signature (204 otherwise) and serves ``GET /received`` (every payload it
+401 to a bad signature (204 otherwise): Standard Webhooks' ``webhook-signature`` over
+``webhook-id.webhook-timestamp.body``, with a timestamp within 5 minutes, as
+:func:`kemi_stats.webhook.check` verifies it (the deprecated ``X-Kemi-Signature`` is
+ignored) and serves ``GET /received`` (every payload it
 got, for the live view) and ``GET /healthz``. Tests embed :class:`RecordingReceiver`
 on a free port and script its answers with ``respond``.
 """
@@ -21,7 +24,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
-from kemi_stats.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, verify
+from kemi_stats.webhook import IDEMPOTENCY_HEADER, WebhookVerificationError, check
 
 __all__ = ["Received", "RecordingReceiver", "Responder", "main", "printing"]
 
@@ -36,6 +39,8 @@ class Received:
     body: bytes
     signature_ok: bool
     status: int = 200
+    #: why the signature was refused ("" if it was not)
+    signature_problem: str = ""
     received_at: float = field(default_factory=time.time)
 
     @property
@@ -61,6 +66,7 @@ class Received:
         return {
             "received_at": self.received_at,
             "signature_ok": self.signature_ok,
+            "signature_problem": self.signature_problem,
             "idempotency_key": self.idempotency_key,
             "payload": self.json,
         }
@@ -109,12 +115,14 @@ class RecordingReceiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        problem = _signature_problem(self.secret, request.headers, body)
         rec = Received(
             at=time.monotonic(),
             path=request.path,
             headers=CIMultiDict(request.headers),
             body=body,
-            signature_ok=verify(self.secret, body, request.headers.get(SIGNATURE_HEADER, "")),
+            signature_ok=not problem,
+            signature_problem=problem,
         )
         rec.status = await self._status(rec)
         self.requests.append(rec)
@@ -147,6 +155,16 @@ class RecordingReceiver:
             return True
         except TimeoutError:
             return check(self.requests)
+
+
+def _signature_problem(secret: str, headers: Mapping[str, str], body: bytes) -> str:
+    """Why the request's signature is refused, "" if it is good (``GET /received`` lists
+    it: a stale timestamp and a wrong secret call for different fixes)."""
+    try:
+        check(secret, headers, body)
+    except WebhookVerificationError as exc:
+        return str(exc)
+    return ""
 
 
 def _reply(rec: Received) -> web.Response:

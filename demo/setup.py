@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 import socket
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from kemi_stats.registry.models import KINDS
@@ -26,6 +28,7 @@ from kemi_stats.registry.store import Registry, parse_doc
 from kemi_stats.stack.launcher import Supervisor
 from kemi_stats.stack.process import pid_alive
 from kemi_stats.stack.snmpsim import snmpsim_command, snmpsim_env, write_device_data
+from kemi_stats.webhook import secret_problem
 
 __all__ = ["DEMO_DEVICES", "attach_demo", "demo_registry"]
 
@@ -55,6 +58,18 @@ def _snmp_answers(host: str, port: int, community: str) -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0
+
+
+def _receiver_secret(path: Path) -> str:
+    """The demo receiver's signing secret, kept across runs; one from an older demo that
+    ``receiver add`` would now refuse (under 16 bytes) is replaced."""
+    if path.exists():
+        kept = path.read_text().strip()
+        if secret_problem(kept) is None:
+            return kept
+    fresh = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    path.write_text(fresh)
+    return fresh
 
 
 def demo_registry(
@@ -124,10 +139,7 @@ def attach_demo(sup: Supervisor, live: bool) -> None:
         write_device_data(data, device_name(i), extra=extra)
     endpoints = [(device_host(i), SNMP_PORT) for i in range(1, DEMO_DEVICES + 1)]
     sim = snmpsim_command(data, *endpoints, cache_dir=demo_dir / "snmpsim-cache")
-    secret_file = demo_dir / "receiver.secret"
-    if not secret_file.exists():
-        secret_file.write_text(secrets.token_hex(16))
-    receiver_secret = secret_file.read_text().strip()
+    receiver_secret = _receiver_secret(demo_dir / "receiver.secret")
     receiver_url = f"http://127.0.0.1:{RECEIVER_PORT}/alerts"
     token = "kemi_demo_" + secrets.token_urlsafe(24)
     (demo_dir / "agent.token").write_text(token)

@@ -31,45 +31,98 @@ receiver checks it. Version 1 is one JSON document per notification (a group of 
 }
 ```
 
-Headers: ``Content-Type: application/json``, ``X-Kemi-Signature: sha256=<hmac>``
-(HMAC-SHA256 of the exact body with the receiver's secret), ``Idempotency-Key``,
-``X-Kemi-Payload-Version: 1``, a ``User-Agent`` naming the sender and the receiver's
-own ``headers``. Answer 2xx to accept; 5xx, 429 and timeouts are retried with
-backoff; any other status is final.
+Headers: ``Content-Type: application/json``, ``Idempotency-Key``,
+``X-Kemi-Payload-Version: 1``, a ``User-Agent`` naming the sender, the receiver's own
+``headers``, and the signature headers of Standard Webhooks
+(https://www.standardwebhooks.com):
+
+* ``webhook-id``: the idempotency key, the same on every retry (a receiver drops a
+  replay of an id it has seen);
+* ``webhook-timestamp``: unix seconds at each attempt (a retry is signed again);
+* ``webhook-signature``: ``v1,<base64 HMAC-SHA256>`` of ``{id}.{timestamp}.{body}``,
+  several space-separated while a secret is rotated (the current one first).
+
+The key is the secret's bytes: ``whsec_<base64>`` is base64-decoded, any other secret
+is used as its UTF-8. A receiver accepts the request if one ``v1`` signature matches and
+the timestamp is within 5 minutes of its clock (either way). In Python, :func:`verify`
+answers a bool (for a receiver that only answers 401) and :func:`check` raises
+:class:`WebhookVerificationError` saying why (for one that logs it); both take several
+secrets, for a receiver in the middle of a rotation. The README shows the same check
+in six lines of standard library. A new secret has at least :data:`MIN_SECRET_BYTES`
+key bytes (:func:`secret_problem`; older, shorter ones still sign).
+
+Deprecated, sent for one more release: ``X-Kemi-Signature: sha256=<hex HMAC-SHA256 of
+the body>``, keyed with the secret's UTF-8 bytes as before. It signs neither the time nor
+the id, so a captured request can be replayed for ever: receivers must move to
+``webhook-signature``.
+
+Answer 2xx to accept; 5xx, 429 and timeouts are retried with backoff; any other status
+is final.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import NotRequired, TypedDict
+from typing import NotRequired, TypedDict, overload
 
 import orjson
 
 from kemi_stats.model import AlertEvent
 
 __all__ = [
+    "DEFAULT_TOLERANCE",
     "IDEMPOTENCY_HEADER",
+    "ID_HEADER",
+    "MIN_SECRET_BYTES",
     "PAYLOAD_VERSION",
     "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
     "VERSION_HEADER",
+    "WEBHOOK_SIGNATURE_HEADER",
     "WebhookAlert",
     "WebhookPayload",
+    "WebhookVerificationError",
+    "check",
     "encode",
     "rfc3339",
+    "secret_key",
+    "secret_problem",
     "sign",
+    "signature",
+    "signature_headers",
     "verify",
+    "verify_legacy",
     "webhook_alert",
     "webhook_payload",
 ]
 
 PAYLOAD_VERSION = "1"
-SIGNATURE_HEADER = "X-Kemi-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 VERSION_HEADER = "X-Kemi-Payload-Version"
+#: Standard Webhooks
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
+#: deprecated: HMAC of the body alone, sent for one more release
+SIGNATURE_HEADER = "X-Kemi-Signature"
+#: how far a timestamp may be from the receiver's clock, in seconds (Standard Webhooks' 5 min)
+DEFAULT_TOLERANCE = 300.0
+#: the shortest key a new signing secret may have: shorter ones are guessable offline
+#: from one captured request
+MIN_SECRET_BYTES = 16
 _SCHEME = "sha256="
+_VERSION = "v1"
+_WHSEC = "whsec_"
+
+
+class WebhookVerificationError(ValueError):
+    """A request that does not prove it comes from the sender now; the message says why."""
 
 
 class WebhookAlert(TypedDict):
@@ -162,11 +215,16 @@ def webhook_payload(
 
 def encode(
     payload: WebhookPayload,
-    secret: str,
+    secret: str | Sequence[str],
     user_agent: str,
     extra_headers: Mapping[str, str] | None = None,
+    *,
+    now: float | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """The exact body bytes and the headers to POST them with."""
+    """The exact body bytes and the headers to POST them with, signed at ``now``.
+
+    ``secret`` is the receiver's secret, or several (the current one first) while it is
+    rotated: one signature per secret."""
     body = orjson.dumps(payload)
     # the receiver's own headers go first so they cannot replace the contract's
     headers = {**(extra_headers or {})}
@@ -176,19 +234,176 @@ def encode(
             "User-Agent": user_agent,
             VERSION_HEADER: PAYLOAD_VERSION,
             IDEMPOTENCY_HEADER: payload["idempotencyKey"],
-            SIGNATURE_HEADER: sign(secret, body),
+            **signature_headers(secret, payload["idempotencyKey"], body, now),
         }
     )
     return body, headers
 
 
+def _secrets(secret: str | Sequence[str]) -> list[str]:
+    return [secret] if isinstance(secret, str) else list(secret)
+
+
+def secret_key(secret: str) -> bytes:
+    """The HMAC key of ``secret``: ``whsec_<base64>`` decoded, else its UTF-8 bytes.
+
+    A ``whsec_`` value that is not base64 is taken as UTF-8 as a whole rather than
+    failing every delivery; the CLI refuses such a secret (:func:`secret_problem`)."""
+    if secret.startswith(_WHSEC):
+        try:
+            return base64.b64decode(secret[len(_WHSEC) :], validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return secret.encode()
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why ``secret`` is too weak to be given to a receiver now (None if it is fine)."""
+    if secret.startswith(_WHSEC):
+        try:
+            base64.b64decode(secret[len(_WHSEC) :], validate=True)
+        except (binascii.Error, ValueError):
+            return "must be base64 after whsec_"
+    size = len(secret_key(secret))
+    if size < MIN_SECRET_BYTES:
+        return f"must have at least {MIN_SECRET_BYTES} bytes, this one has {size}"
+    return None
+
+
+def signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """One Standard Webhooks signature, ``v1,<base64 HMAC-SHA256 of id.timestamp.body>``."""
+    content = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(secret_key(secret), content, hashlib.sha256).digest()
+    return f"{_VERSION},{base64.b64encode(digest).decode()}"
+
+
+def signature_headers(
+    secret: str | Sequence[str], msg_id: str, body: bytes, now: float | None = None
+) -> dict[str, str]:
+    """The signature headers of one attempt at ``now`` (default: the clock): Standard
+    Webhooks' three, one signature per secret, and the deprecated ``X-Kemi-Signature``
+    (with the first secret, which is the current one)."""
+    keys = _secrets(secret)
+    timestamp = int(time.time() if now is None else now)
+    return {
+        ID_HEADER: msg_id,
+        TIMESTAMP_HEADER: str(timestamp),
+        WEBHOOK_SIGNATURE_HEADER: " ".join(signature(k, msg_id, timestamp, body) for k in keys),
+        SIGNATURE_HEADER: sign(keys[0] if keys else "", body),
+    }
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    """A header by name, whatever case the server or the caller's dict spelled it in."""
+    value = headers.get(name)
+    if value is None:
+        wanted = name.lower()
+        value = next((v for k, v in headers.items() if k.lower() == wanted), "")
+    return value.strip()
+
+
+def _timestamp(value: str, tolerance: float, now: float | None) -> int:
+    try:
+        timestamp = int(value)
+    except ValueError:
+        raise WebhookVerificationError(
+            f"{TIMESTAMP_HEADER} {value[:20]!r} is not unix seconds"
+        ) from None
+    skew = (time.time() if now is None else now) - timestamp
+    if skew > tolerance:
+        raise WebhookVerificationError(f"{TIMESTAMP_HEADER} is {skew:.0f} s old (a replay?)")
+    if skew < -tolerance:
+        raise WebhookVerificationError(f"{TIMESTAMP_HEADER} is {-skew:.0f} s in the future")
+    return timestamp
+
+
+def _v1_signatures(value: str) -> Iterable[bytes]:
+    """The ``v1`` signatures of a header value; other versions (``v1a``, ...) are skipped."""
+    for part in value.split():
+        version, _, sig = part.partition(",")
+        if version == _VERSION:
+            yield sig.encode()
+
+
+def check(
+    secret: str | Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    tolerance: float = DEFAULT_TOLERANCE,
+    *,
+    now: float | None = None,
+) -> None:
+    """Raise :class:`WebhookVerificationError` unless the request is signed by one of the
+    ``secret`` (several while a rotation is under way) and its timestamp is within
+    ``tolerance`` seconds of ``now`` (default: the clock) either way.
+
+    The timestamp is signed, so an old request cannot be refreshed: a capture replayed
+    later fails here. Replays inside the window have the same ``webhook-id``: drop ids
+    you have seen. Signatures are compared in constant time."""
+    keys = [k for k in _secrets(secret) if k]
+    if not keys:
+        raise WebhookVerificationError("no secret: an unsigned receiver cannot tell forgeries")
+    msg_id = _header(headers, ID_HEADER)
+    if not msg_id:
+        raise WebhookVerificationError(f"no {ID_HEADER} header")
+    timestamp = _timestamp(_header(headers, TIMESTAMP_HEADER), tolerance, now)
+    given = list(_v1_signatures(_header(headers, WEBHOOK_SIGNATURE_HEADER)))
+    for key in keys:
+        expected = signature(key, msg_id, timestamp, body).partition(",")[2].encode()
+        # every pair is compared (a list, not any()): the time taken tells nothing
+        if True in [hmac.compare_digest(expected, sig) for sig in given]:
+            return
+    raise WebhookVerificationError(f"no {WEBHOOK_SIGNATURE_HEADER} matches the body")
+
+
+@overload
+def verify(
+    secret: str | Sequence[str],
+    headers: Mapping[str, str],
+    body: bytes,
+    tolerance: float = DEFAULT_TOLERANCE,
+    *,
+    now: float | None = None,
+) -> bool: ...
+
+
+@overload
+def verify(secret: str, headers: bytes, body: str) -> bool: ...
+
+
+def verify(
+    secret: str | Sequence[str],
+    headers: Mapping[str, str] | bytes,
+    body: bytes | str,
+    tolerance: float = DEFAULT_TOLERANCE,
+    *,
+    now: float | None = None,
+) -> bool:
+    """Whether a request is signed by ``secret`` (or one of several) at a time within
+    ``tolerance`` seconds of ``now``: :func:`check` as a bool, for receivers that only
+    answer 401. Use :func:`check` to log why.
+
+    Deprecated form, kept for one release: ``verify(secret, body, x_kemi_signature)``
+    (bytes second) checks the old header, see :func:`verify_legacy`."""
+    if isinstance(headers, bytes):
+        assert isinstance(secret, str) and isinstance(body, str)
+        return verify_legacy(secret, headers, body)
+    assert isinstance(body, bytes)
+    try:
+        check(secret, headers, body, tolerance, now=now)
+    except WebhookVerificationError:
+        return False
+    return True
+
+
 def sign(secret: str, body: bytes) -> str:
-    """The ``X-Kemi-Signature`` value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
+    """Deprecated: the ``X-Kemi-Signature`` value, ``sha256=<hex HMAC-SHA256 of body>``."""
     return _SCHEME + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def verify(secret: str, body: bytes, header: str) -> bool:
-    """Whether ``header`` (``sha256=<hex>`` or bare ``<hex>``) signs ``body`` with ``secret``."""
+def verify_legacy(secret: str, body: bytes, header: str) -> bool:
+    """Deprecated: whether ``X-Kemi-Signature`` (``sha256=<hex>`` or bare ``<hex>``) signs
+    ``body``. It does not sign a time: a captured request passes it for ever."""
     if not secret:
         return False  # a receiver without a secret cannot tell a forged body from a real one
     given = header.strip().removeprefix(_SCHEME)

@@ -8,8 +8,8 @@ The payloads' shapes are contracts kept elsewhere: kemi's webhook in
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import orjson
 
@@ -19,10 +19,9 @@ from kemi_stats.model import AlertEvent
 from kemi_stats.registry.models import Receiver
 from kemi_stats.webhook import (
     IDEMPOTENCY_HEADER,
-    SIGNATURE_HEADER,
     WebhookPayload,
     encode,
-    sign,
+    signature_headers,
     webhook_alert,
     webhook_payload,
 )
@@ -73,19 +72,34 @@ def build_payload(
 
 
 def request_parts(
-    payload: WebhookPayload, secret: str, extra_headers: Mapping[str, str] | None = None
+    payload: WebhookPayload,
+    secret: str | Sequence[str],
+    extra_headers: Mapping[str, str] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """The exact body bytes and the headers (signature, idempotency key) to POST."""
+    """The exact body bytes and the headers (signatures, idempotency key) to POST now;
+    ``secret`` may be several (current first) while a receiver's secret is rotated."""
     return encode(payload, secret, USER_AGENT, extra_headers)
 
 
 @dataclass(frozen=True, slots=True)
 class HttpRequest:
-    """One POST of a notification."""
+    """One POST of a notification. ``headers`` are signed when it is built; a signed
+    request is signed again at each attempt (:meth:`headers_at`), because a receiver
+    refuses a timestamp older than a few minutes and retries can last longer."""
 
     url: str
     body: bytes
     headers: dict[str, str]
+    #: the secrets it is signed with, current first; () for an unsigned request
+    secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def headers_at(self, now: float | None = None) -> dict[str, str]:
+        """The headers of an attempt at ``now`` (default: the clock): a fresh
+        ``webhook-timestamp`` and signatures, the same ``webhook-id``."""
+        if not self.secrets:
+            return self.headers
+        msg_id = self.headers[IDEMPOTENCY_HEADER]
+        return {**self.headers, **signature_headers(self.secrets, msg_id, self.body, now)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +145,11 @@ def notification(
         body = orjson.dumps(am)
         headers = {**own, "Content-Type": "application/json", "User-Agent": USER_AGENT,
                    IDEMPOTENCY_HEADER: key}  # fmt: skip
-        if receiver.secret:
-            headers[SIGNATURE_HEADER] = sign(receiver.secret, body)
-        return Notification(key, status, [HttpRequest(receiver.url, body, headers)])
+        # signed only if it has a secret: Alertmanager's own webhooks are not
+        secrets = tuple(receiver.signing_secrets()) if receiver.secret else ()
+        request = HttpRequest(receiver.url, body, headers, secrets)
+        return Notification(key, status, [replace(request, headers=request.headers_at())])
     payload = build_payload(name, group_key, group_labels, events, test=test)
-    body, headers = request_parts(payload, receiver.secret, own)
-    return Notification(key, status, [HttpRequest(receiver.url, body, headers)])
+    secrets = tuple(receiver.signing_secrets())
+    body, headers = request_parts(payload, secrets, own)
+    return Notification(key, status, [HttpRequest(receiver.url, body, headers, secrets)])

@@ -37,6 +37,7 @@ from alerting.notifier.silence import not_silenced
 from alerting.settings import AlertingSettings
 from alerting.silences import SilenceSet
 from kemi_stats.model import AlertEvent
+from kemi_stats.redact import redact_urls
 from kemi_stats.registry.models import Receiver
 
 __all__ = ["NOTIFIED_STATUSES", "Pipeline", "ReceiverWorker"]
@@ -162,8 +163,9 @@ class ReceiverWorker:
         async def post(request: HttpRequest) -> Outcome:
             async def send_once() -> int:
                 ATTEMPTS.labels(self.name).inc()
+                # signed again: the timestamp is the attempt's, receivers refuse old ones
                 return await p.sender.send(
-                    self.name, request.url, request.body, request.headers, receiver.timeout,
+                    self.name, request.url, request.body, request.headers_at(), receiver.timeout,
                     receiver.ca_file,
                 )  # fmt: skip
 
@@ -192,7 +194,8 @@ class ReceiverWorker:
                 notice.idempotency_key,
             )  # fmt: skip
         else:
-            reason = "; ".join(o.reason for o in outcomes)
+            # redacted at the source already; again here, as reasons are kept for days
+            reason = redact_urls("; ".join(o.reason for o in outcomes))
             await p.dead.publish(self.name, events, reason)
             NOTIFICATIONS.labels(self.name, "dead").inc()
             log.error("receiver %s: dead-lettered %d alert(s): %s", self.name, len(events), reason)
@@ -212,7 +215,7 @@ class ReceiverWorker:
             ATTEMPTS.labels(self.name).inc()
             try:
                 await p.sender.send(
-                    self.name, request.url, request.body, request.headers, receiver.timeout,
+                    self.name, request.url, request.body, request.headers_at(), receiver.timeout,
                     receiver.ca_file,
                 )  # fmt: skip
             except DeliveryError as exc:

@@ -1,4 +1,8 @@
-"""The send stage: one POST to one receiver, and whether a failure is worth retrying."""
+"""The send stage: one POST to one receiver, and whether a failure is worth retrying.
+
+Errors name the receiver and its URL redacted to scheme, host and port: they end up in
+logs and in dead letters' ``reason``, and a webhook URL's path or userinfo is often its
+credential (aiohttp quotes the full URL in some of its errors: those are redacted too)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from collections.abc import Mapping
 import aiohttp
 
 from kemi_stats.errors import KemiError
+from kemi_stats.redact import redact_url, redact_urls
 
 __all__ = ["DeliveryError", "WebhookSender"]
 
@@ -66,6 +71,7 @@ class WebhookSender:
     ) -> int:
         """POST once; return the 2xx status or raise :class:`DeliveryError`."""
         context = self._ssl(name, ca_file)
+        where = redact_url(url)
         try:
             async with self.session.post(
                 url,
@@ -80,11 +86,12 @@ class WebhookSender:
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
         except TimeoutError:
             raise DeliveryError(
-                f"receiver {name}: no answer from {url} within {limit_s:g} s", retryable=True
+                f"receiver {name}: no answer from {where} within {limit_s:g} s", retryable=True
             ) from None
         except aiohttp.ClientError as exc:
+            why = redact_urls(str(exc) or type(exc).__name__).replace(url, where)
             raise DeliveryError(
-                f"receiver {name}: cannot reach {url}: {exc or type(exc).__name__}", retryable=True
+                f"receiver {name}: cannot reach {where}: {why}", retryable=True
             ) from None
         except asyncio.CancelledError:
             raise
@@ -92,7 +99,7 @@ class WebhookSender:
             return status
         retryable = status >= 500 or status == 429
         raise DeliveryError(
-            f"receiver {name}: {url} answered HTTP {status}"
+            f"receiver {name}: {where} answered HTTP {status}"
             + ("" if retryable else " (not retried: a 4xx other than 429 is final)"),
             retryable=retryable,
             status=status,

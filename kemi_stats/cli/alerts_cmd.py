@@ -3,7 +3,9 @@
 Alerts are read from the alert evaluator's HTTP API (``GET /api/v1/alerts``), whose
 address is ``--url`` or ``KEMI_ALERTING_EVALUATOR_URL`` (default: the local stack's
 evaluator). ``receiver test`` POSTs a signed, versioned test payload exactly as the
-notifier would (same body schema, ``X-Kemi-Signature``, ``Idempotency-Key``).
+notifier would (same body schema, Standard Webhooks' ``webhook-id``/``-timestamp``/
+``-signature``, the deprecated ``X-Kemi-Signature``, ``Idempotency-Key``); it prints the
+receiver's URL redacted to scheme, host and port, as the notifier logs it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import NotFoundError
 from kemi_stats.model import AlertEvent
+from kemi_stats.redact import redact_url, redact_urls
 from kemi_stats.registry.models import Receiver
 
 __all__ = ["URL_OPTION", "alerts", "evaluator_alerts", "receiver_test_command", "register"]
@@ -168,6 +171,7 @@ def _post(name: str, url: str, body: bytes, headers: dict[str, str], receiver: R
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     context = ssl.create_default_context(cafile=receiver.ca_file) if receiver.ca_file else None
     started = time.perf_counter()
+    where = redact_url(url)
     try:
         with urllib.request.urlopen(request, timeout=receiver.timeout, context=context) as resp:
             status, answer = resp.status, resp.read(300)
@@ -175,12 +179,13 @@ def _post(name: str, url: str, body: bytes, headers: dict[str, str], receiver: R
         status, answer = exc.code, exc.read(300)
     except (urllib.error.URLError, OSError) as exc:
         elapsed = time.perf_counter() - started
-        problem = f"{url}: {getattr(exc, 'reason', exc)} after {elapsed:.2f} s"
+        why = redact_urls(str(getattr(exc, "reason", exc)))
+        problem = f"{where}: {why} after {elapsed:.2f} s"
         click.echo(f"receiver {name}: {problem}")
         return f"{problem} (would be retried)"
     elapsed_ms = (time.perf_counter() - started) * 1000
     text = answer.decode(errors="replace").strip()
-    click.echo(f"receiver {name}: {url} answered HTTP {status} in {elapsed_ms:.0f} ms")
+    click.echo(f"receiver {name}: {where} answered HTTP {status} in {elapsed_ms:.0f} ms")
     if text:
         click.echo(f"  body: {text}")
     if 200 <= status < 300:

@@ -11,7 +11,7 @@ import yaml
 from rich.progress import Progress
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
-from kemi_stats.cli.registry_cmd import check_refs
+from kemi_stats.cli.registry_cmd import check_refs, check_secret
 from kemi_stats.errors import ValidationError
 from kemi_stats.registry.declarative import export_registry, plan_apply, read_desired
 from kemi_stats.registry.models import KINDS
@@ -42,6 +42,8 @@ def apply(obj: CliContext, directory: str, dry_run: bool, prune: bool) -> None:
     }
     for kind, name, doc in [*plan.add, *((k, n, d) for k, n, d, _ in plan.change)]:
         check_refs(obj.registry, kind, name, doc, known)
+        # what apply writes follows add/update: a weak stored secret is replaced when changed
+        check_secret(kind, name, doc, "field 'secret'")
     if plan.empty:
         click.echo("no difference")
         return

@@ -293,9 +293,9 @@ RULE = KindCli(
 
 
 def _receiver_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    scalars = ("url", "format", "secret", "timeout", "max_retries", "backoff_initial",
-               "backoff_max", "max_elapsed", "group_wait", "resend_interval", "basic_user",
-               "basic_password", "bearer_token", "ca_file")  # fmt: skip
+    scalars = ("url", "format", "secret", "previous_secret", "timeout", "max_retries",
+               "backoff_initial", "backoff_max", "max_elapsed", "group_wait", "resend_interval",
+               "basic_user", "basic_password", "bearer_token", "ca_file")  # fmt: skip
     return _fill(doc, v, scalars, ("alertmanager_urls",), pairs=(("headers", "--header"),))
 
 
@@ -314,7 +314,14 @@ RECEIVER = KindCli(
         ),
         click.option("--resend-interval",
                      help="Alertmanager: send firing alerts again this often (default 1m)."),
-        click.option("--secret", help="HMAC-SHA256 signing secret."),
+        click.option(
+            "--secret",
+            help="Webhook signing secret, at least 16 bytes: whsec_<base64> or any text.",
+        ),
+        click.option(
+            "--previous-secret",
+            help="While rotating: also sign with this (old) secret; '' when done.",
+        ),
         click.option("--basic-user", help="HTTP basic auth user."),
         click.option("--basic-password", help="HTTP basic auth password."),
         click.option("--bearer-token", help="HTTP bearer token."),

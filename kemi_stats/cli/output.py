@@ -1,4 +1,5 @@
-"""Printing registry entries as a table, JSON or YAML, with secrets masked."""
+"""Printing registry entries as a table, JSON or YAML, with secrets masked and receiver
+URLs redacted (a webhook URL's path or userinfo is often a credential of its own)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from kemi_stats.registry.store import Entry, masked
+from kemi_stats.redact import redact_url
+from kemi_stats.registry.models import Receiver
+from kemi_stats.registry.store import MASK, Entry, masked
 
-__all__ = ["OUTPUT_OPTION", "print_entries"]
+__all__ = ["OUTPUT_OPTION", "print_entries", "shown"]
 
 
 OUTPUT_OPTION = click.option(
@@ -69,18 +72,41 @@ def _cell(kind: str, column: str, value: Any) -> str:
     return str(value)
 
 
+def shown(kind: str, entry: Entry) -> dict[str, Any]:
+    """What list and show print of an entry: secrets masked, receiver URLs redacted to
+    scheme, host and port (``update --file`` puts the stored URLs back)."""
+    data = masked(kind, entry.doc)
+    if isinstance(entry.doc, Receiver):
+        if data.get("url"):
+            data["url"] = redact_url(data["url"])
+        if data.get("alertmanager_urls"):
+            data["alertmanager_urls"] = [redact_url(u) for u in data["alertmanager_urls"]]
+    return data
+
+
+def _secret_cell(doc: Receiver, data: dict[str, Any]) -> str | None:
+    """The SECRET column of ``receiver list``: marks a secret a new receiver could not have
+    (it still signs: it is replaced at the receiver's next update)."""
+    if not doc.weak_secret:
+        return data.get("secret")
+    return f"{MASK if doc.secret else 'none'} (weak secret)"
+
+
 def print_entries(kind: str, entries: list[Entry], output: str) -> None:
     """Print entries of one kind in the chosen format."""
     if output == "json":
         click.echo(
             orjson.dumps(
-                {e.name: masked(kind, e.doc) for e in entries}, option=orjson.OPT_INDENT_2
+                {e.name: shown(kind, e) for e in entries}, option=orjson.OPT_INDENT_2
             ).decode()
         )
         return
     if output == "yaml":
         click.echo(
-            yaml.safe_dump({e.name: masked(kind, e.doc) for e in entries}, sort_keys=False).rstrip()
+            # unicode as is: a redacted URL ends in "…", labels may be in any script
+            yaml.safe_dump(
+                {e.name: shown(kind, e) for e in entries}, sort_keys=False, allow_unicode=True
+            ).rstrip()
         )
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
@@ -89,9 +115,11 @@ def print_entries(kind: str, entries: list[Entry], output: str) -> None:
     for c in columns:
         table.add_column(c.upper())
     for e in entries:
-        data = masked(kind, e.doc)
+        data = shown(kind, e)
         if kind == "target" and data.get("scrape_url"):
             data["port"] = None  # the port is the URL's; 161 would mislead
+        if isinstance(e.doc, Receiver):
+            data["secret"] = _secret_cell(e.doc, data)
         table.add_row(e.name, *(_cell(kind, c, data.get(c)) for c in columns))
     console = Console(soft_wrap=True)
     if not console.is_terminal:

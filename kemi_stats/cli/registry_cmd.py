@@ -17,10 +17,11 @@ from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.kind_options import KIND_CLIS, KindCli, new_token_secret
 from kemi_stats.cli.output import OUTPUT_OPTION, print_entries
 from kemi_stats.errors import NotFoundError, ValidationError
-from kemi_stats.registry.models import KINDS
+from kemi_stats.redact import is_redacted, redact_url
+from kemi_stats.registry.models import KINDS, Receiver
 from kemi_stats.registry.store import Entry, Registry, dump_doc, parse_doc
 
-__all__ = ["check_refs", "register"]
+__all__ = ["check_refs", "check_secret", "register"]
 
 #: kind -> (kind that refers to it, field)
 _REFERRED_BY: dict[str, list[tuple[str, str]]] = {}
@@ -64,6 +65,44 @@ def check_refs(
                 )
 
 
+def check_secret(
+    kind: str, name: str, doc: Any, option: str = "--secret", *, stored: bool = False
+) -> None:
+    """Raise ValidationError if a receiver is about to be written with a weak signing secret.
+
+    Only writes are checked (add, update, apply), not loads: receivers stored with a short
+    secret keep delivering until someone changes them; ``stored`` says the weak secret is
+    the one kept from before, so the message asks for a new one."""
+    problem = doc.secret_problem() if isinstance(doc, Receiver) else None
+    if not problem:
+        return
+    if stored:
+        message = f"the stored secret is weak ({problem}): give a new one with {option}"
+    else:
+        message = f"{option} {problem}"
+    raise ValidationError(f"{kind} {name}: {message}", field="secret")
+
+
+def _keep_stored_urls(kind: str, name: str, raw: dict[str, Any], stored: Any) -> None:
+    """Put back the stored URLs where ``raw`` has their redacted form (a file made from
+    ``show`` output); refuse a redacted URL with nothing stored behind it."""
+    if kind != "receiver":
+        return
+    known = [stored.url, *stored.alertmanager_urls] if isinstance(stored, Receiver) else []
+    by_redacted = {redact_url(u): u for u in known if u}
+    urls = [raw.get("url") or "", *raw.get("alertmanager_urls", [])]
+    for url in urls:
+        if is_redacted(url) and url not in by_redacted:
+            raise ValidationError(
+                f"{kind} {name}: URL {url} is redacted (as list/show print it): give the full URL",
+                field="url",
+            )
+    if raw.get("url"):
+        raw["url"] = by_redacted.get(raw["url"], raw["url"])
+    if raw.get("alertmanager_urls"):
+        raw["alertmanager_urls"] = [by_redacted.get(u, u) for u in raw["alertmanager_urls"]]
+
+
 def _make_group(kc: KindCli) -> click.Group:
     kind = kc.kind
 
@@ -93,8 +132,10 @@ def _make_group(kc: KindCli) -> click.Group:
         if kind == "token":
             secret = new_token_secret()
             raw["hash"] = hashlib.sha256(secret.encode()).hexdigest()
+        _keep_stored_urls(kind, name, raw, None)
         doc = parse_doc(kind, name, raw)
         check_refs(obj.registry, kind, name, doc)
+        check_secret(kind, name, doc)
         obj.registry.create(kind, name, doc)
         click.echo(f"{kind} {name} added")
         if secret:
@@ -112,8 +153,13 @@ def _make_group(kc: KindCli) -> click.Group:
         current = obj.registry.get(kind, name)
         raw = dump_doc(current.doc)
         raw.update(load_fields(file, kind))
-        doc = parse_doc(kind, name, kc.to_doc(values, raw))
+        raw = kc.to_doc(values, raw)
+        _keep_stored_urls(kind, name, raw, current.doc)
+        doc = parse_doc(kind, name, raw)
         check_refs(obj.registry, kind, name, doc)
+        # a receiver stored with a weak secret is given a proper one at its next change
+        kept = getattr(doc, "secret", None) == getattr(current.doc, "secret", None)
+        check_secret(kind, name, doc, stored=kept)
         obj.registry.update(kind, name, doc)
         click.echo(f"{kind} {name} updated")
 

@@ -8,11 +8,18 @@ suite stays fast; the behaviour under test does not depend on the length.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
+import socket
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import orjson
 import pytest
 
 from demo.receiver import Received, RecordingReceiver
@@ -22,6 +29,7 @@ from kemi_stats.model import AlertEvent
 from kemi_stats.registry.models import Receiver
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
+from kemi_stats.webhook import verify
 from tests.integration.alerting_support import Alerts, running
 from tests.servers import ServiceProcess
 
@@ -174,3 +182,117 @@ async def test_dedup_resolved_silenced_and_grouping(
         assert body["alerts"][0]["endsAt"].endswith("Z")
     finally:
         await hook.stop()
+
+
+# --- Standard Webhooks, as a receiver in another language would check them ---------------------
+
+WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+def stdlib_verify(secret: str, headers: Mapping[str, str], body: bytes, now: float) -> bool:
+    """Standard Webhooks verification with nothing but the standard library (the README's)."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    msg_id, ts = headers["webhook-id"], headers["webhook-timestamp"]
+    content = f"{msg_id}.{ts}.".encode() + body
+    expected = base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+    fresh = abs(now - int(ts)) <= 300
+    sigs = [s.partition(",")[2] for s in headers["webhook-signature"].split()]
+    return fresh and any(hmac.compare_digest(expected, s) for s in sigs)
+
+
+class StdlibReceiver:
+    """http.server in a thread: answers 204 to a verified request, 401 otherwise."""
+
+    def __init__(self, secret: str) -> None:
+        self.received: list[tuple[dict[str, str], bytes, bool]] = []
+        self.arrived = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                ok = stdlib_verify(secret, headers, body, time.time())
+                outer.received.append((headers, body, ok))
+                self.send_response(204 if ok else 401)
+                self.end_headers()
+                outer.arrived.set()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/std"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_a_stdlib_receiver_verifies_and_a_replay_ten_minutes_later_is_refused(
+    registry: Registry, notifier: ServiceProcess, produce
+) -> None:  # type: ignore[no-untyped-def]
+    std = StdlibReceiver(WHSEC)
+    try:
+        registry.put("receiver", "std", Receiver(url=std.url, secret=WHSEC, timeout=2.0))
+        await wait_consuming(notifier, produce, registry)
+        await produce(alert("firing", ["std"]))
+        assert await asyncio.to_thread(std.arrived.wait, 30), notifier.log_tail()
+        headers, body, ok = std.received[0]
+        assert ok, headers
+        assert (
+            headers["webhook-id"]
+            == headers["idempotency-key"]
+            == orjson.loads(body)["idempotencyKey"]
+        )
+        assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+        assert headers["x-kemi-signature"].startswith("sha256=")  # deprecated, still sent
+        assert verify(WHSEC, headers, body)
+        # the same request replayed with its original timestamp 10 minutes later
+        later = time.time() + 600
+        assert not verify(WHSEC, headers, body, now=later)
+        assert not stdlib_verify(WHSEC, headers, body, later)
+    finally:
+        std.stop()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_dead_letters_and_logs_do_not_show_the_secret_url(
+    registry: Registry, notifier: ServiceProcess, produce, dead: Alerts
+) -> None:  # type: ignore[no-untyped-def]
+    secret_part = "/services/T000/B000/XXXXSECRETPATH?token=TOPSECRETTOKEN"
+    rejecting = await RecordingReceiver(respond=lambda rec: 403).start()
+    urls = {
+        "refused": f"http://hookuser:hookpass@127.0.0.1:{closed_port()}{secret_part}",
+        "forbidden": f"http://hookuser:hookpass@127.0.0.1:{rejecting.port}{secret_part}",
+    }
+    try:
+        for name, url in urls.items():
+            doc = Receiver(url=url, secret=SECRET, timeout=1.0, max_retries=1,
+                           backoff_initial=0.1, backoff_max=0.2)  # fmt: skip
+            registry.put("receiver", name, doc)
+        await wait_consuming(notifier, produce, registry)
+        await produce(alert("firing", ["refused", "forbidden"]))
+        assert await dead.wait(lambda evs: len(evs) >= 2, 30), notifier.log_tail()
+        reasons = {e.receivers[0]: e.reason for e in dead.events}
+        assert "cannot reach http://127.0.0.1:" in reasons["refused"]
+        assert "answered HTTP 403" in reasons["forbidden"]
+        await asyncio.sleep(0.5)  # the notifier logs after publishing
+        log = notifier.log_tail(100_000)
+        assert "dead-lettered" in log
+        for text in [*reasons.values(), log]:
+            for leak in ("hookuser", "hookpass", "XXXXSECRETPATH", "TOPSECRETTOKEN", "/services/"):
+                assert leak not in text, (leak, text[-2000:])
+            assert "/…" in text
+    finally:
+        await rejecting.stop()

@@ -89,7 +89,13 @@ def test_documented_examples_work_as_written(cli: Cli, registry: Registry) -> No
         cli("credential", "list", "-o", "json").stdout + cli("receiver", "show", "ops-hook").stdout
     )
     shown += cli("token", "show", "agents-web", "-o", "json").stdout
-    for secret in ("public", "authpass123", "privpass123", "S3CRET-0123456789", token.split(": ")[-1].strip()):
+    for secret in (
+        "public",
+        "authpass123",
+        "privpass123",
+        "S3CRET-0123456789",
+        token.split(": ")[-1].strip(),
+    ):
         assert secret not in shown
     assert "core-sw-3" in cli("target", "list").stdout
 
@@ -178,7 +184,15 @@ def test_export_then_apply_dry_run_reports_no_difference(
         "--profile",
         "system",
     )
-    cli("receiver", "add", "hook", "--url", "http://127.0.0.1:9/x", "--secret", "s3-secret-0123456789")
+    cli(
+        "receiver",
+        "add",
+        "hook",
+        "--url",
+        "http://127.0.0.1:9/x",
+        "--secret",
+        "s3-secret-0123456789",
+    )
     out = tmp_path / "reg"
     cli("export", str(out))
     assert "no difference" in cli("apply", "-f", str(out), "--dry-run").stdout
