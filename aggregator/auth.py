@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import threading
 from collections.abc import Mapping
 
@@ -25,6 +26,8 @@ from kemi_stats.registry.models import Counters, Token
 from kemi_stats.resource_template import ResourceTemplate
 
 __all__ = ["KINDS", "TokenIndex", "parse_authorization", "token_hash"]
+
+log = logging.getLogger("aggregator.auth")
 
 #: the registry kinds a token index follows
 KINDS = ("token", "counters")
@@ -78,6 +81,9 @@ class TokenIndex:
 
     def __init__(self, view: LiveView | None = None) -> None:
         self._by_hash: dict[str, Grant] = {}
+        #: tokens of other scopes (a console's): known, but they may not push
+        self._not_push: dict[str, str] = {}
+        self._warned: set[str] = set()
         self._builtin_counters = load_builtin_counters()
         #: False until the tokens were read once: until then no token can be told unknown
         self.loaded = False
@@ -102,9 +108,20 @@ class TokenIndex:
                 CounterKinds(sets, t.counters) if t.counters else shared,
             )
             for name, t in tokens.items()
+            if t.scope == "push"
         }
+        console = {t.hash: name for name, t in tokens.items() if t.scope != "push"}
+        for name, t in tokens.items():
+            if t.legacy_any_resource and name not in self._warned:
+                self._warned.add(name)
+                log.warning(
+                    "token %s: no resource prefix (stored before scopes): it may push to every "
+                    "resource; give it --resource-prefix or --any-resource",
+                    name,
+                )
         with self._lock:
             self._by_hash = index
+            self._not_push = console
             self.loaded = True
 
     def _changed(self, change: Change) -> None:
@@ -126,6 +143,13 @@ class TokenIndex:
                 retry_after=1,
             )
         grant = self._by_hash.get(digest)
+        if grant is None and digest in self._not_push:
+            raise Rejection(
+                403,
+                "forbidden",
+                f"token {self._not_push[digest]} has the console scope: it cannot push",
+                expected="a token with the push scope",
+            )
         if grant is None:
             # the lookup is by sha256 of the secret, so its timing says nothing about a secret
             raise Rejection(

@@ -343,15 +343,34 @@ RECEIVER = KindCli(
 
 
 def _token_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
-    return _fill(
-        doc, v, ("resource_prefix", "resource_template", "rate_limit", "description"), ("counters",)
+    doc = _fill(
+        doc,
+        v,
+        ("scope", "resource_prefix", "resource_template", "rate_limit", "description"),
+        ("counters",),
     )
+    if v.get("any_resource") is not None:
+        doc["any_resource"] = v["any_resource"]
+    return doc
 
 
 TOKEN = KindCli(
     "token",
     [
-        click.option("--resource-prefix", help="Resources this token may write, e.g. host:web-."),
+        click.option(
+            "--scope",
+            type=click.Choice(["push", "console"]),
+            help="push (default): write samples; console: sign in to a web console, never push.",
+        ),
+        click.option(
+            "--resource-prefix",
+            help="Resources this push token may write, e.g. host:web- (required, or --any-resource).",
+        ),
+        click.option(
+            "--any-resource/--no-any-resource",
+            default=None,
+            help="Let this push token write every resource, polled devices' too (listed loudly).",
+        ),
         click.option(
             "--resource-template",
             metavar="TEMPLATE",

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kemi_stats.redact import redact_url
-from kemi_stats.registry.models import Receiver
+from kemi_stats.registry.models import Receiver, Token
 from kemi_stats.registry.store import MASK, Entry, masked
 
 __all__ = ["OUTPUT_OPTION", "print_entries", "shown"]
@@ -44,7 +44,14 @@ COLUMNS: dict[str, Sequence[str]] = {
     "derived": ("expr", "window", "group_by", "resource_prefix"),
     "rule": ("metric", "match", "condition", "for", "clear", "no_data", "severity", "receivers"),
     "receiver": ("url", "alertmanager_urls", "format", "timeout", "max_retries", "secret"),
-    "token": ("resource_prefix", "resource_template", "rate_limit", "description", "created_at"),
+    "token": (
+        "scope",
+        "resource_prefix",
+        "resource_template",
+        "rate_limit",
+        "description",
+        "created_at",
+    ),
     "counters": ("metrics", "kind", "enabled", "description"),
     "silence": ("match", "starts_at", "ends_at", "reason", "created_by"),
 }
@@ -92,6 +99,27 @@ def _secret_cell(doc: Receiver, data: dict[str, Any]) -> str | None:
     return f"{MASK if doc.secret else 'none'} (weak secret)"
 
 
+def _prefix_cell(doc: Token) -> str | None:
+    """The RESOURCE_PREFIX column of ``token list``: a token that may write anywhere says so."""
+    if doc.any_resource:
+        return "!! ANY RESOURCE"
+    if doc.legacy_any_resource:
+        return "!! ANY RESOURCE (no prefix, from before scopes: update it)"
+    return doc.resource_prefix or None
+
+
+def any_resource_warning(entries: list[Entry]) -> str | None:
+    """The warning ``token list`` prints under tokens that may write every resource."""
+    legacy = [e.name for e in entries if isinstance(e.doc, Token) and e.doc.legacy_any_resource]
+    if not legacy:
+        return None
+    return (
+        f"warning: {len(legacy)} push token(s) without a resource prefix may write every "
+        f"resource, polled devices' too: {', '.join(legacy)}; give each --resource-prefix "
+        "(or --any-resource) with kemi-stats token update"
+    )
+
+
 def print_entries(kind: str, entries: list[Entry], output: str) -> None:
     """Print entries of one kind in the chosen format."""
     if output == "json":
@@ -120,6 +148,8 @@ def print_entries(kind: str, entries: list[Entry], output: str) -> None:
             data["port"] = None  # the port is the URL's; 161 would mislead
         if isinstance(e.doc, Receiver):
             data["secret"] = _secret_cell(e.doc, data)
+        if isinstance(e.doc, Token):
+            data["resource_prefix"] = _prefix_cell(e.doc)
         table.add_row(e.name, *(_cell(kind, c, data.get(c)) for c in columns))
     console = Console(soft_wrap=True)
     if not console.is_terminal:

@@ -15,10 +15,10 @@ import yaml
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.kind_options import KIND_CLIS, KindCli, new_token_secret
-from kemi_stats.cli.output import OUTPUT_OPTION, print_entries
+from kemi_stats.cli.output import OUTPUT_OPTION, any_resource_warning, print_entries
 from kemi_stats.errors import NotFoundError, ValidationError
 from kemi_stats.redact import is_redacted, redact_url
-from kemi_stats.registry.models import KINDS, Receiver
+from kemi_stats.registry.models import KINDS, Receiver, Token
 from kemi_stats.registry.store import Entry, Registry, dump_doc, parse_doc
 
 __all__ = ["check_refs", "check_secret", "register"]
@@ -68,11 +68,17 @@ def check_refs(
 def check_secret(
     kind: str, name: str, doc: Any, option: str = "--secret", *, stored: bool = False
 ) -> None:
-    """Raise ValidationError if a receiver is about to be written with a weak signing secret.
+    """Raise ValidationError if a receiver is about to be written with a weak signing secret,
+    or a push token without the resources it may write.
 
     Only writes are checked (add, update, apply), not loads: receivers stored with a short
     secret keep delivering until someone changes them; ``stored`` says the weak secret is
     the one kept from before, so the message asks for a new one."""
+    if isinstance(doc, Token):
+        token_problem = doc.write_problem()
+        if token_problem:
+            raise ValidationError(f"{kind} {name}: {token_problem}", field="resource_prefix")
+        return
     problem = doc.secret_problem() if isinstance(doc, Receiver) else None
     if not problem:
         return
@@ -174,6 +180,9 @@ def _make_group(kc: KindCli) -> click.Group:
         print_entries(kind, sorted(entries, key=lambda e: e.name), output or "table")
         for reason in invalid:
             click.echo(f"warning: skipped invalid entry: {reason}", err=True)
+        warning = any_resource_warning(entries) if kind == "token" else None
+        if warning:
+            click.echo(warning, err=True)
 
     @group.command("show", help=f"Show one {kind} (secrets masked).")
     @click.argument("name")

@@ -612,12 +612,20 @@ MetricGlob = Annotated[str, AfterValidator(check_metric_glob)]
 
 
 class Token(_Doc):
-    """A push token: only the SHA-256 of the secret is stored."""
+    """A token: only the SHA-256 of the secret is stored.
+
+    ``push`` tokens write samples to the aggregator, within ``resource_prefix`` or, when
+    ``any_resource`` says so explicitly, anywhere. ``console`` tokens sign in to a web
+    console and can never push.
+    """
 
     secret_fields: ClassVar[frozenset[str]] = frozenset({"hash"})
 
     hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    scope: Literal["push", "console"] = "push"
     resource_prefix: str = ""
+    #: a push token that may write every resource, even polled devices' ``net:`` ones
+    any_resource: bool = False
     #: how a pushed point's resource id is built from its tags (see resource_template)
     resource_template: Annotated[str, AfterValidator(_check_template)] = DEFAULT_RESOURCE_TEMPLATE
     #: line-protocol metrics (measurement_field globs) this token's pushes carry as counters
@@ -626,6 +634,26 @@ class Token(_Doc):
     rate_limit: float = Field(0.0, ge=0)
     created_at: float = Field(default_factory=time.time)
     description: str = ""
+
+    @property
+    def legacy_any_resource(self) -> bool:
+        """A push token stored before scopes, with no prefix: it still writes anywhere,
+        and ``token list`` warns until it is updated."""
+        return self.scope == "push" and not self.resource_prefix and not self.any_resource
+
+    def write_problem(self) -> str | None:
+        """Why this token may not be written now (None if it may). Not a validator: tokens
+        stored before scopes keep working; ``create``, ``update`` and ``apply`` ask this."""
+        if self.scope == "console" and (self.resource_prefix or self.any_resource):
+            return "a console token cannot push: --resource-prefix and --any-resource do not apply"
+        if self.resource_prefix and self.any_resource:
+            return "--resource-prefix and --any-resource exclude each other"
+        if self.legacy_any_resource:
+            return (
+                "--resource-prefix is required for a push token (the resources it may write, "
+                "e.g. host:web-); --any-resource lets it write every resource"
+            )
+        return None
 
 
 class Counters(_Doc):
