@@ -1,6 +1,6 @@
 """The webhook receiver of the demo and the tests: checks signatures, records every request.
 
-``python -m demo.receiver --port 9190 --secret S`` prints one line per alert, answers
+``python -m demo.receiver --port 9190 --secret-file F`` prints one line per alert, answers
 401 to a bad signature (204 otherwise): Standard Webhooks' ``webhook-signature`` over
 ``webhook-id.webhook-timestamp.body``, with a timestamp within 5 minutes, as
 :func:`kemi_stats.webhook.check` verifies it (the deprecated ``X-Kemi-Signature`` is
@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
@@ -228,10 +229,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=9190)
-    ap.add_argument("--secret", required=True)
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--secret-file", type=Path, help="File holding the signing secret (kept out of argv)."
+    )
+    source.add_argument("--secret", help="The signing secret (visible in ps; prefer a file).")
     args = ap.parse_args()
+    secret = args.secret_file.read_text().strip() if args.secret_file else args.secret
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(args.host, args.port, args.secret))
+        asyncio.run(_serve(args.host, args.port, secret))
 
 
 if __name__ == "__main__":

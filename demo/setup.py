@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import secrets
 import socket
 import subprocess
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kemi_stats.private_file import write_private
 from kemi_stats.registry.models import KINDS
 from kemi_stats.registry.store import Registry, parse_doc
 from kemi_stats.stack.launcher import Supervisor
@@ -68,7 +70,7 @@ def _receiver_secret(path: Path) -> str:
         if secret_problem(kept) is None:
             return kept
     fresh = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-    path.write_text(fresh)
+    write_private(path, fresh)
     return fresh
 
 
@@ -142,7 +144,7 @@ def attach_demo(sup: Supervisor, live: bool) -> None:
     receiver_secret = _receiver_secret(demo_dir / "receiver.secret")
     receiver_url = f"http://127.0.0.1:{RECEIVER_PORT}/alerts"
     token = "kemi_demo_" + secrets.token_urlsafe(24)
-    (demo_dir / "agent.token").write_text(token)
+    write_private(demo_dir / "agent.token", token)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         dead_port = s.getsockname()[1]  # a UDP port nothing listens on once released
@@ -150,7 +152,7 @@ def attach_demo(sup: Supervisor, live: bool) -> None:
     aggregator_port = cfg.service_ports.get("aggregator", 8080)
     host_id = f"host:{socket.gethostname()}"
     agent = [sys.executable, "-m", "kemi_stats.cli", "agent", "--url", f"http://127.0.0.1:{aggregator_port}",
-             "--token", token, "--interval", "10s", "--resource-id", host_id, "--label", "site=pangyo"]  # fmt: skip
+             "--interval", "10s", "--resource-id", host_id, "--label", "site=pangyo"]  # fmt: skip
 
     def start_devices_and_receiver(s: Supervisor) -> None:
         children = [
@@ -162,19 +164,21 @@ def attach_demo(sup: Supervisor, live: bool) -> None:
             s.add_child(
                 "demo-receiver", "demo",
                 [sys.executable, "-m", "demo.receiver", "--port", str(RECEIVER_PORT),
-                 "--secret", receiver_secret],
+                 "--secret-file", str(demo_dir / "receiver.secret")],
                 f"127.0.0.1:{RECEIVER_PORT}", f"http://127.0.0.1:{RECEIVER_PORT}/healthz",
             ),
         ]  # fmt: skip
         s.start_extra(children)
 
     def register_and_start_agent(s: Supervisor) -> None:
-        with Registry(cfg.etcd, cfg.prefix) as reg:
+        with Registry(cfg.etcd, cfg.prefix, keyring=cfg.ensure_keyring()) as reg:
             entries = demo_registry(receiver_url, receiver_secret,
                                     hashlib.sha256(token.encode()).hexdigest(), dead_port)  # fmt: skip
             reg.write_many(entries)
         started = time.monotonic()
-        child = s.add_child("push-agent", "demo", agent, host_id, None,
+        # the token reaches the agent through its environment, never its argv (ps shows argv)
+        env = {**os.environ, "KEMI_AGENT_TOKEN": token}
+        child = s.add_child("push-agent", "demo", agent, host_id, None, env,
                             check=lambda: time.monotonic() - started > 2)  # fmt: skip
         s.start_extra([child])
         if not pid_alive(child.pid or 0):

@@ -19,7 +19,7 @@ from kemi_stats.cli.output import OUTPUT_OPTION, any_resource_warning, print_ent
 from kemi_stats.errors import NotFoundError, ValidationError
 from kemi_stats.redact import is_redacted, redact_url
 from kemi_stats.registry.models import KINDS, Receiver, Token
-from kemi_stats.registry.store import Entry, Registry, dump_doc, parse_doc
+from kemi_stats.registry.store import MASK, Entry, Registry, dump_doc, parse_doc
 
 __all__ = ["check_refs", "check_secret", "register"]
 
@@ -89,6 +89,22 @@ def check_secret(
     raise ValidationError(f"{kind} {name}: {message}", field="secret")
 
 
+def _keep_stored_secrets(kind: str, name: str, raw: dict[str, Any], stored: Any) -> None:
+    """Put back the stored secret where ``raw`` has the mask (a file made from ``show``
+    output), as ``apply`` does; refuse a mask with nothing stored behind it."""
+    for field in KINDS[kind].model.secret_fields:
+        if raw.get(field) != MASK:
+            continue
+        kept = getattr(stored, field, None) if stored is not None else None
+        if not kept:
+            raise ValidationError(
+                f"{kind} {name}: field {field!r} is masked ({MASK}, as list/show print it) "
+                "and no stored value exists: give the secret",
+                field=field,
+            )
+        raw[field] = kept
+
+
 def _keep_stored_urls(kind: str, name: str, raw: dict[str, Any], stored: Any) -> None:
     """Put back the stored URLs where ``raw`` has their redacted form (a file made from
     ``show`` output); refuse a redacted URL with nothing stored behind it."""
@@ -139,6 +155,7 @@ def _make_group(kc: KindCli) -> click.Group:
             secret = new_token_secret()
             raw["hash"] = hashlib.sha256(secret.encode()).hexdigest()
         _keep_stored_urls(kind, name, raw, None)
+        _keep_stored_secrets(kind, name, raw, None)
         doc = parse_doc(kind, name, raw)
         check_refs(obj.registry, kind, name, doc)
         check_secret(kind, name, doc)
@@ -161,6 +178,7 @@ def _make_group(kc: KindCli) -> click.Group:
         raw.update(load_fields(file, kind))
         raw = kc.to_doc(values, raw)
         _keep_stored_urls(kind, name, raw, current.doc)
+        _keep_stored_secrets(kind, name, raw, current.doc)
         doc = parse_doc(kind, name, raw)
         check_refs(obj.registry, kind, name, doc)
         # a receiver stored with a weak secret is given a proper one at its next change

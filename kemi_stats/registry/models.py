@@ -10,6 +10,7 @@ import base64
 import ipaddress
 import re
 import time
+from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -42,6 +43,7 @@ from kemi_stats.names import (
     label_value_expected,
     label_value_problem,
 )
+from kemi_stats.redact import redact_url
 from kemi_stats.registry.oids import resolve_oid
 from kemi_stats.resource_template import DEFAULT_RESOURCE_TEMPLATE, ResourceTemplate
 
@@ -110,8 +112,12 @@ ResourceId = Annotated[str, AfterValidator(check_resource_id)]
 
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
-    #: fields never printed back in clear by list/show/export
+    #: fields never printed back in clear by list/show/export, nor by repr()
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, ("********" if name in self.secret_fields and value else value)
 
 
 # --- SNMP -------------------------------------------------------------------------
@@ -592,6 +598,14 @@ class Receiver(_Doc):
         """Whether it signs with a secret a new receiver could not have (``receiver list``
         marks it)."""
         return self.secret_problem() is not None
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            if name == "url" and value:
+                value = redact_url(value)
+            elif name == "alertmanager_urls":
+                value = [redact_url(u) for u in value]
+            yield name, value
 
     def auth_headers(self) -> dict[str, str]:
         """Authorization for the receiver's requests (basic or bearer), if it has any."""

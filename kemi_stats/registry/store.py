@@ -57,6 +57,11 @@ def validation_message(kind: str, name: str, exc: pydantic.ValidationError) -> s
     msg = err["msg"].removeprefix("Value error, ")
     value = err.get("input")
     shown = "" if isinstance(value, dict | list) or value is None else f" (got {value!r})"
+    if err["loc"] and str(err["loc"][0]) in KINDS[kind].model.secret_fields:
+        # a secret is never echoed, whatever is wrong with it
+        if value is not None and not isinstance(value, dict | list) and str(value):
+            msg = msg.replace(str(value), "…")
+        return f"{kind} {name}: field {loc!r}: invalid value ({msg})"
     if not err["loc"]:
         # a check across fields: its message names them (and never echoes a secret)
         return f"{kind} {name}: {msg}"

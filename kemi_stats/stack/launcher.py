@@ -19,6 +19,7 @@ from pathlib import Path
 
 from kemi_stats.catalogue import SERVICES, ServiceSpec, available_services
 from kemi_stats.errors import StackError
+from kemi_stats.keyring import DEFAULT_FILE, Keyring
 from kemi_stats.registry.store import Registry
 from kemi_stats.stack.process import pid_alive, process_start, spawn, stop_pids
 from kemi_stats.stack.self_targets import self_targets, sync_self_targets
@@ -67,9 +68,24 @@ class StackConfig:
     def tsdb_url(self) -> str:
         return f"http://{self.host}:{self.vm_port}"
 
+    @property
+    def keyring_file(self) -> Path:
+        """The keyring sealing this stack's registry secrets: ``KEMI_SECRETS_KEYRING_FILE``
+        if set, else ``<data dir>/keyring.json`` (made by ``up`` when missing)."""
+        named = os.environ.get("KEMI_SECRETS_KEYRING_FILE")
+        return Path(named) if named else self.data_dir / DEFAULT_FILE
+
+    def ensure_keyring(self) -> Keyring:
+        """The stack's keyring, made (mode 0600) on the first ``up``."""
+        path = self.keyring_file
+        if not path.exists():
+            Keyring.generate().save(path)
+        return Keyring.load(path)
+
     def service_env(self) -> dict[str, str]:
         """The environment every kemi service of this stack gets."""
         return {
+            "KEMI_SECRETS_KEYRING_FILE": str(self.keyring_file),
             "KEMI_KAFKA_BOOTSTRAP": self.kafka,
             "KEMI_ETCD_ENDPOINT": self.etcd,
             "KEMI_ETCD_PREFIX": self.prefix,
@@ -255,6 +271,7 @@ class Supervisor:
         """Start servers one by one, create topics, then every service at once."""
         cfg = self.config
         self._reset_kafka_bound_state()
+        cfg.ensure_keyring()
         self.state.env = cfg.service_env()
         self.state.save()
         base_env = {**os.environ, **cfg.service_env()}

@@ -213,3 +213,19 @@ def test_notifier_without_a_keyring_refuses_to_start(
         "notifier: notifier reads registry secrets and needs the keyring: set "
         "KEMI_SECRETS_KEYRING_FILE (make one with: kemi-stats secrets keygen)"
     )
+
+
+def test_show_output_fed_back_keeps_the_stored_secret(
+    cli: Cli, etcd: RunningServer, etcd_prefix: str, keyring_file: Path, tmp_path: Path
+) -> None:
+    cli("secrets", "keygen")
+    cli("credential", "add", "v2", "--community", COMMUNITY)
+    shown = tmp_path / "v2.yaml"
+    shown.write_text(cli("credential", "show", "v2", "-o", "yaml").stdout)
+    assert COMMUNITY not in shown.read_text() and "********" in shown.read_text()
+    cli("credential", "update", "v2", "-f", str(shown))
+    with Registry(etcd.address, etcd_prefix, keyring=Keyring.load(keyring_file)) as reg:
+        assert reg.get("credential", "v2").doc.community == COMMUNITY
+    refused = cli("credential", "add", "v9", "-f", str(shown), ok=False)
+    assert refused.returncode == 1
+    assert "field 'community' is masked (********" in refused.stderr
