@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from kemi_stats.keyring import Keyring
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
 from kemi_stats.stack.servers import (
     ServerCommand,
@@ -151,6 +152,16 @@ def start_poller(
     worker = spawn([sys.executable, "-m", "poller.worker"], tmp / "worker.log",
                    env={**env, "KEMI_HTTP_PORT": str(worker_port)})  # fmt: skip
     return PollerProcesses(scheduler.pid, worker.pid, worker_port)
+
+
+def throwaway_keyring(tmp: Path) -> Keyring:
+    """A keyring of the run's own, which the processes it starts find in their environment
+    (the poller worker and the notifier refuse to start without one)."""
+    path = tmp / "keyring.json"
+    if not path.exists():
+        Keyring.generate("bench").save(path)
+    os.environ["KEMI_SECRETS_KEYRING_FILE"] = str(path)
+    return Keyring.load(path)
 
 
 def bench_options(doc: str | None, **defaults: float) -> argparse.Namespace:

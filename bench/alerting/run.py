@@ -36,7 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from alerting.evaluator.engine import Engine
-from bench.measure import bench_options
+from bench.measure import bench_options, throwaway_keyring
 from demo.receiver import RecordingReceiver
 from kemi_stats.codec import decode_batch, encode_batch
 from kemi_stats.kafka import make_producer
@@ -54,6 +54,8 @@ from kemi_stats.stack.servers import (
 )
 from kemi_stats.topics import ALL_TOPICS, TopicSpec, ensure_topics
 
+#: the bench receiver's signing secret (16 bytes at least, as every new receiver's)
+BENCH_SECRET = "bench-signing-secret-0123"
 METRICS = [f"m{i}" for i in range(10)]
 SITES = [f"site{i:02d}" for i in range(100)]
 RESOURCES = 1000
@@ -195,9 +197,9 @@ async def bench_process(servers: Servers, n_batches: int) -> dict[str, float]:
 async def bench_latency(servers: Servers, n: int, via_calculator: bool) -> dict[str, float]:
     ensure_topics(servers.broker.address, ALL_TOPICS)
     prefix = f"/bench-lat-{uuid.uuid4().hex[:6]}/"
-    receiver = await RecordingReceiver(secret="s").start()
-    with Registry(servers.etcd.address, prefix) as reg:
-        reg.put("receiver", "bench", Receiver(url=receiver.url, secret="s"))
+    receiver = await RecordingReceiver(secret=BENCH_SECRET).start()
+    with Registry(servers.etcd.address, prefix, keyring=throwaway_keyring(servers.tmp)) as reg:
+        reg.put("receiver", "bench", Receiver(url=receiver.url, secret=BENCH_SECRET))
         reg.put("rule", "lat", Rule.model_validate(
             {"metric": "lat", "condition": {"op": ">", "threshold": 0.5}, "receivers": ["bench"]}
         ))  # fmt: skip

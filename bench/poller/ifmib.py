@@ -43,7 +43,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.measure import cpu_seconds, machine_busy_seconds, run_commands, settle
+from bench.measure import (
+    cpu_seconds,
+    machine_busy_seconds,
+    run_commands,
+    settle,
+    throwaway_keyring,
+)
 from kemi_stats.registry.models import Credential, Profile, Target
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
 from kemi_stats.stack.servers import free_port, http_ok
@@ -226,7 +232,7 @@ def bench_worker(
     with broker_and_etcd(tmp) as (broker, etcd):
         jobs, raw = "bench.ifmib.jobs", "bench.ifmib.raw"
         ensure_topics(broker.address, (TopicSpec(jobs, 6), TopicSpec(raw, 6)))
-        with Registry(etcd.address, "/kemi/") as reg:
+        with Registry(etcd.address, "/kemi/", keyring=throwaway_keyring(tmp)) as reg:
             reg.put("credential", "bench", Credential(version="2c", community="public"))
             reg.put("profile", "full", full_profile())
             reg.write_many(
