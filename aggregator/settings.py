@@ -77,3 +77,10 @@ class AggregatorSettings(BaseSettings):
     series_cache: int = Field(default=200_000, ge=0)
     #: bytes those remembered series may hold, over all tokens (about 1 KB per series)
     series_cache_bytes: int = Field(default=256 * _MiB, ge=0)
+    #: HTTPS: the server's certificate (PEM, chain after it) and its key; both or
+    #: neither (unset: plain HTTP). Read at start (``aggregator.service.tls_context``)
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    #: serve /metrics, /healthz, /livez and /readyz on this port alone (plain HTTP on
+    #: ``KEMI_HTTP_HOST``); unset: on the push listener, as the other services do
+    admin_port: int | None = Field(default=None, ge=1, le=65535)

@@ -14,6 +14,11 @@ Two questions, two pages, so an orchestrator restarts a process only when a rest
                  check registered with :meth:`ServiceRuntime.add_check` passes, else 503;
                  the body names each check with its detail.
 ``GET /healthz`` the same as ``/readyz`` (``kemi-stats up`` and ``status`` wait on it).
+
+These and ``GET /metrics`` are served by the service's own app, on its port, unless
+the service gives an ``admin_port``: then they are served on that port alone (plain
+HTTP, same host) and the service's app answers 404 for them. A service may serve its
+app over HTTPS (``ssl_context``); the admin listener stays plain HTTP.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -68,19 +74,26 @@ class ServiceRuntime:
         app: web.Application | None = None,
         *,
         auto_decompress: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+        admin_port: int | None = None,
     ) -> None:
         self.name = name
         self.settings = settings
         self.started = time.time()
         self.checks: dict[str, HealthCheck] = {}
         self.app = app if app is not None else web.Application()
-        self.app.router.add_get("/livez", self._livez)
-        self.app.router.add_get("/readyz", self._readyz)
-        self.app.router.add_get("/healthz", self._readyz)
-        self.app.router.add_get("/metrics", self._metrics)
-        self._runner: web.AppRunner | None = None
+        #: the app serving /livez, /readyz, /healthz and /metrics: the service's own app,
+        #: or one of its own on ``admin_port``
+        self.admin_app = self.app if admin_port is None else web.Application()
+        self.admin_app.router.add_get("/livez", self._livez)
+        self.admin_app.router.add_get("/readyz", self._readyz)
+        self.admin_app.router.add_get("/healthz", self._readyz)
+        self.admin_app.router.add_get("/metrics", self._metrics)
+        self._runners: list[web.AppRunner] = []
         self.port = settings.http_port if settings.http_port is not None else default_port
+        self.admin_port = admin_port
         self._auto_decompress = auto_decompress
+        self._ssl_context = ssl_context
 
     def add_check(self, name: str, check: HealthCheck) -> None:
         """Register a named readiness check shown by ``/readyz`` and ``/healthz``."""
@@ -122,23 +135,35 @@ class ServiceRuntime:
         )
 
     async def start_http(self) -> None:
-        """Serve the app (with /livez, /readyz, /healthz and /metrics) on the service's host and port."""
-        self._runner = web.AppRunner(
-            self.app, access_log=None, auto_decompress=self._auto_decompress
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.settings.http_host, self.port, reuse_address=True)
+        """Serve the app on the service's host and port, and the admin app on its own port if any."""
+        await self._serve(self.app, self.port, self._ssl_context, self._auto_decompress)
+        if self.admin_port is not None:
+            await self._serve(self.admin_app, self.admin_port, None, True)
+
+    async def _serve(
+        self,
+        app: web.Application,
+        port: int,
+        ssl_context: ssl.SSLContext | None,
+        auto_decompress: bool,
+    ) -> None:
+        runner = web.AppRunner(app, access_log=None, auto_decompress=auto_decompress)
+        await runner.setup()
+        self._runners.append(runner)
+        host = self.settings.http_host
+        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
         try:
             await site.start()
         except OSError as exc:
-            raise KemiError(
-                f"{self.name}: cannot listen on {self.settings.http_host}:{self.port}: {exc.strerror}"
-            ) from exc
-        log.info("%s: http on %s:%s", self.name, self.settings.http_host, self.port)
+            raise KemiError(f"{self.name}: cannot listen on {host}:{port}: {exc.strerror}") from exc
+        scheme = "https" if ssl_context is not None else "http"
+        admin = " (admin)" if app is not self.app else ""
+        log.info("%s: %s%s on %s:%s", self.name, scheme, admin, host, port)
 
     async def stop_http(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for runner in reversed(self._runners):
+            await runner.cleanup()
+        self._runners.clear()
 
     def run(self, main: Callable[[ServiceRuntime], Awaitable[None]]) -> int:
         """Run ``main(self)`` with the HTTP server until it returns or a signal arrives."""

@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
+import ssl
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -40,16 +42,39 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+@dataclass
+class AggregatorProcess(ServiceProcess):
+    """``start`` waits on ``url + "/healthz"``: on the admin port when there is one."""
+
+    admin_port: int | None = None
+
+    @property
+    def url(self) -> str:
+        port = self.port if self.admin_port is None else self.admin_port
+        return f"http://127.0.0.1:{port}"
+
+
 class Aggregator:
-    def __init__(self, proc: ServiceProcess, topic: str, registry: Registry, kafka: str) -> None:
+    def __init__(
+        self,
+        proc: ServiceProcess,
+        topic: str,
+        registry: Registry,
+        kafka: str,
+        client_ssl: ssl.SSLContext | None = None,
+    ) -> None:
         self.proc = proc
         self.topic = topic
         self.registry = registry
         self.kafka = kafka
+        #: HTTPS to the push port with this context (None: plain HTTP)
+        self.client_ssl = client_ssl
 
     @property
     def url(self) -> str:
-        return self.proc.url
+        """The push listener."""
+        scheme = "http" if self.client_ssl is None else "https"
+        return f"{scheme}://127.0.0.1:{self.proc.port}"
 
     async def post(
         self, path: str, body: bytes, token: str | None = SECRET, **headers: str
@@ -62,7 +87,9 @@ class Aggregator:
         )
         async with (
             aiohttp.ClientSession() as session,
-            session.post(self.url + path, data=body, headers=headers) as resp,
+            session.post(
+                self.url + path, data=body, headers=headers, ssl=self.client_ssl or True
+            ) as resp,
         ):
             return resp.status, dict(resp.headers), await resp.read()
 
@@ -77,12 +104,20 @@ class Aggregator:
 
 @contextlib.contextmanager
 def running_aggregator(
-    kafka: RunningServer, etcd: RunningServer, log_dir: Path, **settings: str
+    kafka: RunningServer,
+    etcd: RunningServer,
+    log_dir: Path,
+    *,
+    client_ssl: ssl.SSLContext | None = None,
+    admin_port: int | None = None,
+    **settings: str,
 ) -> Iterator[Aggregator]:
     """An aggregator process on a topic and registry prefix of its own, accepting pushes.
 
     Tokens: ``ops`` (SECRET, any resource) and ``tenant`` (OTHER_SECRET, ``host:tenant-``);
     ``settings`` are further ``KEMI_*`` settings (``aggregator_max_samples="10"``).
+    ``client_ssl``: push over HTTPS trusting it (give the TLS settings, and an
+    ``admin_port``: the start waits on ``/healthz`` over plain HTTP).
     """
     prefix = f"/kemi-agg-{uuid.uuid4().hex[:8]}/"
     topic = f"test.agg.{uuid.uuid4().hex[:8]}"
@@ -99,8 +134,11 @@ def running_aggregator(
         aggregator_topic=topic,
         **settings,
     )
-    proc = ServiceProcess("aggregator", env, log_dir / "aggregator.log").start()
-    agg = Aggregator(proc, topic, registry, kafka.address)
+    if admin_port is not None:
+        env["KEMI_AGGREGATOR_ADMIN_PORT"] = str(admin_port)
+    log_path = log_dir / "aggregator.log"
+    proc = AggregatorProcess("aggregator", env, log_path, admin_port=admin_port).start()
+    agg = Aggregator(proc, topic, registry, kafka.address, client_ssl)
     try:
         asyncio.run(wait_accepting(agg))
         yield agg
