@@ -32,6 +32,7 @@ from aggregator.metrics import DELIVERY_SECONDS, INFLIGHT_BYTES, KAFKA_AVAILABLE
 from aggregator.rejection import Rejection
 from aggregator.settings import AggregatorSettings
 from kemi_stats.errors import TopicReplicationError
+from kemi_stats.kafka_security import rdkafka_options
 from kemi_stats.rdkafka_producer import AckedProducer, DeliveryFailed
 from kemi_stats.settings import Settings
 from kemi_stats.topics import METRICS_RAW, Replication, ensure_topics, renamed_specs
@@ -48,9 +49,7 @@ class Delivery:
         self.settings = settings
         self.config = config
         self.topic = config.topic
-        self.probe = KafkaProbe(
-            settings.kafka_bootstrap, config.probe_interval, config.probe_timeout
-        )
+        self.probe = KafkaProbe(settings, config.probe_interval, config.probe_timeout)
         self.producer: AckedProducer | None = None
         self.idempotent = False
         self.inflight_bytes = 0
@@ -105,6 +104,7 @@ class Delivery:
                     queue_bytes=self.config.max_inflight_bytes,
                     # a record of max_record_bytes with its key and batch framing always fits
                     max_request_bytes=max(8 << 20, self.config.max_record_bytes + (64 << 10)),
+                    security=rdkafka_options(self.settings),
                 )
                 try:
                     await asyncio.to_thread(producer.partitions, self.topic)
@@ -135,7 +135,7 @@ class Delivery:
 
     def _ensure_topics(self) -> None:
         ensure_topics(
-            self.settings.kafka_bootstrap,
+            self.settings,
             renamed_specs({METRICS_RAW: self.topic}),
             Replication.from_settings(self.settings),
         )

@@ -16,6 +16,9 @@ import time
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.transaction import InitProducerIdRequest
 
+from kemi_stats.kafka_security import aiokafka_options
+from kemi_stats.settings import Settings
+
 __all__ = ["KafkaProbe"]
 
 log = logging.getLogger(__name__)
@@ -24,8 +27,9 @@ log = logging.getLogger(__name__)
 class KafkaProbe:
     """Follows Kafka's availability; ``ok`` and ``detail`` say the latest finding."""
 
-    def __init__(self, bootstrap: str, interval: float, timeout: float) -> None:
-        self.bootstrap = bootstrap
+    def __init__(self, settings: Settings, interval: float, timeout: float) -> None:
+        self.settings = settings
+        self.bootstrap = settings.kafka_bootstrap
         self.interval = interval
         self.timeout = timeout
         self.ok = False
@@ -58,6 +62,7 @@ class KafkaProbe:
                         bootstrap_servers=self.bootstrap,
                         client_id="kemi-aggregator-probe",
                         request_timeout_ms=max(int(self.timeout * 1000), 1000),
+                        **aiokafka_options(self.settings),
                     )
                     await self._client.bootstrap()
                 await self._client.fetch_all_metadata()

@@ -12,17 +12,18 @@ import faust
 
 from calculator.settings import PORT, CalculatorSettings
 from kemi_stats.codec import KAFKA_MAX_REQUEST_BYTES
+from kemi_stats.kafka_security import faust_options
 from kemi_stats.settings import Settings, load_settings
 
 __all__ = ["app", "calc_settings", "create_app", "settings"]
 
 
 def create_app(settings: Settings, calc: CalculatorSettings) -> faust.App:
-    """The calculator's Faust app for these settings."""
+    """The calculator's Faust app for these settings (TLS/SASL in its broker credentials)."""
     port = settings.http_port if settings.http_port is not None else PORT
     return faust.App(
         calc.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        **faust_options(settings),
         store="rocksdb://",
         datadir=str(settings.data_dir / "calculator"),
         topic_partitions=calc.partitions,

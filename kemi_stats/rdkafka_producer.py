@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -57,7 +57,9 @@ class AckedProducer:
         delivery_timeout: float,
         queue_bytes: int,
         max_request_bytes: int = 8 << 20,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
+        """``security``: the TLS/SASL properties (:func:`kemi_stats.kafka_security.rdkafka_options`)."""
         self.bootstrap = bootstrap
         config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
@@ -74,6 +76,7 @@ class AckedProducer:
             "queue.buffering.max.messages": 2_000_000,
             "logger": log,
             "error_cb": self._error,
+            **(security or {}),
         }
         self._producer = Producer(config)
         self.last_error = ""

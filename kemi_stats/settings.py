@@ -6,7 +6,7 @@ Flags override the environment; defaults live here and nowhere else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(1, ge=1)
     # Replicas that must hold a record before the broker acks it (a topic config).
     kafka_min_insync_replicas: int = Field(1, ge=1)
+    # How every Kafka client connects (docs/security.md, Kafka): the TLS files are PEM
+    # paths, empty for none (no CA file means the system's CAs).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
     # one endpoint, or several separated by commas (the client fails over between them)
     etcd_endpoint: str = "127.0.0.1:2379"
     etcd_prefix: str = "/kemi/"
@@ -70,6 +79,25 @@ class Settings(BaseSettings):
                 f"KEMI_KAFKA_MIN_INSYNC_REPLICAS={self.kafka_min_insync_replicas}: expected at "
                 f"most KEMI_KAFKA_REPLICATION_FACTOR={self.kafka_replication_factor}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_security_complete(self) -> Settings:
+        """Refuse at startup what would otherwise fail later, at the first connection."""
+        if self.kafka_security_protocol.startswith("SASL_"):
+            for name, value in (
+                ("USERNAME", self.kafka_sasl_username),
+                ("PASSWORD", self.kafka_sasl_password.get_secret_value()),
+            ):
+                if not value:
+                    raise ValueError(
+                        f"KEMI_KAFKA_SASL_{name} is required with "
+                        f"KEMI_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
+                    )
+        for name in ("cafile", "certfile", "keyfile"):
+            path = getattr(self, f"kafka_ssl_{name}")
+            if path and not Path(path).is_file():
+                raise ValueError(f"KEMI_KAFKA_SSL_{name.upper()}={path}: no such file")
         return self
 
     @model_validator(mode="after")

@@ -7,6 +7,10 @@ and ``KEMI_KAFKA_MIN_INSYNC_REPLICAS``): :func:`ensure_topics` creates missing t
 with it and refuses existing ones that keep fewer copies, so a service started against
 under-replicated topics stops at once with the reason instead of losing acked records
 when one broker fails.
+
+The admin client connects with the TLS and SASL settings (``KEMI_KAFKA_SECURITY_*``,
+:mod:`kemi_stats.kafka_security`): callers pass either a :class:`Settings` or just a
+bootstrap address, whose security then comes from the environment like every service's.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from kafka.admin import ConfigResource, KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from kemi_stats.errors import BrokerError, ConfigError, TopicReplicationError
+from kemi_stats.kafka_security import connect_error, kafka_python_options
 from kemi_stats.settings import Settings, load_settings
 
 __all__ = [
@@ -131,18 +136,28 @@ class Replication:
         return cls(settings.kafka_replication_factor, settings.kafka_min_insync_replicas)
 
 
-def _admin(bootstrap: str) -> KafkaAdminClient:
+def _settings(kafka: str | Settings) -> Settings:
+    """``kafka`` itself, or the environment's settings with ``kafka`` as bootstrap address."""
+    if isinstance(kafka, Settings):
+        return kafka
+    return load_settings().model_copy(update={"kafka_bootstrap": kafka})
+
+
+def _admin(settings: Settings) -> KafkaAdminClient:
     try:
         return KafkaAdminClient(
-            bootstrap_servers=bootstrap, client_id="kemi-admin", request_timeout_ms=10000
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id="kemi-admin",
+            request_timeout_ms=10000,
+            **kafka_python_options(settings),
         )
     except KafkaError as exc:
-        raise BrokerError(f"kafka {bootstrap}: cannot connect: {exc}") from exc
+        raise BrokerError(connect_error(settings, exc)) from exc
 
 
-def list_topics(bootstrap: str) -> list[str]:
-    """Names of the topics the broker knows."""
-    admin = _admin(bootstrap)
+def list_topics(kafka: str | Settings) -> list[str]:
+    """Names of the topics the broker knows (``kafka``: settings, or a bootstrap address)."""
+    admin = _admin(_settings(kafka))
     try:
         return sorted(admin.list_topics())
     finally:
@@ -150,7 +165,7 @@ def list_topics(bootstrap: str) -> list[str]:
 
 
 def ensure_topics(
-    bootstrap: str,
+    kafka: str | Settings,
     specs: tuple[TopicSpec, ...] = ALL_TOPICS,
     replication: Replication | None = None,
 ) -> list[str]:
@@ -161,10 +176,13 @@ def ensure_topics(
     ``replication.min_insync`` (where the broker reports topic configs):
     :class:`~kemi_stats.errors.TopicReplicationError` names the first that does not.
     ``replication`` defaults to the settings' (``KEMI_KAFKA_*``), so every service that
-    ensures its topics also checks them.
+    ensures its topics also checks them. ``kafka`` is the settings, or a bootstrap address
+    (then with the environment's settings).
     """
-    wanted = replication if replication is not None else Replication.from_settings(load_settings())
-    admin = _admin(bootstrap)
+    settings = _settings(kafka)
+    bootstrap = settings.kafka_bootstrap
+    wanted = replication if replication is not None else Replication.from_settings(settings)
+    admin = _admin(settings)
     try:
         created = _create_missing(admin, bootstrap, specs, wanted)
         existing = [spec.name for spec in specs if spec.name not in created]

@@ -157,3 +157,21 @@ def stopping(*servers: RunningServer) -> Iterator[None]:
     finally:
         for s in servers:
             s.stop()
+
+
+def start_tansu(
+    tmp: Path, *flags: str, advertised_port: int | None = None, name: str = "broker"
+) -> RunningServer:
+    """Tansu with extra ``flags`` (e.g. ``--authentication``), memory storage, a free port.
+
+    ``advertised_port``: the port the broker tells clients to use instead of its own, for
+    a proxy in front of it (a TLS terminator: Tansu 0.6.0 cannot enable its own TLS).
+    """
+    port = free_port()
+    command = broker_command(port)
+    if advertised_port is not None:
+        argv = list(command.argv)
+        argv[argv.index("--advertised-listener-url") + 1] = f"tcp://127.0.0.1:{advertised_port}"
+        command = ServerCommand(command.name, argv, command.address)
+    command = ServerCommand(command.name, [*command.argv, *flags], command.address)
+    return RunningServer(command, tmp / f"{name}.log").start()

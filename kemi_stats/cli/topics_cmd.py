@@ -9,6 +9,7 @@ from kafka.errors import KafkaError
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.codec import record_to_json
 from kemi_stats.errors import CodecError, ConfigError
+from kemi_stats.kafka_security import connect_error, kafka_python_options
 from kemi_stats.topics import ALL_TOPICS, Replication, ensure_topics, list_topics
 
 __all__ = ["register"]
@@ -47,7 +48,7 @@ def topics_ensure(
             f"--min-insync-replicas (or KEMI_KAFKA_MIN_INSYNC_REPLICAS) {insync}: expected at "
             f"most the replication factor, {factor}"
         )
-    created = ensure_topics(settings.kafka_bootstrap, replication=replication)
+    created = ensure_topics(settings, replication=replication)
     for spec in ALL_TOPICS:
         state = "created" if spec.name in created else f"exists (replication >= {factor})"
         click.echo(f"{spec.name:<22} {spec.partitions:>3} partitions  {state}")
@@ -59,7 +60,7 @@ def topics_ensure(
 @pass_ctx
 def topics_list(obj: CliContext) -> None:
     """List the topics the broker knows."""
-    for name in list_topics(obj.settings.kafka_bootstrap):
+    for name in list_topics(obj.settings):
         click.echo(name)
 
 
@@ -78,9 +79,10 @@ def tail(
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, enable_auto_commit=False, client_id="kemi-tail",
             consumer_timeout_ms=int(timeout * 1000) if timeout else float("inf"),
+            **kafka_python_options(obj.settings),
         )  # fmt: skip
     except KafkaError as exc:
-        fail(f"kafka {bootstrap}: cannot connect: {exc}")
+        fail(connect_error(obj.settings, exc))
     try:
         parts = consumer.partitions_for_topic(topic)
         if not parts:

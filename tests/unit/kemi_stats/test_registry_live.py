@@ -8,7 +8,6 @@ from typing import Any, cast
 import orjson
 import pytest
 
-from kemi_stats.registry import live
 from kemi_stats.registry.live import LiveView
 from kemi_stats.registry.store import Registry
 
@@ -21,6 +20,8 @@ class QuietRegistry:
     endpoint = "fake://etcd"
     prefix = PREFIX
     split_key = Registry.split_key
+    decode = Registry.decode
+    keyring = None
 
     def __init__(self, docs: dict[str, object]) -> None:
         self.rows = [(PREFIX + key, orjson.dumps(doc), 1) for key, doc in docs.items()]
@@ -78,14 +79,14 @@ def test_expressions_too_large_to_run_are_skipped_and_reported(
 def test_an_entry_that_breaks_the_parser_itself_is_skipped_and_reported(
     view_of: Callable[[dict[str, object]], LiveView], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parse_doc = live.parse_doc
+    decode = Registry.decode
 
-    def breaks_on_bad(kind: str, name: str, doc: Any) -> Any:
+    def breaks_on_bad(self: Any, kind: str, name: str, value: bytes) -> Any:
         if name == "bad":
             raise RecursionError("maximum recursion depth exceeded")
-        return parse_doc(kind, name, doc)
+        return decode(self, kind, name, value)
 
-    monkeypatch.setattr(live, "parse_doc", breaks_on_bad)
+    monkeypatch.setattr(QuietRegistry, "decode", breaks_on_bad)
     view = view_of({"derived/good": {"expr": "x * 2"}, "derived/bad": {"expr": "x"}})
     assert list(view.get("derived")) == ["good"]
     assert view.invalid == {
