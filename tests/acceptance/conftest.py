@@ -32,6 +32,17 @@ class Stack:
     ports: dict[str, int]
     env: dict[str, str] = field(default_factory=dict)
     up_seconds: float = 0.0
+    #: the tests' secrets (tokens, webhook secrets): no CLI output, log or dead letter
+    #: may show one (checked on every command and when the session ends)
+    secrets: set[str] = field(default_factory=set)
+
+    def secret(self, value: str) -> str:
+        """Register ``value`` as a secret of the run; returns it."""
+        self.secrets.add(value)
+        return value
+
+    def leaked(self, text: str) -> list[str]:
+        return sorted(s for s in self.secrets if s in text)
 
     def kemi(
         self, *args: str, ok: bool = True, timeout: float = 120
@@ -43,6 +54,10 @@ class Stack:
         )  # fmt: skip
         if ok:
             assert proc.returncode == 0, f"kemi-stats {' '.join(args)}:\n{proc.stderr}{proc.stdout}"
+        shown = self.leaked(proc.stdout + proc.stderr)
+        assert not shown, (
+            f"kemi-stats {args[0]} {args[1] if len(args) > 1 else ''} printed a secret"
+        )
         return proc
 
     def status(self) -> dict[str, Any]:
@@ -98,8 +113,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         pytest.fail(f"kemi-stats up failed:\n{proc.stderr}\n{proc.stdout}\n{logs}")
     try:
         yield stack
+        assert_no_secret_shown(stack)
     finally:
         stack.kemi("down", "--data-dir", str(data), ok=False)
+
+
+def assert_no_secret_shown(stack: Stack) -> None:
+    """grep every log and every dead letter of the run for the tests' secrets."""
+    dead = stack.kemi("tail", "kemi.alerts.dead", "--from-beginning", "--timeout", "3", ok=False)
+    assert not stack.leaked(dead.stdout), "a dead letter shows a secret"
+    logs = sorted((stack.data_dir / "logs").glob("*.log"))
+    assert logs
+    for path in logs:
+        assert not stack.leaked(path.read_text(errors="replace")), f"{path.name} shows a secret"
 
 
 #: requests per second the busy exporter's counter grows by

@@ -35,7 +35,7 @@ def token(stack: Stack) -> str:
     """A push token for ``host:acc-`` resources, created with the CLI (secret shown once)."""
     out = stack.kemi("token", "create", f"acc-{uuid.uuid4().hex[:6]}", "--resource-prefix",
                      "host:acc-").stdout  # fmt: skip
-    return out.rsplit(":", 1)[1].strip()
+    return stack.secret(out.rsplit(":", 1)[1].strip())
 
 
 @pytest.fixture
@@ -166,6 +166,7 @@ async def test_threshold_crossed_gives_one_signed_webhook(
 ) -> None:
     t = tag()
     rid, rule = f"host:acc-cpu-{t}", f"acc-cpu-{t}"
+    stack.secret(receiver.secret)
     stack.kemi("receiver", "add", f"acc-hook-{t}", "--url", receiver.url, "--secret",
                receiver.secret, "--timeout", "5s", "--group-wait", "1s")  # fmt: skip
     stack.kemi("rule", "add", rule, "--metric", "cpu_usage_pct", "--match", f"resource={rid}",
@@ -227,6 +228,7 @@ async def test_config_changes_apply_after_etcd_restart(
     await asyncio.to_thread(restarted, stack, "etcd", old)
     # changes made after the restart reach the calculator, the evaluator and the notifier
     stack.kemi("derived", "add", f"acc_twice_{t}", "--expr", f"2 * acc_gauge_{t}")
+    stack.secret(receiver.secret)
     stack.kemi("receiver", "add", f"acc-etcd-hook-{t}", "--url", receiver.url, "--secret",
                receiver.secret, "--group-wait", "1s")  # fmt: skip
     stack.kemi("rule", "add", rule, "--metric", f"acc_twice_{t}", "--above", "40", "--for", "0s",

@@ -27,7 +27,7 @@ async def test_prometheus_remote_write_is_stored_queryable_and_rated(
     t = uuid.uuid4().hex[:6]
     out = stack.kemi("token", "create", f"prom-{t}", "--resource-prefix", f"prom-{t}:",
                      "--resource-template", f"prom-{t}:{{instance|noport}}").stdout  # fmt: skip
-    secret = out.rsplit(":", 1)[1].strip()
+    secret = stack.secret(out.rsplit(":", 1)[1].strip())
     stack.kemi("derived", "add", f"app_rps_{t}", "--expr", "rate(app_requests_total)")
     rid = f"prom-{t}:127.0.0.1"
     url = stack.url("aggregator") + "/api/v1/write"

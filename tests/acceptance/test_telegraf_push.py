@@ -48,7 +48,7 @@ async def post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str
 def create_token(stack: Stack, name: str) -> str:
     out = stack.kemi("token", "create", name, "--resource-prefix", "host:",
                      "--resource-template", "host:{host}").stdout  # fmt: skip
-    return out.rsplit(":", 1)[1].strip()
+    return stack.secret(out.rsplit(":", 1)[1].strip())
 
 
 async def test_telegraf_v2_push_is_stored_under_host_ids_and_rates_work(stack: Stack) -> None:
