@@ -10,6 +10,7 @@ from calculator.definitions import DefinitionSet, compile_definitions
 from calculator.groups import GroupAggregator
 from calculator.processor import BatchProcessor
 from calculator.settings import CalculatorSettings
+from kemi_stats.registry.etcd import EtcdConfig
 from kemi_stats.registry.live import Change, LiveView
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
@@ -37,7 +38,7 @@ class LiveDefinitions:
 
     def start(self) -> None:
         """Connect to etcd and read the first snapshot (raises KemiError if it cannot)."""
-        registry = Registry(self.settings.etcd_config, self.settings.etcd_prefix)
+        registry = Registry(EtcdConfig.from_settings(self.settings), self.settings.etcd_prefix)
         self.view = LiveView(registry, kinds=["derived"])
         self.view.subscribe(self._on_change)
         self.view.start()

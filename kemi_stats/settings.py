@@ -6,13 +6,10 @@ Flags override the environment; defaults live here and nowhere else.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:
-    from kemi_stats.registry.etcd import EtcdConfig
 
 __all__ = ["Settings", "load_settings"]
 
@@ -110,20 +107,6 @@ class Settings(BaseSettings):
     def etcd_host_port(self) -> tuple[str, int]:
         host, _, port = self.etcd_endpoint.split(",")[0].rpartition(":")
         return (host or "127.0.0.1"), int(port)
-
-    @property
-    def etcd_config(self) -> EtcdConfig:
-        """How to reach etcd: endpoints, TLS files and user, for every client."""
-        from kemi_stats.registry.etcd import EtcdConfig
-
-        return EtcdConfig.parse(
-            self.etcd_endpoint,
-            ca_file=self.etcd_ca_file,
-            cert_file=self.etcd_cert_file,
-            key_file=self.etcd_key_file,
-            user=self.etcd_user,
-            password=self.etcd_password.get_secret_value(),
-        )
 
 
 def load_settings(**overrides: object) -> Settings:

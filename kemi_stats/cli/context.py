@@ -10,6 +10,7 @@ from typing import NoReturn
 import click
 
 from kemi_stats.keyring import keyring_from_settings
+from kemi_stats.registry.etcd import EtcdConfig
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings, load_settings
 
@@ -51,7 +52,7 @@ class CliContext:
     def registry(self) -> Registry:
         if self._registry is None:
             self._registry = Registry(
-                self.settings.etcd_config,
+                EtcdConfig.from_settings(self.settings),
                 self.settings.etcd_prefix,
                 keyring=keyring_from_settings(self.settings),
             )

@@ -24,6 +24,7 @@ from pyetcd import exceptions as etcd_exc
 from pyetcd.client import EtcdTokenCallCredentials
 
 from kemi_stats.errors import BackendUnavailable, ConfigError
+from kemi_stats.settings import Settings
 
 __all__ = ["EtcdConfig", "connect", "etcd_errors"]
 
@@ -56,6 +57,18 @@ class EtcdConfig:
         """From ``host:port[,host:port...]`` (an ``https://`` or ``http://`` scheme is dropped)."""
         eps = tuple(_strip_scheme(e.strip()) for e in endpoints.split(",") if e.strip())
         return dataclasses.replace(cls(), endpoints=eps or cls().endpoints, **options)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EtcdConfig:
+        """From the ``KEMI_ETCD_*`` settings: endpoints, TLS files and user."""
+        return cls.parse(
+            settings.etcd_endpoint,
+            ca_file=settings.etcd_ca_file,
+            cert_file=settings.etcd_cert_file,
+            key_file=settings.etcd_key_file,
+            user=settings.etcd_user,
+            password=settings.etcd_password.get_secret_value(),
+        )
 
     @property
     def label(self) -> str:

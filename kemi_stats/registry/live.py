@@ -22,6 +22,7 @@ import orjson
 
 from kemi_stats.errors import KemiError, ValidationError
 from kemi_stats.keyring import require_keyring
+from kemi_stats.registry.etcd import EtcdConfig
 from kemi_stats.registry.models import KINDS
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
@@ -136,7 +137,9 @@ class LiveView:
         Other services read sealed secrets as they are and never need the key.
         """
         keyring = require_keyring(settings, secrets_for) if secrets_for else None
-        registry = Registry(settings.etcd_config, settings.etcd_prefix, keyring=keyring)
+        registry = Registry(
+            EtcdConfig.from_settings(settings), settings.etcd_prefix, keyring=keyring
+        )
         view = cls(registry, kinds)
         await asyncio.to_thread(view.start)
         return view

@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from kemi_stats.codec import encode_job
 from kemi_stats.kafka import make_producer
 from kemi_stats.model import PollJob
+from kemi_stats.registry.etcd import EtcdConfig
 from kemi_stats.registry.live import Change, LiveView
 from kemi_stats.runtime import ServiceRuntime
 from kemi_stats.settings import Settings, load_settings
@@ -110,7 +111,7 @@ async def serve(runtime: ServiceRuntime) -> None:
         m.LEADER_CHANGES.inc()
 
     election = LeaderElection(
-        settings.etcd_config,
+        EtcdConfig.from_settings(settings),
         f"{settings.etcd_prefix}leader/{ps.election}",
         identity,
         ps.lease_ttl,
