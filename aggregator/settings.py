@@ -24,7 +24,9 @@ _MiB = 1 << 20
 class AggregatorSettings(BaseSettings):
     """How the push endpoint parses, limits and delivers what agents send."""
 
-    model_config = SettingsConfigDict(env_prefix="KEMI_AGGREGATOR_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="KEMI_AGGREGATOR_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     #: where accepted SampleBatches go (tests point this at a topic of their own)
     topic: str = METRICS_RAW

@@ -18,7 +18,9 @@ __all__ = ["AlertingSettings"]
 class AlertingSettings(BaseSettings):
     """Knobs of the alert evaluator and the notifier."""
 
-    model_config = SettingsConfigDict(env_prefix="KEMI_ALERTING_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="KEMI_ALERTING_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     metrics_topic: str = METRICS
     alerts_topic: str = ALERTS

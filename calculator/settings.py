@@ -17,7 +17,9 @@ PORT = 9103
 class CalculatorSettings(BaseSettings):
     """What only the calculator needs; shared settings (Kafka, etcd, ports) are in ``Settings``."""
 
-    model_config = SettingsConfigDict(env_prefix="KEMI_CALCULATOR_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="KEMI_CALCULATOR_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     #: Faust application id: the consumer group and the prefix of the changelog topics
     app_id: str = "kemi-calculator"

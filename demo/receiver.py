@@ -25,6 +25,7 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from kemi_stats.private_file import read_secret
 from kemi_stats.webhook import IDEMPOTENCY_HEADER, WebhookVerificationError, check
 
 __all__ = ["Received", "RecordingReceiver", "Responder", "main", "printing"]
@@ -235,7 +236,7 @@ def main() -> None:
     )
     source.add_argument("--secret", help="The signing secret (visible in ps; prefer a file).")
     args = ap.parse_args()
-    secret = args.secret_file.read_text().strip() if args.secret_file else args.secret
+    secret = read_secret(args.secret_file) if args.secret_file else args.secret
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(args.host, args.port, secret))
 

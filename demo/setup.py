@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kemi_stats.private_file import write_private
+from kemi_stats.private_file import read_secret, write_private
 from kemi_stats.registry.models import KINDS
 from kemi_stats.registry.store import Registry, parse_doc
 from kemi_stats.stack.launcher import Supervisor
@@ -66,7 +66,7 @@ def _receiver_secret(path: Path) -> str:
     """The demo receiver's signing secret, kept across runs; one from an older demo that
     ``receiver add`` would now refuse (under 16 bytes) is replaced."""
     if path.exists():
-        kept = path.read_text().strip()
+        kept = read_secret(path)
         if secret_problem(kept) is None:
             return kept
     fresh = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()

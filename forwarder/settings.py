@@ -23,7 +23,9 @@ TSDB_KINDS = ("victoriametrics", "influxdb")
 class ForwarderSettings(BaseSettings):
     """How the forwarder consumes ``kemi.metrics`` and writes to the TSDB."""
 
-    model_config = SettingsConfigDict(env_prefix="KEMI_FORWARDER_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="KEMI_FORWARDER_", extra="forbid", frozen=True, hide_input_in_errors=True
+    )
 
     topic: str = METRICS
     group_id: str = "kemi-forwarder"

@@ -103,7 +103,7 @@ class TsdbWriter:
         self.fwd = fwd
         self._client = InfluxDBClient(
             url=settings.tsdb_url,
-            token=settings.tsdb_token or None,  # type: ignore[arg-type]  # None: no header
+            token=settings.tsdb_token.get_secret_value() or None,  # type: ignore[arg-type]  # None: no header
             org=settings.tsdb_org,
             timeout=int(fwd.request_timeout * 1000),
             enable_gzip=False,  # we gzip ourselves, at level 1

@@ -77,7 +77,9 @@ class Keyring:
     keys: dict[str, bytes]
     current: str
     path: Path | None = None
-    _mtime: float = field(default=0.0, repr=False)
+    #: how many times the file was read again (a view re-reads entries a new key may open)
+    generation: int = 0
+    _stamp: tuple[int, int, int] = field(default=(0, 0, 0), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __repr__(self) -> str:  # never the keys
@@ -114,26 +116,31 @@ class Keyring:
     @classmethod
     def load(cls, path: Path) -> Keyring:
         try:
-            mtime = path.stat().st_mtime
+            stamp = _stamp(path)
             text = path.read_bytes()
         except OSError as exc:
             raise KeyringError(f"keyring {path}: cannot read ({exc.strerror})") from None
         ring = cls.parse(text, str(path), path)
-        ring._mtime = mtime
+        ring._stamp = stamp
         return ring
 
     def reload_if_changed(self) -> bool:
-        """Read the file again if it changed; whether it did."""
+        """Read the file again if it changed (a new inode, size or mtime); whether it did.
+
+        A file that cannot be read or parsed right now keeps the keys held: services go
+        on opening what they could, and the next call tries again.
+        """
         if self.path is None:
             return False
         with self._lock:
             try:
-                if self.path.stat().st_mtime == self._mtime:
+                if _stamp(self.path) == self._stamp:
                     return False
-            except OSError:
+                fresh = Keyring.load(self.path)
+            except (OSError, KeyringError):
                 return False
-            fresh = Keyring.load(self.path)
-            self.keys, self.current, self._mtime = fresh.keys, fresh.current, fresh._mtime
+            self.keys, self.current, self._stamp = fresh.keys, fresh.current, fresh._stamp
+            self.generation += 1
             return True
 
     # --- writing a keyring file -------------------------------------------------------
@@ -150,6 +157,8 @@ class Keyring:
     @classmethod
     def generate(cls, kid: str | None = None) -> Keyring:
         kid = kid or new_key_id()
+        if not _KEY_ID.match(kid):
+            raise KeyringError(f"key id {kid!r}: expected [A-Za-z0-9_.-]{{1,64}}")
         return cls({kid: AESGCM.generate_key(bit_length=256)}, kid)
 
     def add_key(self, kid: str | None = None) -> str:
@@ -168,11 +177,11 @@ class Keyring:
     def seal(self, plaintext: str, context: str) -> str:
         """``plaintext`` sealed under the current key, bound to ``context`` (kind/name/field)."""
         self.reload_if_changed()
+        with self._lock:  # one id and its key, even while a reload swaps them
+            kid, key = self.current, self.keys[self.current]
         nonce = os.urandom(_NONCE)
-        sealed = AESGCM(self.keys[self.current]).encrypt(
-            nonce, plaintext.encode(), context.encode()
-        )
-        return f"{SEALED_PREFIX}{self.current}${base64.b64encode(nonce + sealed).decode()}"
+        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
+        return f"{SEALED_PREFIX}{kid}${base64.b64encode(nonce + sealed).decode()}"
 
     def open(self, value: str, context: str) -> str:
         """The plaintext of a sealed ``value``; KeyringError naming the key when it cannot."""
@@ -190,6 +199,13 @@ class Keyring:
                 f"sealed value does not open with key {kid!r} (altered, or copied from "
                 "another entry)"
             ) from None
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What tells a rewritten file: a new inode (a Secret volume's swap, an atomic
+    replace), another size, or another mtime in nanoseconds."""
+    st = path.stat()
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def keyring_from_settings(settings: Settings) -> Keyring | None:

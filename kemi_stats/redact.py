@@ -17,7 +17,7 @@ __all__ = ["ELLIPSIS", "is_redacted", "redact_url", "redact_urls"]
 ELLIPSIS = "…"
 
 # a URL inside free text (an aiohttp or urllib error message): up to blank or quote
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>()\[\]]+")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
 
 
 def redact_url(url: str) -> str:
@@ -30,7 +30,7 @@ def redact_url(url: str) -> str:
     if not parts.scheme or not parts.netloc:
         return ELLIPSIS if url else url
     host = parts.netloc.rpartition("@")[2]
-    hidden = parts.path not in ("", "/") or parts.query or parts.fragment
+    hidden = "@" in parts.netloc or parts.path not in ("", "/") or parts.query or parts.fragment
     return (
         f"{parts.scheme}://{host}/{ELLIPSIS}" if hidden else f"{parts.scheme}://{host}{parts.path}"
     )

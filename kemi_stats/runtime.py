@@ -24,6 +24,7 @@ app over HTTPS (``ssl_context``); the admin listener stays plain HTTP.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import signal
 import ssl
@@ -191,3 +192,17 @@ class ServiceRuntime:
             print(f"{self.name}: {exc}", file=sys.stderr)
             return 1
         return 0
+
+
+def run_main(name: str, module: str) -> int:
+    """Import ``module`` and return its ``main()``, as ``python -m`` runs a service.
+
+    Settings are read on import or first in ``main``; a :class:`KemiError` there (an
+    invalid ``KEMI_*`` variable, an unreadable keyring) ends the process with one line
+    naming it and exit status 1, not a traceback.
+    """
+    try:
+        return int(importlib.import_module(module).main())
+    except KemiError as exc:
+        print(f"{name}: {exc}", file=sys.stderr)
+        return 1

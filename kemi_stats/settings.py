@@ -8,8 +8,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kemi_stats.errors import ConfigError
 
 __all__ = ["Settings", "load_settings"]
 
@@ -17,7 +19,10 @@ __all__ = ["Settings", "load_settings"]
 class Settings(BaseSettings):
     """Where the platform's servers are and how the services talk to them."""
 
-    model_config = SettingsConfigDict(env_prefix="KEMI_", extra="ignore", frozen=True)
+    # an invalid setting's error never quotes what was read: it may be a password
+    model_config = SettingsConfigDict(
+        env_prefix="KEMI_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Short sessions make a restarted consumer's partitions move quickly; the local
@@ -54,7 +59,7 @@ class Settings(BaseSettings):
     secrets_keyring: SecretStr = SecretStr("")
     tsdb_url: str = "http://127.0.0.1:8428"
     tsdb_kind: str = "victoriametrics"  # victoriametrics | influxdb
-    tsdb_token: str = ""
+    tsdb_token: SecretStr = SecretStr("")
     tsdb_org: str = "kemi"
     tsdb_bucket: str = "kemi"
     data_dir: Path = Path.home() / ".kemi-stats"
@@ -95,7 +100,18 @@ class Settings(BaseSettings):
             path = getattr(self, f"kafka_ssl_{name}")
             if path and not Path(path).is_file():
                 raise ValueError(f"KEMI_KAFKA_SSL_{name.upper()}={path}: no such file")
+            if path and self.kafka_security_protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
+                # a TLS file without TLS is a setting that looks safe and is not
+                raise ValueError(
+                    f"KEMI_KAFKA_SSL_{name.upper()} is set but KEMI_KAFKA_SECURITY_PROTOCOL="
+                    f"{self.kafka_security_protocol} does not use TLS (SSL or SASL_SSL)"
+                )
         return self
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _etcd_auth_pairs(self) -> Settings:
@@ -110,5 +126,19 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with non-None ``overrides`` (from flags) applied."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    """Settings from the environment, with non-None ``overrides`` (from flags) applied.
+
+    An invalid setting is a :class:`ConfigError` in one line naming it (never its value).
+    """
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(settings_problem(exc, "KEMI_")) from None
+
+
+def settings_problem(exc: ValidationError, prefix: str) -> str:
+    """One line for the first error of a settings class: the variable and what is wrong."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"])
+    message = str(err["msg"]).removeprefix("Value error, ")
+    return f"{prefix}{field.upper()}: {message}" if field else message

@@ -303,12 +303,10 @@ def _header(headers: Mapping[str, str], name: str) -> str:
 
 
 def _timestamp(value: str, tolerance: float, now: float | None) -> int:
-    try:
-        timestamp = int(value)
-    except ValueError:
-        raise WebhookVerificationError(
-            f"{TIMESTAMP_HEADER} {value[:20]!r} is not unix seconds"
-        ) from None
+    # digits only: int() would also take "1_700_000_000", " +17e2"-like forms a signer never sends
+    if not value.isascii() or not value.isdigit() or len(value) > 15:
+        raise WebhookVerificationError(f"{TIMESTAMP_HEADER} {value[:20]!r} is not unix seconds")
+    timestamp = int(value)
     skew = (time.time() if now is None else now) - timestamp
     if skew > tolerance:
         raise WebhookVerificationError(f"{TIMESTAMP_HEADER} is {skew:.0f} s old (a replay?)")
@@ -340,7 +338,8 @@ def check(
     The timestamp is signed, so an old request cannot be refreshed: a capture replayed
     later fails here. Replays inside the window have the same ``webhook-id``: drop ids
     you have seen. Signatures are compared in constant time."""
-    keys = [k for k in _secrets(secret) if k]
+    # a secret whose key is empty ("" or a bare "whsec_") would let anyone sign
+    keys = [k for k in _secrets(secret) if secret_key(k)]
     if not keys:
         raise WebhookVerificationError("no secret: an unsigned receiver cannot tell forgeries")
     msg_id = _header(headers, ID_HEADER)
@@ -386,9 +385,11 @@ def verify(
     Deprecated form, kept for one release: ``verify(secret, body, x_kemi_signature)``
     (bytes second) checks the old header, see :func:`verify_legacy`."""
     if isinstance(headers, bytes):
-        assert isinstance(secret, str) and isinstance(body, str)
+        if not isinstance(secret, str) or not isinstance(body, str):
+            raise TypeError("verify(secret, body, x_kemi_signature): secret and header are str")
         return verify_legacy(secret, headers, body)
-    assert isinstance(body, bytes)
+    if not isinstance(body, bytes):
+        raise TypeError("verify(secret, headers, body): body is the raw request bytes")
     try:
         check(secret, headers, body, tolerance, now=now)
     except WebhookVerificationError:

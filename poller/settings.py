@@ -13,7 +13,9 @@ __all__ = ["PollerSettings"]
 class PollerSettings(BaseSettings):
     """Settings of the poll scheduler and the poll workers."""
 
-    model_config = SettingsConfigDict(env_prefix="KEMI_POLLER_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="KEMI_POLLER_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     #: topic overrides (tests give each run its own topics)
     jobs_topic: str = POLL_JOBS

@@ -19,9 +19,7 @@ async def start_poller(settings: Settings, kinds: list[str]) -> tuple[PollerSett
     A process that reads credentials (the worker) needs the keyring that opens them,
     checked first so that a missing one is the one line the process ends with.
     """
-    secrets_for = "poller worker" if "credential" in kinds else None
-    if secrets_for:
-        require_keyring(settings, secrets_for)
+    keyring = require_keyring(settings, "poller worker") if "credential" in kinds else None
     ps = PollerSettings()
     await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
-    return ps, await LiveView.open(settings, kinds, secrets_for=secrets_for)
+    return ps, await LiveView.open(settings, kinds, keyring=keyring)

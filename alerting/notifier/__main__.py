@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from alerting.notifier.service import main
+from kemi_stats.runtime import run_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("notifier", "alerting.notifier.service"))

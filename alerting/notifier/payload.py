@@ -87,9 +87,10 @@ class HttpRequest:
     request is signed again at each attempt (:meth:`headers_at`), because a receiver
     refuses a timestamp older than a few minutes and retries can last longer."""
 
-    url: str
-    body: bytes
-    headers: dict[str, str]
+    #: a receiver URL may be a credential, headers carry Authorization: never in a repr
+    url: str = field(repr=False)
+    body: bytes = field(repr=False)
+    headers: dict[str, str] = field(repr=False)
     #: the secrets it is signed with, current first; () for an unsigned request
     secrets: tuple[str, ...] = field(default=(), repr=False)
 

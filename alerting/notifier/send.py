@@ -89,7 +89,7 @@ class WebhookSender:
                 f"receiver {name}: no answer from {where} within {limit_s:g} s", retryable=True
             ) from None
         except aiohttp.ClientError as exc:
-            why = redact_urls(str(exc) or type(exc).__name__).replace(url, where)
+            why = redact_urls((str(exc) or type(exc).__name__).replace(url, where))
             raise DeliveryError(
                 f"receiver {name}: cannot reach {where}: {why}", retryable=True
             ) from None

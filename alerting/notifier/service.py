@@ -55,9 +55,9 @@ class NotifierService:
 
     async def run(self, runtime: ServiceRuntime) -> None:
         s, a = self.settings, self.asettings
-        require_keyring(s, "notifier")  # receiver secrets and headers are used in clear
+        keyring = require_keyring(s, "notifier")  # receiver secrets and headers, in clear
         await ensure_alerting_topics(s.kafka_bootstrap, a)
-        view = await LiveView.open(s, ["receiver", "silence"], secrets_for="notifier")
+        view = await LiveView.open(s, ["receiver", "silence"], keyring=keyring)
         self.silences.update(view.get("silence"))
         view.subscribe_on(
             asyncio.get_running_loop(), lambda _: self.silences.update(view.get("silence"))

@@ -25,6 +25,7 @@ from kemi_stats.catalogue import SERVICES
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import NotFoundError
+from kemi_stats.keyring import require_keyring
 from kemi_stats.model import AlertEvent
 from kemi_stats.redact import redact_url, redact_urls
 from kemi_stats.registry.models import Receiver
@@ -202,6 +203,7 @@ def receiver_test_command(obj: CliContext, name: str) -> None:
     from alerting.notifier.payload import notification
     from alerting.settings import AlertingSettings
 
+    require_keyring(obj.settings, "receiver test")  # it signs and authenticates in clear
     try:
         receiver = obj.registry.get("receiver", name).doc
     except NotFoundError:

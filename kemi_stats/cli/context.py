@@ -10,6 +10,7 @@ from typing import NoReturn
 import click
 
 from kemi_stats.keyring import keyring_from_settings
+from kemi_stats.private_file import read_secret
 from kemi_stats.registry.etcd import EtcdConfig
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings, load_settings
@@ -54,7 +55,7 @@ class CliContext:
             self._registry = Registry(
                 EtcdConfig.from_settings(self.settings),
                 self.settings.etcd_prefix,
-                keyring=keyring_from_settings(self.settings),
+                keyring=lambda: keyring_from_settings(self.settings),
             )
         return self._registry
 
@@ -64,10 +65,9 @@ def read_secret_file(path: str | None, flag: str) -> str | None:
     if path is None:
         return None
     try:
-        text = Path(path).read_text().splitlines()
+        return read_secret(Path(path))
     except OSError as exc:
         raise click.BadParameter(f"cannot read {path} ({exc.strerror})", param_hint=flag) from None
-    return text[0].strip() if text else ""
 
 
 pass_ctx = click.make_pass_decorator(CliContext)

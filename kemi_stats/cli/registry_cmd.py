@@ -112,11 +112,13 @@ def _keep_stored_urls(kind: str, name: str, raw: dict[str, Any], stored: Any) ->
         return
     known = [stored.url, *stored.alertmanager_urls] if isinstance(stored, Receiver) else []
     by_redacted = {redact_url(u): u for u in known if u}
+    ambiguous = {r for r in by_redacted if sum(redact_url(u) == r for u in known if u) > 1}
     urls = [raw.get("url") or "", *raw.get("alertmanager_urls", [])]
     for url in urls:
-        if is_redacted(url) and url not in by_redacted:
+        if is_redacted(url) and (url not in by_redacted or url in ambiguous):
+            why = "stands for several stored URLs" if url in ambiguous else "is redacted"
             raise ValidationError(
-                f"{kind} {name}: URL {url} is redacted (as list/show print it): give the full URL",
+                f"{kind} {name}: URL {url} {why} (as list/show print it): give the full URL",
                 field="url",
             )
     if raw.get("url"):

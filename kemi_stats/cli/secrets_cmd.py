@@ -22,7 +22,13 @@ def secrets() -> None:
 
 
 def _keyring_path(obj: CliContext) -> Path:
+    """The keyring file keygen and remove-key edit (never the KEMI_SECRETS_KEYRING value)."""
     s = obj.settings
+    if s.secrets_keyring.get_secret_value():
+        fail(
+            "KEMI_SECRETS_KEYRING holds the keyring itself: edit it where it is kept, or unset "
+            "it and use KEMI_SECRETS_KEYRING_FILE"
+        )
     return (
         Path(s.secrets_keyring_file) if s.secrets_keyring_file else Path(s.data_dir) / DEFAULT_FILE
     )

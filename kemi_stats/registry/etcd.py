@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import threading
 import time
@@ -26,7 +27,9 @@ from pyetcd.client import EtcdTokenCallCredentials
 from kemi_stats.errors import BackendUnavailable, ConfigError
 from kemi_stats.settings import Settings
 
-__all__ = ["EtcdConfig", "connect", "etcd_errors"]
+__all__ = ["AuthTokenRefused", "EtcdConfig", "connect", "etcd_errors"]
+
+log = logging.getLogger("kemi_stats.etcd")
 
 # gRPC's C core prints its own lines (a TLS handshake failure, a dropped connection) on
 # stderr; every failure reaches the caller as an exception that names etcd instead.
@@ -51,11 +54,17 @@ class EtcdConfig:
     user: str = ""
     password: str = field(default="", repr=False)
     timeout: float = 5.0
+    #: an ``https://`` endpoint was given: TLS even without a CA file (the system's CAs)
+    https: bool = False
 
     @classmethod
     def parse(cls, endpoints: str, **options: Any) -> EtcdConfig:
-        """From ``host:port[,host:port...]`` (an ``https://`` or ``http://`` scheme is dropped)."""
-        eps = tuple(_strip_scheme(e.strip()) for e in endpoints.split(",") if e.strip())
+        """From ``host:port[,host:port...]``; an ``https://`` scheme on any of them means TLS
+        (with the system's CAs unless a CA file is given), ``http://`` is dropped."""
+        given = [e.strip() for e in endpoints.split(",") if e.strip()]
+        https = any(e.startswith("https://") for e in given)
+        eps = tuple(_strip_scheme(e) for e in given)
+        options.setdefault("https", https)
         return dataclasses.replace(cls(), endpoints=eps or cls().endpoints, **options)
 
     @classmethod
@@ -77,13 +86,17 @@ class EtcdConfig:
 
     @property
     def secure(self) -> bool:
-        return bool(self.ca_file or self.cert_file)
+        return bool(self.https or self.ca_file or self.cert_file or self.key_file)
 
 
 def _strip_scheme(endpoint: str) -> str:
     for scheme in ("https://", "http://"):
         endpoint = endpoint.removeprefix(scheme)
     return endpoint.rstrip("/")
+
+
+class AuthTokenRefused(BackendUnavailable):
+    """etcd refused a call's auth token: the client renews it at once (:meth:`_Client.renew_soon`)."""
 
 
 class _Client(pyetcd.MultiEndpointEtcd3Client):
@@ -99,8 +112,10 @@ class _Client(pyetcd.MultiEndpointEtcd3Client):
         super().__init__(endpoints=endpoints, timeout=config.timeout, failover=True)
         self._config = config
         self._stop = threading.Event()
+        self._renew_now = threading.Event()
+        self._token_lock = threading.Lock()
         if config.user:
-            self._authenticate()
+            self._first_token()
             threading.Thread(target=self._renew, name="etcd-token", daemon=True).start()
 
     @property
@@ -114,40 +129,63 @@ class _Client(pyetcd.MultiEndpointEtcd3Client):
                     raise
                 time.sleep(0.05)
 
-    def _authenticate(self) -> None:
-        request = etcdrpc.AuthenticateRequest(
-            name=self._config.user, password=self._config.password
-        )
+    def _request(self) -> etcdrpc.AuthenticateRequest:
+        return etcdrpc.AuthenticateRequest(name=self._config.user, password=self._config.password)
+
+    def _first_token(self) -> None:
+        """Authenticate at construction, failing over past endpoints that do not answer."""
         for _ in self.endpoints:
             try:
-                token = self.authstub.Authenticate(request, self.timeout).token
-                break
+                self._use_token(self.authstub.Authenticate(self._request(), self.timeout).token)
+                return
             except grpc.RpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE or len(self.endpoints) == 1:
                     raise
                 self.endpoint_in_use.fail()  # the next try takes another endpoint
                 self._clear_old_stubs()
-        else:
-            raise etcd_exc.NoServerAvailableError("no etcd endpoint answered")
-        self.metadata = (("token", token),)
+        raise etcd_exc.NoServerAvailableError("no etcd endpoint answered")
+
+    def _use_token(self, token: str) -> None:
+        """Every later call, and a watch when it reconnects, carries ``token``."""
         # on a TLS channel the library sends call credentials; plain channels take metadata
-        self.call_credentials = (
+        credentials = (
             grpc.metadata_call_credentials(EtcdTokenCallCredentials(token))
             if self._config.secure
             else None
         )
-        watcher = self._stubs.get("watcher")
-        if watcher is not None:
-            watcher._metadata = self.metadata
-            watcher._credentials = self.call_credentials
+        with self._token_lock:
+            self.call_credentials, self.metadata = credentials, (("token", token),)
+            watcher = self._stubs.get("watcher")
+            if watcher is not None:
+                watcher._metadata, watcher._credentials = self.metadata, credentials
+
+    def renew_soon(self) -> None:
+        """A call was refused for its token (etcd restarted, or it expired): get a new one."""
+        self._renew_now.set()
 
     def _renew(self) -> None:
-        while not self._stop.wait(TOKEN_REFRESH):
-            with contextlib.suppress(Exception):  # etcd down: the next round tries again
-                self._authenticate()
+        """A new token every TOKEN_REFRESH, at once when asked, every 2 s while etcd fails."""
+        wait, failing = TOKEN_REFRESH, False
+        while not self._stop.is_set():
+            self._renew_now.wait(wait)
+            self._renew_now.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self._use_token(self.authstub.Authenticate(self._request(), self.timeout).token)
+            except Exception as exc:
+                if not failing:
+                    log.warning("etcd %s: cannot renew the auth token: %s", self._config.label,
+                                _detail(exc))  # fmt: skip
+                wait, failing = 2.0, True
+                continue
+            if failing:
+                log.info("etcd %s: auth token renewed", self._config.label)
+            wait, failing = TOKEN_REFRESH, False
 
     def close(self) -> None:
         self._stop.set()
+        self._renew_now.set()
         super().close()
 
 
@@ -226,7 +264,12 @@ def _unavailable(label: str, action: str, exc: BaseException) -> BackendUnavaila
             f"etcd {label}: {action}: permission denied for this user (KEMI_ETCD_USER, or "
             "the client certificate's common name when no user is set)"
         )
-    if "user name is empty" in detail or "invalid auth token" in detail:
+    if "invalid auth token" in detail:
+        return AuthTokenRefused(
+            f"etcd {label}: {action}: the auth token was refused (etcd restarted, or it "
+            "expired); a new one is being requested, retry"
+        )
+    if "user name is empty" in detail:
         return BackendUnavailable(
             f"etcd {label}: {action}: etcd requires authentication (set KEMI_ETCD_USER "
             "and KEMI_ETCD_PASSWORD)"

@@ -27,7 +27,7 @@ import grpc
 from pyetcd import etcdrpc
 from pyetcd.etcdrpc import auth_pb2
 
-from kemi_stats.private_file import write_private
+from kemi_stats.private_file import read_secret, write_private
 
 __all__ = ["ROLES", "RoleSpec", "setup_auth"]
 
@@ -86,7 +86,7 @@ def _password(directory: Path, user: str) -> str:
     """The user's password from ``DIR/USER.password``, made (mode 0600) when missing."""
     path = directory / f"{user}.password"
     if path.exists():
-        return path.read_text().strip()
+        return read_secret(path)
     value = secrets.token_urlsafe(24)
     write_private(path, value + "\n")
     return value

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from kemi_stats.errors import KemiError, ValidationError
-from kemi_stats.keyring import require_keyring
+from kemi_stats.keyring import Keyring
 from kemi_stats.registry.etcd import EtcdConfig
 from kemi_stats.registry.models import KINDS
 from kemi_stats.registry.store import Registry
@@ -67,6 +67,7 @@ class LiveView:
         self.retry_interval = retry_interval
         self._cache: dict[str, dict[str, Any]] = {k: {} for k in self.kinds}
         self._invalid: dict[str, str] = {}
+        self._keyring_generation = 0
         self._subscribers: list[Subscriber] = []
         self._revision = 0
         self._ready = threading.Event()
@@ -128,15 +129,14 @@ class LiveView:
 
     @classmethod
     async def open(
-        cls, settings: Settings, kinds: Iterable[str], *, secrets_for: str | None = None
+        cls, settings: Settings, kinds: Iterable[str], *, keyring: Keyring | None = None
     ) -> LiveView:
         """A started view of ``kinds`` on the settings' etcd (the first snapshot read off the loop).
 
-        ``secrets_for`` names a service that uses secrets in clear (SNMP communities,
-        webhook secrets): it gets the keyring, or a one-line error when there is none.
-        Other services read sealed secrets as they are and never need the key.
+        A service that uses secrets in clear (SNMP communities, webhook secrets) passes
+        its ``keyring`` (:func:`kemi_stats.keyring.require_keyring`); the others read
+        sealed secrets as they are and never need the key.
         """
-        keyring = require_keyring(settings, secrets_for) if secrets_for else None
         registry = Registry(
             EtcdConfig.from_settings(settings), settings.etcd_prefix, keyring=keyring
         )
@@ -207,6 +207,18 @@ class LiveView:
         except Exception as exc:  # whatever one entry breaks, the others are still served
             return spec.name, name, None, f"{spec.name} {name}: {type(exc).__name__}: {exc}"
 
+    def _keyring_moved(self) -> bool:
+        """Whether entries skipped for a key the keyring lacked may open now: the keyring
+        file changed since (``rotate-key`` can run before a service has the new file)."""
+        ring = self.registry.keyring if self._invalid else None
+        if ring is None:
+            return False
+        ring.reload_if_changed()
+        if ring.generation == self._keyring_generation:
+            return False
+        self._keyring_generation = ring.generation
+        return True
+
     def _report_invalid(self, key: str, reason: str) -> None:
         self.invalid_total += 1
         log.error("registry entry %s skipped: %s", key, reason)
@@ -222,6 +234,9 @@ class LiveView:
                 try:
                     item = events.get(timeout=1.0)
                 except queue.Empty:
+                    if self._keyring_moved():
+                        log.info("keyring changed: reading the registry again")
+                        return  # the loop loads a fresh snapshot
                     continue
                 if item is None or isinstance(item, BaseException):
                     raise KemiError(f"watch ended: {item!r}")

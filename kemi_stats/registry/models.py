@@ -110,6 +110,10 @@ MetricName = Annotated[str, AfterValidator(check_metric_name)]
 ResourceId = Annotated[str, AfterValidator(check_resource_id)]
 
 
+#: what list/show/export/repr print in place of a secret (apply keeps the stored value for it)
+MASK = "********"
+
+
 class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
     #: fields never printed back in clear by list/show/export, nor by repr()
@@ -117,7 +121,7 @@ class _Doc(BaseModel):
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
-            yield name, ("********" if name in self.secret_fields and value else value)
+            yield name, (MASK if name in self.secret_fields and value else value)
 
 
 # --- SNMP -------------------------------------------------------------------------

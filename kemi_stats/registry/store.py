@@ -19,22 +19,21 @@ from kemi_stats.errors import (
     ValidationError,
 )
 from kemi_stats.keyring import Keyring, KeyringError, is_sealed, sealed_key_id
-from kemi_stats.registry.etcd import EtcdConfig, connect, etcd_errors
-from kemi_stats.registry.models import KINDS, KindSpec, validate_name
+from kemi_stats.registry.etcd import AuthTokenRefused, EtcdConfig, connect, etcd_errors
+from kemi_stats.registry.models import KINDS, MASK, KindSpec, validate_name
 
 __all__ = [
     "MASK",
     "Entry",
     "Registry",
     "dump_doc",
+    "map_secrets",
     "masked",
     "parse_doc",
     "sealed_fields",
     "validation_message",
 ]
 
-#: what list/show/export print in place of a secret (apply keeps the stored value for it)
-MASK = "********"
 
 _PAGE = 500
 _TXN_OPS = 100  # etcd's default --max-txn-ops is 128
@@ -97,6 +96,21 @@ def sealed_fields(kind: str) -> frozenset[str]:
     return frozenset() if kind == "token" else KINDS[kind].model.secret_fields
 
 
+def map_secrets(kind: str, data: dict[str, Any], fn: Callable[[str, str], str]) -> None:
+    """Replace, in place, every non-empty secret string of a stored ``kind`` document by
+    ``fn(field, value)``: each string field, and each value of a dict field (``headers``),
+    whose field is named ``headers.<name>``."""
+    for field in sealed_fields(kind):
+        value = data.get(field)
+        if isinstance(value, dict):
+            data[field] = {
+                k: fn(f"{field}.{k}", v) if isinstance(v, str) and v else v
+                for k, v in value.items()
+            }
+        elif isinstance(value, str) and value:
+            data[field] = fn(field, value)
+
+
 def masked(kind: str, doc: pydantic.BaseModel) -> dict[str, Any]:
     """The stored form of ``doc`` with every secret field replaced by :data:`MASK`."""
     data = dump_doc(doc)
@@ -115,15 +129,22 @@ class Registry:
         prefix: str = "/kemi/",
         timeout: float = 5.0,
         *,
-        keyring: Keyring | None = None,
+        keyring: Keyring | Callable[[], Keyring | None] | None = None,
     ) -> None:
         config = EtcdConfig.parse(etcd) if isinstance(etcd, str) else etcd
         self.endpoint = config.label
         self.prefix = prefix
-        #: seals secret fields on write and opens them on read; without one, secrets
-        #: cannot be written and sealed ones are read as they are (still masked)
-        self.keyring = keyring
+        # seals secret fields on write and opens them on read; without one, secrets cannot
+        # be written and sealed ones are read as they are (still masked). A loader is
+        # called the first time a secret is met, so commands that meet none need no key.
+        self._keyring = keyring
         self._client: pyetcd.MultiEndpointEtcd3Client = connect(config, timeout)
+
+    @property
+    def keyring(self) -> Keyring | None:
+        if callable(self._keyring) and not isinstance(self._keyring, Keyring):
+            self._keyring = self._keyring()
+        return self._keyring
 
     @property
     def client(self) -> pyetcd.MultiEndpointEtcd3Client:
@@ -159,52 +180,51 @@ class Registry:
     def encode(self, kind: str, name: str, doc: pydantic.BaseModel) -> bytes:
         """The bytes stored for ``doc``: its JSON with every secret field sealed."""
         data = dump_doc(doc)
-        for field in sealed_fields(kind):
-            value = data.get(field)
-            if isinstance(value, dict):
-                data[field] = {
-                    k: self._seal(kind, name, f"{field}.{k}", v) for k, v in value.items()
-                }
-            elif isinstance(value, str) and value:
-                data[field] = self._seal(kind, name, field, value)
+        map_secrets(kind, data, lambda field, value: self._seal(kind, name, field, value))
         return orjson.dumps(data)
 
     def _seal(self, kind: str, name: str, field: str, value: str) -> str:
         if is_sealed(value):
             return value  # read without a keyring and written back unchanged
-        if self.keyring is None:
+        ring = self.keyring
+        if ring is None:
             raise KeyringError(
                 f"{kind} {name}: field {field.partition('.')[0]!r} is a secret and no keyring "
                 "is set: set KEMI_SECRETS_KEYRING_FILE (make one with: kemi-stats secrets keygen)"
             )
-        return self.keyring.seal(value, f"{kind}/{name}/{field}")
+        return ring.seal(value, f"{kind}/{name}/{field}")
 
     def decode(self, kind: str, name: str, value: bytes) -> Any:
         """The validated document stored as ``value``, its secrets opened when a keyring is set."""
         data = orjson.loads(value)
-        if self.keyring is not None and isinstance(data, dict):
-            for field in sealed_fields(kind):
-                found = data.get(field)
-                if isinstance(found, dict):
-                    data[field] = {
-                        k: self._open(kind, name, f"{field}.{k}", v) for k, v in found.items()
-                    }
-                elif found:
-                    data[field] = self._open(kind, name, field, found)
+        if isinstance(data, dict):
+            map_secrets(kind, data, lambda field, found: self._open(kind, name, field, found))
         return parse_doc(kind, name, data)
 
-    def _open(self, kind: str, name: str, field: str, value: Any) -> Any:
-        if not is_sealed(value) or self.keyring is None:
-            return value  # plaintext stored before encryption: read until rotate-key
+    def _open(self, kind: str, name: str, field: str, value: str) -> str:
+        """The plaintext of a sealed value; plaintext stored before encryption as it is
+        (read until rotate-key); a sealed value as it is without a keyring (it is masked
+        wherever it is shown, and services that use secrets always have the keyring)."""
+        if not is_sealed(value):
+            return value
+        ring = self.keyring  # loaded only now: reading entries without secrets needs no key
+        if ring is None:
+            return value
         try:
-            return self.keyring.open(value, f"{kind}/{name}/{field}")
+            return ring.open(value, f"{kind}/{name}/{field}")
         except KeyringError as exc:
             raise ValidationError(f"{kind} {name}: field {field!r}: {exc}", field=field) from None
 
     @contextlib.contextmanager
     def _errors(self, action: str) -> Iterator[None]:
-        with etcd_errors(self.endpoint, action):
-            yield
+        try:
+            with etcd_errors(self.endpoint, action):
+                yield
+        except AuthTokenRefused:
+            renew = getattr(self._client, "renew_soon", None)
+            if renew is not None:
+                renew()
+            raise
 
     # --- reads ------------------------------------------------------------------------
 
@@ -370,18 +390,16 @@ class Registry:
         counts = {"entries": 0, "values": 0, "plaintext": 0}
         rewrites: builtins.list[tuple[str, bytes, bytes, int]] = []
         for kind in KINDS:
-            fields = sealed_fields(kind)
-            if not fields:
+            if not sealed_fields(kind):
                 continue
             _, rows = self.scan(self.kind_prefix(kind))
             for key, raw, mod in rows:
                 name = key[len(self.kind_prefix(kind)) :]
-                new = self._resealed(kind, name, raw, fields, counts)
+                new = self._resealed(kind, name, raw, counts)
                 if new is not None:
                     rewrites.append((key, raw, new, mod))
         txn = self._client.transactions
-        applied: builtins.list[tuple[str, bytes | None]] = []
-        before = {key: raw for key, raw, _, _ in rewrites}
+        applied: builtins.list[tuple[str, bytes, bytes, int]] = []
         try:
             with self._errors("re-seal"):
                 for i in range(0, len(rewrites), _TXN_OPS // 2):
@@ -393,51 +411,59 @@ class Registry:
                     )
                     if not ok:
                         raise RegistryError(
-                            f"an entry in {chunk[0][0]}.. changed while re-sealing; nothing was "
-                            "changed, run it again"
+                            f"an entry in {chunk[0][0]}.. changed while re-sealing; run it again"
                         )
-                    applied.extend((k, new) for k, _, new, _ in chunk)
+                    applied.extend(chunk)
                     if progress:
                         progress(len(chunk))
-        except RegistryError:
-            self._rollback(applied, dict(before))
-            raise
+        except RegistryError as exc:
+            kept = self._put_back(applied)
+            note = (
+                f" ({kept} entries stay re-sealed, changed meanwhile: both keys open them)"
+                if kept
+                else " (nothing was changed)"
+            )
+            raise RegistryError(f"{exc}{note}") from None
         counts["entries"] = len(rewrites)
         return counts
 
-    def _resealed(
-        self, kind: str, name: str, raw: bytes, fields: frozenset[str], counts: dict[str, int]
-    ) -> bytes | None:
+    def _put_back(self, applied: builtins.list[tuple[str, bytes, bytes, int]]) -> int:
+        """Undo re-sealed entries that still hold what re-sealing wrote (an entry changed
+        since keeps its change); how many could not be put back."""
+        txn = self._client.transactions
+        kept = 0
+        for key, old, new, _ in applied:
+            try:
+                ok, _ = self._client.transaction(
+                    compare=[txn.value(key) == new], success=[txn.put(key, old)], failure=[]
+                )
+            except Exception:
+                ok = False
+            kept += not ok
+        return kept
+
+    def _resealed(self, kind: str, name: str, raw: bytes, counts: dict[str, int]) -> bytes | None:
         """``raw`` with its secrets sealed under the current key; None if nothing changes."""
-        assert self.keyring is not None
+        ring = self.keyring
+        assert ring is not None
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return None  # an invalid entry: services skip it already
-        current = self.keyring.current
-        changed = False
+        if not isinstance(data, dict):
+            return None
+        current, changed = ring.current, False
 
-        def again(field: str, value: Any) -> Any:
+        def again(field: str, value: str) -> str:
             nonlocal changed
-            if not isinstance(value, str) or not value:
-                return value
             if is_sealed(value) and sealed_key_id(value) == current:
                 return value
-            if not is_sealed(value):
-                counts["plaintext"] += 1
-            plain = self._open(kind, name, field, value)
+            counts["plaintext"] += not is_sealed(value)
             counts["values"] += 1
             changed = True
-            return self.keyring.seal(plain, f"{kind}/{name}/{field}")  # type: ignore[union-attr]
+            return ring.seal(self._open(kind, name, field, value), f"{kind}/{name}/{field}")
 
-        for field in fields:
-            value = data.get(field)
-            if isinstance(value, dict):
-                data[field] = {k: again(f"{field}.{k}", v) for k, v in value.items()}
-            else:
-                data[field] = again(field, value) if field in data else None
-                if data[field] is None:
-                    data.pop(field)
+        map_secrets(kind, data, again)
         return orjson.dumps(data) if changed else None
 
     def _rollback(

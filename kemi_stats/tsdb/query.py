@@ -36,7 +36,7 @@ def make_query_client(
         from kemi_stats.tsdb.influx import FluxQuery
 
         return FluxQuery(
-            settings.tsdb_url, settings.tsdb_token, settings.tsdb_org, settings.tsdb_bucket,
+            settings.tsdb_url, settings.tsdb_token.get_secret_value(), settings.tsdb_org, settings.tsdb_bucket,
             mapping, timeout=timeout,
         )  # fmt: skip
     raise ConfigError(f"KEMI_TSDB_KIND={kind!r}: expected victoriametrics or influxdb")

@@ -2,7 +2,7 @@
 
 import sys
 
-from poller.worker.service import main
+from kemi_stats.runtime import run_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main("poller", "poller.worker.service"))

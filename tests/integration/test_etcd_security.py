@@ -228,3 +228,19 @@ def test_a_service_runs_over_tls_with_its_user_and_sees_live_changes(
     finally:
         proc.stop()
     assert secure_etcd.env(user="kemi-scheduler")["KEMI_ETCD_PASSWORD"] not in proc.log_tail(100000)
+
+
+def test_a_client_gets_a_new_token_after_etcd_restarts(secure_etcd: SecureEtcd) -> None:
+    """etcd forgets its simple tokens when it restarts: the next refused call renews."""
+    with Registry(secure_etcd.config("kemi-service"), PREFIX) as registry:
+        registry.revision()
+        secure_etcd.server.restart()
+
+        def reads() -> bool:
+            try:
+                registry.list("credential")
+                return True
+            except BackendUnavailable:
+                return False
+
+        assert wait_until(reads, 15)

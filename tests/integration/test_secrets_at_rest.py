@@ -16,8 +16,11 @@ from kemi_stats.codec import encode_alert
 from kemi_stats.kafka import make_producer
 from kemi_stats.keyring import Keyring
 from kemi_stats.model import AlertEvent
+from kemi_stats.private_file import write_private
+from kemi_stats.registry.live import LiveView
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
+from kemi_stats.stack.process import wait_until
 from tests.integration.alerting_support import running
 from tests.servers import RunningServer, ServiceProcess
 
@@ -229,3 +232,29 @@ def test_show_output_fed_back_keeps_the_stored_secret(
     refused = cli("credential", "add", "v9", "-f", str(shown), ok=False)
     assert refused.returncode == 1
     assert "field 'community' is masked (********" in refused.stderr
+
+
+def test_a_view_opens_entries_once_its_keyring_file_has_the_new_key(
+    etcd: RunningServer, etcd_prefix: str, tmp_path: Path
+) -> None:
+    """rotate-key may run before a service has the new keyring file; when the file
+    arrives, the entries it skipped are read again without a restart."""
+    service_file, operator_file = tmp_path / "service.json", tmp_path / "operator.json"
+    ring = Keyring.generate("old")
+    ring.save(service_file)
+    ring.add_key("new")
+    ring.save(operator_file)
+    view = LiveView(
+        Registry(etcd.address, etcd_prefix, keyring=Keyring.load(service_file)), ["credential"]
+    ).start()
+    try:
+        Cli(etcd.address, etcd_prefix, operator_file)("credential", "add", "c", "--community",
+                                                      COMMUNITY)  # fmt: skip
+        assert wait_until(lambda: bool(view.invalid), 10)
+        assert "sealed with key 'new'" in next(iter(view.invalid.values()))
+        write_private(service_file, operator_file.read_text())
+        assert wait_until(lambda: "c" in view.get("credential"), 10)
+        assert view.get("credential")["c"].community == COMMUNITY
+        assert not view.invalid
+    finally:
+        view.close()

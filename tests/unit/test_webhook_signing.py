@@ -198,7 +198,7 @@ def test_alertmanager_format_is_signed_only_with_a_secret() -> None:
         ("https://hooks.example.com#frag", "https://hooks.example.com/…"),
         ("http://am-1:9093", "http://am-1:9093"),
         ("http://am-1:9093/", "http://am-1:9093/"),
-        ("http://u:p@am-1:9093", "http://am-1:9093"),
+        ("http://u:p@am-1:9093", "http://am-1:9093/…"),
         ("http://[::1]:8080/secret", "http://[::1]:8080/…"),
         ("not a url", "…"),
         ("", ""),
@@ -258,3 +258,23 @@ def test_update_from_show_output_keeps_the_stored_urls() -> None:
         _keep_stored_urls("receiver", "r", {"url": "https://other.example.com/…"}, stored)
     with pytest.raises(ValidationError, match="redacted"):
         _keep_stored_urls("receiver", "r", {"url": "https://hooks.example.com/…"}, None)
+
+
+def test_an_empty_key_never_verifies() -> None:
+    """A bare ``whsec_`` decodes to no key at all: anyone could sign with it."""
+    headers = signature_headers("whsec_", "id-1", b"{}")
+    assert not verify("whsec_", headers, b"{}")
+    assert not verify("", headers, b"{}")
+
+
+@pytest.mark.parametrize("stamp", ["1_700_000_000", " 17e8", "+1700000000", "\uff11\uff17"])
+def test_only_digits_are_a_timestamp(stamp: str) -> None:
+    headers = dict(signature_headers(SECRET, "id-1", b"{}"))
+    headers["webhook-timestamp"] = stamp
+    with pytest.raises(WebhookVerificationError, match="is not unix seconds"):
+        check(SECRET, headers, b"{}")
+
+
+def test_redact_urls_in_text_covers_ipv6_hosts_and_parentheses() -> None:
+    text = "failed http://[::1]:9/s3cr3t?token=x and https://h.example/a(x)/b"
+    assert redact_urls(text) == "failed http://[::1]:9/… and https://h.example/…"
