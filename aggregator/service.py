@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 import ssl
-import sys
 
 from aggregator.app import PushHandler, build_app
 from aggregator.auth import KINDS, TokenIndex
 from aggregator.delivery import Delivery
 from aggregator.settings import AggregatorSettings
-from kemi_stats.errors import ConfigError, KemiError
+from kemi_stats.errors import ConfigError
 from kemi_stats.registry.live import LiveView
 from kemi_stats.runtime import ServiceRuntime
 from kemi_stats.settings import Settings, load_settings
@@ -73,12 +72,7 @@ def main(settings: Settings | None = None) -> int:
     """Serve until SIGTERM/SIGINT; the body of ``python -m aggregator``."""
     settings = settings if settings is not None else load_settings()
     config = AggregatorSettings()
-    try:
-        context = tls_context(config)
-    except KemiError as exc:
-        # before the runtime runs: the same one line it prints for a KemiError
-        print(f"{NAME}: {exc}", file=sys.stderr)
-        return 1
+    context = tls_context(config)  # a ConfigError: one line, by kemi_stats.runtime.run_main
     delivery = Delivery(settings, config)
     handler = PushHandler(config, TokenIndex(), delivery)
     runtime = ServiceRuntime(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alerting.settings import AlertingSettings
+from kemi_stats.settings import Settings
 from kemi_stats.topics import (
     ALERTS,
     ALERTS_DEAD,
@@ -30,7 +31,8 @@ def _specs(settings: AlertingSettings) -> tuple[TopicSpec, ...]:
     )
 
 
-async def ensure_alerting_topics(bootstrap: str, settings: AlertingSettings) -> list[str]:
-    """Create the platform topics plus any renamed alerting topics (idempotent)."""
+async def ensure_alerting_topics(kafka: Settings | str, settings: AlertingSettings) -> list[str]:
+    """Create the platform topics plus any renamed alerting topics (idempotent); ``kafka``
+    is the platform settings (TLS and SASL included) or a bootstrap address."""
     specs = ALL_TOPICS + tuple(s for s in _specs(settings) if s.name not in _DEFAULTS)
-    return await asyncio.to_thread(ensure_topics, bootstrap, specs)
+    return await asyncio.to_thread(ensure_topics, kafka, specs)

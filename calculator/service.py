@@ -26,7 +26,7 @@ def main() -> int:
     setup_logging(NAME, settings.log_level)
     try:
         (settings.data_dir / "calculator").mkdir(parents=True, exist_ok=True)
-        ensure_topics(settings.kafka_bootstrap, topic_specs())
+        ensure_topics(settings, topic_specs())
         definitions.start()
     except KemiError as exc:
         print(f"calculator: {exc}", file=sys.stderr)

@@ -275,7 +275,7 @@ def main() -> int:
         forwarder = Forwarder(settings, fwd)
         runtime.add_check("kafka", forwarder.kafka_check)
         runtime.add_check("tsdb", forwarder.tsdb_check)
-        await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap)
+        await asyncio.to_thread(ensure_topics, settings)
         alerts = AlertSeries(settings, fwd, forwarder.encoder, forwarder.writer)
         async with asyncio.TaskGroup() as group:
             group.create_task(forwarder.run())

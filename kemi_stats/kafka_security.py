@@ -66,6 +66,15 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     )
 
 
+def _python_sasl(settings: Settings) -> dict[str, Any]:
+    """SASL as both Python clients spell it (aiokafka copied kafka-python's names)."""
+    return {
+        "sasl_mechanism": settings.kafka_sasl_mechanism,
+        "sasl_plain_username": settings.kafka_sasl_username,
+        "sasl_plain_password": _password(settings),
+    }
+
+
 def aiokafka_options(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaClient."""
     options: dict[str, Any] = {"security_protocol": settings.kafka_security_protocol}
@@ -73,11 +82,7 @@ def aiokafka_options(settings: Settings) -> dict[str, Any]:
     if context is not None:
         options["ssl_context"] = context
     if uses_sasl(settings):
-        options.update(
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=_password(settings),
-        )
+        options.update(_python_sasl(settings))
     return options
 
 
@@ -92,11 +97,7 @@ def kafka_python_options(settings: Settings) -> dict[str, Any]:
         }
         options.update({key: path for key, path in files.items() if path})
     if uses_sasl(settings):
-        options.update(
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=_password(settings),
-        )
+        options.update(_python_sasl(settings))
     return options
 
 

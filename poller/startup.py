@@ -21,5 +21,5 @@ async def start_poller(settings: Settings, kinds: list[str]) -> tuple[PollerSett
     """
     keyring = require_keyring(settings, "poller worker") if "credential" in kinds else None
     ps = PollerSettings()
-    await asyncio.to_thread(ensure_topics, settings.kafka_bootstrap, ps.topic_specs())
+    await asyncio.to_thread(ensure_topics, settings, ps.topic_specs())
     return ps, await LiveView.open(settings, kinds, keyring=keyring)

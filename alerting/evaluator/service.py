@@ -241,7 +241,7 @@ class EvaluatorService:
     async def run(self, runtime: ServiceRuntime) -> None:
         """Run until cancelled (SIGTERM): a last checkpoint is written on the way out."""
         s, a = self.settings, self.asettings
-        await ensure_alerting_topics(s.kafka_bootstrap, a)
+        await ensure_alerting_topics(s, a)
         self.view = await LiveView.open(s, ["rule", "silence", "receiver"])
         self.view.subscribe_on(asyncio.get_running_loop(), self._on_change)
         self.engine.history.extend(alert_from_json(h) for h in self.store.history(a.history_size))

@@ -56,7 +56,7 @@ class NotifierService:
     async def run(self, runtime: ServiceRuntime) -> None:
         s, a = self.settings, self.asettings
         keyring = require_keyring(s, "notifier")  # receiver secrets and headers, in clear
-        await ensure_alerting_topics(s.kafka_bootstrap, a)
+        await ensure_alerting_topics(s, a)
         view = await LiveView.open(s, ["receiver", "silence"], keyring=keyring)
         self.silences.update(view.get("silence"))
         view.subscribe_on(

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import csv
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from kemi_stats.registry.store import Registry
+from tests.cli import Cli
 from tests.servers import RunningServer
 
 pytestmark = pytest.mark.integration
-
-
-class Cli:
-    """Runs ``kemi-stats`` as a user would: a real process, exit code and output."""
-
-    def __init__(self, etcd: str, prefix: str) -> None:
-        self.env = {**os.environ, "KEMI_ETCD_ENDPOINT": etcd, "KEMI_ETCD_PREFIX": prefix}
-
-    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "kemi_stats.cli", *args],
-            env=self.env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
 
 
 @pytest.fixture

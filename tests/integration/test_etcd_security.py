@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from kemi_stats.errors import BackendUnavailable, ConfigError
-from kemi_stats.registry.etcd import EtcdConfig, connect
+from kemi_stats.registry.etcd import AuthTokenRefused, EtcdConfig, connect
 from kemi_stats.registry.store import Registry
 from kemi_stats.stack.process import wait_until
 from kemi_stats.stack.servers import ServerCommand, etcd_command, free_ports
@@ -230,11 +230,15 @@ def test_a_service_runs_over_tls_with_its_user_and_sees_live_changes(
     assert secure_etcd.env(user="kemi-scheduler")["KEMI_ETCD_PASSWORD"] not in proc.log_tail(100000)
 
 
-def test_a_client_gets_a_new_token_after_etcd_restarts(secure_etcd: SecureEtcd) -> None:
-    """etcd forgets its simple tokens when it restarts: the next refused call renews."""
+def test_a_refused_token_is_renewed_at_once(secure_etcd: SecureEtcd) -> None:
+    """etcd refuses a token it no longer knows (it expired, or etcd restarted and forgot
+    its simple tokens): the first refused call says so and asks for a new token, and the
+    calls after it go through, long before the 60 s renewal."""
     with Registry(secure_etcd.config("kemi-service"), PREFIX) as registry:
         registry.revision()
-        secure_etcd.server.restart()
+        registry.client._use_token("forgotten.by-etcd")  # as after a restart of etcd
+        with pytest.raises(AuthTokenRefused, match="the auth token was refused"):
+            registry.list("credential")
 
         def reads() -> bool:
             try:
@@ -243,4 +247,6 @@ def test_a_client_gets_a_new_token_after_etcd_restarts(secure_etcd: SecureEtcd) 
             except BackendUnavailable:
                 return False
 
+        assert wait_until(reads, 10)
+        secure_etcd.server.restart()  # and the same client reads on after a real restart
         assert wait_until(reads, 15)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from demo.receiver import RecordingReceiver
+from demo.receiver import Received, RecordingReceiver
 from kemi_stats.codec import encode_alert
 from kemi_stats.kafka import make_producer
 from kemi_stats.keyring import Keyring
@@ -21,6 +21,7 @@ from kemi_stats.registry.live import LiveView
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
 from kemi_stats.stack.process import wait_until
+from tests.cli import Cli
 from tests.integration.alerting_support import running
 from tests.servers import RunningServer, ServiceProcess
 
@@ -29,25 +30,9 @@ pytestmark = pytest.mark.integration
 COMMUNITY = "community-" + uuid.uuid4().hex[:12]
 AUTH_KEY = "authkey-" + uuid.uuid4().hex[:12]
 HOOK_SECRET = "hook-secret-" + uuid.uuid4().hex[:16]
+NEW_SECRET = "new-hook-secret-" + uuid.uuid4().hex[:16]
 HEADER = "Bearer header-" + uuid.uuid4().hex[:12]
 ALL = (COMMUNITY, AUTH_KEY, HOOK_SECRET, HEADER)
-
-
-class Cli:
-    def __init__(self, etcd: str, prefix: str, keyring: Path | None) -> None:
-        self.env = {**os.environ, "KEMI_ETCD_ENDPOINT": etcd, "KEMI_ETCD_PREFIX": prefix}
-        self.env.pop("KEMI_SECRETS_KEYRING_FILE", None)
-        if keyring is not None:
-            self.env["KEMI_SECRETS_KEYRING_FILE"] = str(keyring)
-
-    def __call__(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "kemi_stats.cli", *args],
-            env=self.env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
 
 
 @pytest.fixture
@@ -57,7 +42,14 @@ def keyring_file(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def cli(etcd: RunningServer, etcd_prefix: str, keyring_file: Path) -> Cli:
-    return Cli(etcd.address, etcd_prefix, keyring_file)
+    return Cli(etcd.address, etcd_prefix, KEMI_SECRETS_KEYRING_FILE=str(keyring_file))
+
+
+def keyless(etcd: RunningServer, prefix: str, data_dir: Path) -> Cli:
+    """The CLI of a user without the keyring: no setting names one, and the data dir
+    (where ``kemi-stats up`` would keep one) has none."""
+    return Cli(etcd.address, prefix, KEMI_SECRETS_KEYRING_FILE=None, KEMI_SECRETS_KEYRING=None,
+               KEMI_DATA_DIR=str(data_dir))  # fmt: skip
 
 
 def raw_values(etcd: RunningServer, prefix: str) -> str:
@@ -68,7 +60,7 @@ def raw_values(etcd: RunningServer, prefix: str) -> str:
 
 
 def test_secrets_are_sealed_in_etcd_and_open_with_the_keyring(
-    cli: Cli, etcd: RunningServer, etcd_prefix: str, keyring_file: Path
+    cli: Cli, etcd: RunningServer, etcd_prefix: str, keyring_file: Path, tmp_path: Path
 ) -> None:
     made = cli("secrets", "keygen", "--id", "first").stdout
     assert "key first added" in made
@@ -86,14 +78,14 @@ def test_secrets_are_sealed_in_etcd_and_open_with_the_keyring(
         hook = reg.get("receiver", "hook").doc
         assert (hook.secret, hook.headers) == (HOOK_SECRET, {"Authorization": HEADER})
     # listing needs no key, and shows none
-    listed = Cli(etcd.address, etcd_prefix, None)("credential", "list", "-o", "json").stdout
+    listed = keyless(etcd, etcd_prefix, tmp_path)("credential", "list", "-o", "json").stdout
     assert '"v2"' in listed and not [s for s in ALL if s in listed]
 
 
 def test_writing_a_secret_without_a_keyring_fails_in_one_line(
-    etcd: RunningServer, etcd_prefix: str
+    etcd: RunningServer, etcd_prefix: str, tmp_path: Path
 ) -> None:
-    done = Cli(etcd.address, etcd_prefix, None)(
+    done = keyless(etcd, etcd_prefix, tmp_path)(
         "credential", "add", "v2", "--community", COMMUNITY, ok=False
     )
     assert done.returncode == 1
@@ -170,6 +162,10 @@ async def produce(settings: Settings, topics: dict[str, str]) -> AsyncIterator: 
     await producer.stop()
 
 
+def more_than(n: int) -> Callable[[list[Received]], bool]:
+    return lambda requests: len(requests) > n
+
+
 def _alert(receiver: str) -> AlertEvent:
     return AlertEvent(
         fingerprint=uuid.uuid4().hex[:16], rule="cpu-high", status="firing", severity="critical",
@@ -182,7 +178,7 @@ def _alert(receiver: str) -> AlertEvent:
 async def test_rotation_keeps_a_running_notifier_delivering(
     etcd: RunningServer, etcd_prefix: str, keyring_file: Path, notifier: ServiceProcess, produce
 ) -> None:  # type: ignore[no-untyped-def]
-    cli = Cli(etcd.address, etcd_prefix, keyring_file)
+    cli = Cli(etcd.address, etcd_prefix, KEMI_SECRETS_KEYRING_FILE=str(keyring_file))
     hook = await RecordingReceiver(secret=HOOK_SECRET).start()
     try:
         cli("receiver", "add", "hook", "--url", hook.url, "--secret", HOOK_SECRET,
@@ -193,12 +189,19 @@ async def test_rotation_keeps_a_running_notifier_delivering(
         cli("secrets", "rotate-key")
         assert "$kemi$v1$after$" in raw_values(etcd, etcd_prefix)
         cli("secrets", "remove-key", "before")
-        cli("receiver", "update", "hook", "--timeout", "3s")  # a change the notifier reloads
-        await produce(_alert("hook"))
-        assert await hook.wait_for(lambda rs: len(rs) >= 2, 30), notifier.log_tail()
-        assert all(r.signature_ok for r in hook.requests)
+        # a new secret, sealed under the new key alone: signing with it proves the
+        # notifier opened it (a view that could not would keep the old secret)
+        cli("receiver", "update", "hook", "--secret", NEW_SECRET)
+        hook.secret = NEW_SECRET
+        deadline = time.monotonic() + 30
+        while not any(r.signature_ok for r in hook.requests[1:]):
+            assert time.monotonic() < deadline, notifier.log_tail()
+            await produce(_alert("hook"))
+            await hook.wait_for(more_than(len(hook.requests)), 5)
         assert notifier.proc is not None and notifier.proc.poll() is None
-        assert HOOK_SECRET not in notifier.log_tail(1_000_000)
+        log = notifier.log_tail(1_000_000)
+        assert "skipped" not in log
+        assert HOOK_SECRET not in log and NEW_SECRET not in log
     finally:
         await hook.stop()
 
@@ -248,7 +251,7 @@ def test_a_view_opens_entries_once_its_keyring_file_has_the_new_key(
         Registry(etcd.address, etcd_prefix, keyring=Keyring.load(service_file)), ["credential"]
     ).start()
     try:
-        Cli(etcd.address, etcd_prefix, operator_file)("credential", "add", "c", "--community",
+        Cli(etcd.address, etcd_prefix, KEMI_SECRETS_KEYRING_FILE=str(operator_file))("credential", "add", "c", "--community",
                                                       COMMUNITY)  # fmt: skip
         assert wait_until(lambda: bool(view.invalid), 10)
         assert "sealed with key 'new'" in next(iter(view.invalid.values()))

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 
 from kemi_stats.registry.models import Token
 from kemi_stats.registry.store import Registry
+from tests.cli import Cli
 from tests.integration.test_aggregator_push import SECRET, running_aggregator
 from tests.servers import RunningServer
 
@@ -23,11 +22,7 @@ pytestmark = pytest.mark.integration
 
 
 def kemi(etcd: str, prefix: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KEMI_ETCD_ENDPOINT": etcd, "KEMI_ETCD_PREFIX": prefix}
-    return subprocess.run(
-        [sys.executable, "-m", "kemi_stats.cli", *args],
-        env=env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    return Cli(etcd, prefix)(*args, ok=False)
 
 
 def test_token_create_without_a_prefix_fails_and_names_the_flag(
