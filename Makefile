@@ -21,7 +21,7 @@ down:
 lint:
 	ruff check .
 	ruff format --check .
-	mypy kemi_stats poller aggregator calculator alerting forwarder agent demo
+	mypy kemi_stats poller aggregator calculator alerting forwarder console agent demo
 
 # install first, then lint: lint needs the test extra's ruff and mypy
 test:

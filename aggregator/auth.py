@@ -12,7 +12,6 @@ unknown token.
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import threading
 from collections.abc import Mapping
@@ -22,7 +21,7 @@ from aggregator.grant import Grant
 from aggregator.rejection import Rejection
 from kemi_stats.registry.builtin import load_builtin_counters
 from kemi_stats.registry.live import Change, LiveView
-from kemi_stats.registry.models import Counters, Token
+from kemi_stats.registry.models import Counters, Token, token_hash
 from kemi_stats.resource_template import ResourceTemplate
 
 __all__ = ["KINDS", "TokenIndex", "parse_authorization", "token_hash"]
@@ -69,11 +68,6 @@ def parse_authorization(header: str | None) -> str:
                 expected="Basic base64(user:token)",
             )
     return secret
-
-
-def token_hash(secret: str) -> str:
-    """The registry form of a token secret: sha256 hex."""
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class TokenIndex:

@@ -15,9 +15,9 @@ from aggregator.app import PushHandler, build_app
 from aggregator.auth import KINDS, TokenIndex
 from aggregator.delivery import Delivery
 from aggregator.settings import AggregatorSettings
-from kemi_stats.errors import ConfigError
 from kemi_stats.registry.live import LiveView
 from kemi_stats.runtime import ServiceRuntime
+from kemi_stats.server_tls import server_tls_context
 from kemi_stats.settings import Settings, load_settings
 
 __all__ = ["NAME", "PORT", "main", "tls_context"]
@@ -32,40 +32,11 @@ _CERT_VAR = "KEMI_AGGREGATOR_TLS_CERT_FILE"
 _KEY_VAR = "KEMI_AGGREGATOR_TLS_KEY_FILE"
 
 
-def _readable(variable: str, path: str) -> None:
-    try:
-        with open(path, "rb"):
-            pass
-    except OSError as exc:
-        raise ConfigError(f"{variable}={path}: cannot read: {exc.strerror or exc}") from exc
-
-
 def tls_context(config: AggregatorSettings) -> ssl.SSLContext | None:
-    """The push listener's server context (TLS 1.2 or later), or None for plain HTTP.
-
-    Raises :class:`ConfigError` (one line naming the variable) when only one of the
-    certificate and key is set, a file cannot be read, or they are not a matching pair.
-    """
-    cert, key = config.tls_cert_file or None, config.tls_key_file or None
-    if cert is None and key is None:
-        return None
-    if cert is None or key is None:
-        given, missing = (_CERT_VAR, _KEY_VAR) if key is None else (_KEY_VAR, _CERT_VAR)
-        raise ConfigError(f"{given} is set but {missing} is not: HTTPS needs both (or neither)")
-    _readable(_CERT_VAR, cert)
-    _readable(_KEY_VAR, key)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        # password "": an encrypted key is an error, never a prompt on the terminal
-        context.load_cert_chain(cert, key, password="")
-    except ssl.SSLError as exc:
-        raise ConfigError(
-            f"{_CERT_VAR}={cert}, {_KEY_VAR}={key}: not a PEM certificate and its "
-            f"unencrypted key: "
-            f"{exc.reason or exc}"
-        ) from exc
-    return context
+    """The push listener's server context (TLS 1.2 or later), or None for plain HTTP."""
+    return server_tls_context(
+        config.tls_cert_file, config.tls_key_file, cert_var=_CERT_VAR, key_var=_KEY_VAR
+    )
 
 
 def main(settings: Settings | None = None) -> int:

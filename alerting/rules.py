@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from alerting.matching import Selector
 from alerting.state import AlertKind, Timing
 from alerting.templates import Template, TemplateError
 from kemi_stats.durations import format_duration
+from kemi_stats.matching import Selector
 from kemi_stats.registry.models import Condition, Rule
 
 __all__ = ["DEFAULT_ANNOTATIONS", "CompiledRule", "compile_condition"]

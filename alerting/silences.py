@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from alerting.matching import Selector
+from kemi_stats.matching import Selector
 from kemi_stats.registry.models import Silence
 
 __all__ = ["SilenceSet"]

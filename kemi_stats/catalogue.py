@@ -37,6 +37,7 @@ SERVICES: dict[str, ServiceSpec] = {
         ),
         ServiceSpec("notifier", "alerting.notifier", 9105, "alert events -> signed webhooks"),
         ServiceSpec("forwarder", "forwarder", 9106, "kemi.metrics -> time-series DB"),
+        ServiceSpec("console", "console", 9107, "web console: alerts, targets, explorer"),
     )
 }
 

@@ -6,7 +6,6 @@ anything is written; an error is one line naming the field and the value.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from kemi_stats.cli.kind_options import KIND_CLIS, KindCli, new_token_secret
 from kemi_stats.cli.output import OUTPUT_OPTION, any_resource_warning, print_entries
 from kemi_stats.errors import NotFoundError, ValidationError
 from kemi_stats.redact import is_redacted, redact_url
-from kemi_stats.registry.models import KINDS, Receiver, Token
+from kemi_stats.registry.models import KINDS, Receiver, Token, token_hash
 from kemi_stats.registry.store import MASK, Entry, Registry, dump_doc, parse_doc
 
 __all__ = ["check_refs", "check_secret", "register"]
@@ -155,7 +154,7 @@ def _make_group(kc: KindCli) -> click.Group:
         secret = None
         if kind == "token":
             secret = new_token_secret()
-            raw["hash"] = hashlib.sha256(secret.encode()).hexdigest()
+            raw["hash"] = token_hash(secret)
         _keep_stored_urls(kind, name, raw, None)
         _keep_stored_secrets(kind, name, raw, None)
         doc = parse_doc(kind, name, raw)

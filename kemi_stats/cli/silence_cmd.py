@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import getpass
 import time
-import uuid
 from typing import Any
 
 import click
@@ -24,7 +23,9 @@ from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.output import OUTPUT_OPTION, print_entries
 from kemi_stats.durations import parse_duration
 from kemi_stats.errors import NotFoundError
+from kemi_stats.matching import Selector
 from kemi_stats.registry.models import Silence, parse_matcher
+from kemi_stats.registry.silencing import expired_now, new_silence, new_silence_id
 
 __all__ = ["register"]
 
@@ -72,18 +73,21 @@ def add(
 ) -> None:  # fmt: skip
     """Silence the alerts whose labels match every MATCHER (label=value, !=, =~ or !~)."""
     try:
-        starts_at = time.time() + (parse_duration(starts) if starts else 0.0)
+        starts_in = parse_duration(starts) if starts else 0.0
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--starts") from None
     try:
-        ends_at = starts_at + parse_duration(duration)
+        length = parse_duration(duration)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--duration") from None
-    silence = Silence.model_validate({
-        "match": _matchers(matchers, match), "starts_at": starts_at, "ends_at": ends_at,
-        "reason": comment, "created_by": author if author is not None else _user(),
-    })  # fmt: skip
-    sid = name or uuid.uuid4().hex[:12]
+    try:
+        silence = new_silence(
+            _matchers(matchers, match), length, starts_in_s=starts_in, comment=comment,
+            author=author if author is not None else _user(),
+        )  # fmt: skip
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--duration") from None
+    sid = name or new_silence_id()
     obj.registry.create("silence", sid, silence)
     click.echo(f"silence {sid} added")
 
@@ -111,13 +115,10 @@ def expire(obj: CliContext, ids: tuple[str, ...]) -> None:
             doc: Silence = obj.registry.get("silence", sid).doc
         except NotFoundError:
             fail(f"silence {sid} does not exist")
-        now = time.time()
-        if doc.ends_at <= now:
+        if doc.ends_at <= time.time():
             click.echo(f"silence {sid} had expired already")
             continue
-        fields = doc.model_dump(by_alias=True) | {"ends_at": now}
-        fields["starts_at"] = min(doc.starts_at, now - 0.001)
-        obj.registry.update("silence", sid, Silence.model_validate(fields))
+        obj.registry.update("silence", sid, expired_now(doc))
         click.echo(f"silence {sid} expired")
 
 
@@ -128,8 +129,6 @@ def expire(obj: CliContext, ids: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def query(matchers: tuple[str, ...], match: tuple[str, ...], url: str, as_json: bool) -> None:
     """The firing alerts a silence with these MATCHERS would silence now."""
-    from alerting.matching import Selector
-
     selector = Selector.build([parse_matcher(m) for m in _matchers(matchers, match)])
     firing = [a for a in evaluator_alerts(url) if a["status"] == "firing"]
     hit = [a for a in firing if selector.matches(a["resource"], a["labels"])]

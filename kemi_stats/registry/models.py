@@ -7,6 +7,7 @@ accepted as ``30s``/``5m``/seconds and stored as seconds.
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
 import re
 import time
@@ -627,6 +628,11 @@ def _check_template(value: str) -> str:
 
 
 MetricGlob = Annotated[str, AfterValidator(check_metric_glob)]
+
+
+def token_hash(secret: str) -> str:
+    """What the registry stores of a token secret: its SHA-256, in hex."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class Token(_Doc):

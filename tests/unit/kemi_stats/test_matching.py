@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from alerting.matching import Selector
 from alerting.silences import SilenceSet
+from kemi_stats.matching import Selector
 from kemi_stats.registry.models import Silence, parse_matcher
 
 

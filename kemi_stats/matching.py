@@ -1,5 +1,7 @@
 """Label matchers compiled once (regexes anchored, like Prometheus) and applied to label sets.
 
+One meaning of a matcher everywhere: rules, silences, ``silence query`` and the console.
+
 A label that is absent counts as the empty string, so ``site!=pangyo`` matches a
 series without ``site`` and ``site=`` matches only such series.
 """
