@@ -1,7 +1,8 @@
 """The fleet's last poll results, read from the TSDB in the background.
 
 For every resource: the newest ``snmp_up`` (``up`` for scrape targets) and, when it
-is 0, the ``reason`` label of the newest ``snmp_poll_error`` (``scrape_error``). Two
+is 0, the ``reason`` label of the newest ``snmp_poll_error`` (``scrape_error``), as
+stored (raw samples, exact times: a target polled once already has a result). A few
 queries per refresh cover the whole fleet, so the targets page renders from memory
 however many targets there are.
 """
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 _PAIRS = (("snmp_up", "snmp_poll_error"), ("up", "scrape_error"))
 #: how far back a result still counts (a few poll intervals)
 _LOOKBACK = 600.0
-_STEP = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +68,10 @@ class FleetStatus:
         out: dict[str, PollResult] = {}
         for up_metric, error_metric in _PAIRS:
             ups = _newest(
-                self.client.query_range(RangeQuery(up_metric, end - _LOOKBACK, end, _STEP))
+                self.client.query_range(RangeQuery(up_metric, end - _LOOKBACK, end, raw=True))
             )
             errors = _newest(
-                self.client.query_range(RangeQuery(error_metric, end - _LOOKBACK, end, _STEP))
+                self.client.query_range(RangeQuery(error_metric, end - _LOOKBACK, end, raw=True))
             )
             for resource, (t, v, _) in ups.items():
                 reason = ""
