@@ -50,7 +50,13 @@ class ConsoleSettings(BaseSettings):
     @field_validator("services")
     @classmethod
     def _services(cls, value: str) -> str:
-        parse_services(value)
+        try:
+            parse_services(value)
+        except ValueError:
+            # the message names no value: a URL may carry a password
+            raise ValueError(
+                "expected name=http(s)://host:port items separated by commas"
+            ) from None
         return value
 
     def service_urls(self) -> dict[str, str]:
