@@ -15,6 +15,7 @@ import jinja2
 from aiohttp import web
 
 from console import metrics as m
+from console.humanize import compact
 from console.sessions import COOKIE, Session, SessionStore
 from console.state import ConsoleState
 
@@ -38,6 +39,8 @@ _ENV = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+_ENV.filters["compact"] = compact
 
 _HEADERS = {
     "Content-Security-Policy": (

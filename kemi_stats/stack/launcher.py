@@ -96,6 +96,12 @@ class StackConfig:
             # the local broker reports wrong end offsets, so Faust would refuse its own
             # RocksDB state after a restart (docs/local-stack.md); real Kafka keeps the check
             "KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK": "false",
+            # the console reads the evaluator's alerts and every service's health where
+            # this stack runs them (their ports may not be the catalogue's)
+            "KEMI_CONSOLE_EVALUATOR_URL": f"http://{self.host}:{self.service_port(SERVICES['alert-evaluator'])}",
+            "KEMI_CONSOLE_SERVICES": ",".join(
+                f"{s.name}=http://{self.host}:{self.service_port(s)}" for s in self.services()
+            ),
         }
 
     @property

@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from kemi_stats.catalogue import available_services
-from kemi_stats.stack.servers import free_ports
+from kemi_stats.stack.servers import free_ports, port_open
 from tests.prom_peers import Exporter
 
 
@@ -126,6 +126,59 @@ def assert_no_secret_shown(stack: Stack) -> None:
     assert logs
     for path in logs:
         assert not stack.leaked(path.read_text(errors="replace")), f"{path.name} shows a secret"
+
+
+@dataclass
+class Demo:
+    """A running ``kemi-stats up --demo`` and how to talk to it."""
+
+    data: Path
+    #: time.monotonic() when ``up`` returned
+    ready: float
+    ports: dict[str, int]
+    env: dict[str, str]
+
+    def kemi(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "kemi_stats.cli", *args], env=self.env,
+                              capture_output=True, text=True, timeout=240)  # fmt: skip
+        if ok:
+            assert proc.returncode == 0, f"kemi-stats {' '.join(args)}:\n{proc.stderr}"
+        return proc
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """``kemi-stats up --demo`` for one test module. The demo's own devices and receiver
+    use fixed loopback ports (UDP 1161 on 127.0.1.1-50, TCP 9190); the core uses free ports."""
+    if port_open("127.0.0.1", 9190):
+        pytest.fail("the demo receiver's port 127.0.0.1:9190 is taken (a demo already running?)")
+    data = tmp_path_factory.mktemp("demo")
+    names = ["kafka", "etcd", "etcd-peer", "vm"] + [s.name for s in available_services()]
+    ports = dict(zip(names, free_ports(len(names)), strict=True))
+    env = {
+        **os.environ,
+        "KEMI_KAFKA_BOOTSTRAP": f"127.0.0.1:{ports['kafka']}",
+        "KEMI_ETCD_ENDPOINT": f"127.0.0.1:{ports['etcd']}",
+        "KEMI_TSDB_URL": f"http://127.0.0.1:{ports['vm']}",
+        "KEMI_DATA_DIR": str(data),
+        "KEMI_ALERTING_EVALUATOR_URL": f"http://127.0.0.1:{ports['alert-evaluator']}",
+    }
+    demo = Demo(data, 0.0, ports, env)
+    args = ["up", "--detach", "--demo", "--data-dir", str(data), "--kafka-port", str(ports["kafka"]),
+            "--etcd-port", str(ports["etcd"]), "--etcd-peer-port", str(ports["etcd-peer"]),
+            "--vm-port", str(ports["vm"])]  # fmt: skip
+    for s in available_services():
+        args += ["--service-port", f"{s.name}={ports[s.name]}"]
+    proc = demo.kemi(*args, ok=False)
+    demo.ready = time.monotonic()
+    try:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+        yield demo
+    finally:
+        demo.kemi("down", "--data-dir", str(data), ok=False)
 
 
 #: requests per second the busy exporter's counter grows by

@@ -10,15 +10,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
 from demo.liveview import STAGES, Scrape, scrape
-from kemi_stats.catalogue import available_services
-from kemi_stats.stack.servers import free_ports, port_open
+from tests.acceptance.conftest import Demo
 
 pytestmark = pytest.mark.acceptance
 
@@ -26,26 +24,6 @@ pytestmark = pytest.mark.acceptance
 def _kemi(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "kemi_stats.cli", *args],
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, float]]:
-    if port_open("127.0.0.1", 9190):
-        pytest.fail("the demo receiver's port 127.0.0.1:9190 is taken (a demo already running?)")
-    data = tmp_path_factory.mktemp("demo")
-    services = [s.name for s in available_services()]
-    kafka, etcd, peer, vm, *ports = free_ports(4 + len(services))
-    args = ["up", "--detach", "--demo", "--data-dir", str(data), "--kafka-port", str(kafka),
-            "--etcd-port", str(etcd), "--etcd-peer-port", str(peer), "--vm-port", str(vm)]  # fmt: skip
-    for name, port in zip(services, ports, strict=True):
-        args += ["--service-port", f"{name}={port}"]
-    proc = _kemi(*args)
-    ready = time.monotonic()
-    try:
-        assert proc.returncode == 0, proc.stderr + proc.stdout
-        yield data, ready
-    finally:
-        _kemi("down", "--data-dir", str(data), timeout=120)
 
 
 def _metrics_urls(data: Path) -> list[tuple[str, str]]:
@@ -65,8 +43,8 @@ def _flowing(prev: Scrape, cur: Scrape) -> set[str]:
     }
 
 
-def test_samples_flow_through_every_stage_within_2_minutes(demo: tuple[Path, float]) -> None:
-    data, ready = demo
+def test_samples_flow_through_every_stage_within_2_minutes(demo: Demo) -> None:
+    data, ready = demo.data, demo.ready
     urls = _metrics_urls(data)
     prev = scrape(urls)
     flowing: set[str] = set()
@@ -82,10 +60,8 @@ def test_samples_flow_through_every_stage_within_2_minutes(demo: tuple[Path, flo
     assert recent >= 50, f"{recent} targets polled in the last interval, of 51"
 
 
-def test_demo_receiver_prints_a_signed_firing_alert_within_5_minutes(
-    demo: tuple[Path, float],
-) -> None:
-    data, ready = demo
+def test_demo_receiver_prints_a_signed_firing_alert_within_5_minutes(demo: Demo) -> None:
+    data, ready = demo.data, demo.ready
     log = data / "logs" / "demo-receiver.log"
     while time.monotonic() - ready < 300:
         lines = [ln for ln in log.read_text().splitlines() if "ALERT FIRING" in ln]
