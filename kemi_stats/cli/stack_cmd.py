@@ -145,6 +145,12 @@ def _print_ready(config: StackConfig) -> None:
         f"ready: kafka {config.kafka}, etcd {config.etcd}, VictoriaMetrics {config.tsdb_url} "
         f"(graphs: {config.tsdb_url}/vmui)"
     )
+    console = next((s for s in config.services() if s.name == "console"), None)
+    if console is not None:
+        click.echo(
+            f"console: http://{config.host}:{config.service_port(console)}/ "
+            "(to silence alerts: kemi-stats token add NAME --scope console)"
+        )
     click.echo(
         f"env for the CLI: export KEMI_KAFKA_BOOTSTRAP={config.kafka} KEMI_ETCD_ENDPOINT={config.etcd}"
     )
