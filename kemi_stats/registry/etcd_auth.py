@@ -4,10 +4,11 @@ Every writer that exists gets only what it writes (docs/security.md, etcd):
 
 | role | reads | writes |
 |---|---|---|
-| ``kemi-operator`` (the CLI, a console) | the whole prefix | the whole prefix |
+| ``kemi-operator`` (the CLI) | the whole prefix | the whole prefix |
 | ``kemi-service`` (poller workers, aggregator, calculator, notifier, forwarder) | the whole prefix | nothing |
 | ``kemi-scheduler`` (poller scheduler) | the whole prefix | ``leader/`` (its lease) |
 | ``kemi-evaluator`` (alert evaluator) | the whole prefix | ``silences/`` (removes expired ones) |
+| ``kemi-console`` (the web console) | the whole prefix | ``silences/`` (silences set from the page) |
 
 One user per role, named like it, plus etcd's ``root`` (required before auth can be
 enabled). :func:`setup_auth` creates what is missing and enables auth; it is what
@@ -42,10 +43,11 @@ class RoleSpec:
 
 
 ROLES: tuple[RoleSpec, ...] = (
-    RoleSpec("kemi-operator", "the CLI and a console: write configuration", ("",)),
+    RoleSpec("kemi-operator", "the CLI: write configuration", ("",)),
     RoleSpec("kemi-service", "services that only read the registry", ()),
     RoleSpec("kemi-scheduler", "the poller scheduler: its leader lease", ("leader/",)),
     RoleSpec("kemi-evaluator", "the alert evaluator: removes expired silences", ("silences/",)),
+    RoleSpec("kemi-console", "the web console: silences set from its pages", ("silences/",)),
 )
 
 ROOT = "root"

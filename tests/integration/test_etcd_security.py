@@ -159,6 +159,12 @@ def test_roles_give_each_writer_only_its_keys(secure_etcd: SecureEtcd) -> None:
     assert "permission denied" in refused.stderr
     read = kemi(service_env, "credential", "list")
     assert read.returncode == 0, read.stderr
+    # the console's user sets silences and nothing else
+    console_env = secure_etcd.env(user="kemi-console")
+    silenced = kemi(console_env, "silence", "add", "alertname=device-down", "--duration", "1h")
+    assert silenced.returncode == 0, silenced.stderr
+    refused = kemi(console_env, "derived", "add", "sneaky", "--expr", "a * 2")
+    assert refused.returncode == 1 and "permission denied" in refused.stderr, refused.stderr
 
 
 def test_scheduler_user_leads_and_a_read_only_user_cannot(secure_etcd: SecureEtcd) -> None:
