@@ -2,9 +2,10 @@
 
 For every resource: the newest ``snmp_up`` (``up`` for scrape targets) and, when it
 is 0, the ``reason`` label of the newest ``snmp_poll_error`` (``scrape_error``), as
-stored (raw samples, exact times: a target polled once already has a result). A few
-queries per refresh cover the whole fleet, so the targets page renders from memory
-however many targets there are.
+stored (each series' newest sample at its own time: a target polled once already has a
+result; one value per series comes back, however long the window). A few queries per
+refresh cover the whole fleet, so the targets page renders from memory however many
+targets there are.
 """
 
 from __future__ import annotations
@@ -68,10 +69,10 @@ class FleetStatus:
         out: dict[str, PollResult] = {}
         for up_metric, error_metric in _PAIRS:
             ups = _newest(
-                self.client.query_range(RangeQuery(up_metric, end - _LOOKBACK, end, raw=True))
+                self.client.query_range(RangeQuery(up_metric, end - _LOOKBACK, end, latest=True))
             )
             errors = _newest(
-                self.client.query_range(RangeQuery(error_metric, end - _LOOKBACK, end, raw=True))
+                self.client.query_range(RangeQuery(error_metric, end - _LOOKBACK, end, latest=True))
             )
             for resource, (t, v, _) in ups.items():
                 reason = ""
@@ -91,6 +92,10 @@ class FleetStatus:
             m.SOURCE_ERRORS.labels("tsdb").inc()
             self.error = str(exc)
             log.warning("poll status from the TSDB: %s", exc)
+        except Exception as exc:  # an answer we did not expect: say so, keep refreshing
+            m.SOURCE_ERRORS.labels("tsdb").inc()
+            self.error = f"unexpected answer: {exc!r}"
+            log.exception("poll status from the TSDB")
 
     async def run(self) -> None:
         """Refresh forever."""

@@ -79,8 +79,12 @@ class PlatformStatus:
         try:
             async with http.get(st.url + "/healthz") as resp:
                 doc = orjson.loads(await resp.read())
+            if not isinstance(doc, dict):
+                raise ValueError("/healthz is not a JSON object")
             st.healthy = resp.status == 200
-            st.checks = dict(doc.get("checks") or {})
+            st.checks = {
+                k: v for k, v in dict(doc.get("checks") or {}).items() if isinstance(v, dict)
+            }
             st.uptime_s = doc.get("uptime_seconds")
             bad = [f"{k}: {v.get('detail', '')}" for k, v in st.checks.items() if not v.get("ok")]
             st.detail = "; ".join(bad) if bad else "ok"
@@ -104,6 +108,8 @@ class PlatformStatus:
             total = values[counter[0]]
             if st._counter is not None and now > st._counter[0] and total >= st._counter[1]:
                 st.throughput = (total - st._counter[1]) / (now - st._counter[0])
+            else:  # the first read, or the counter restarted with its process
+                st.throughput = None
             st._counter = (now, total)
             st.throughput_unit = counter[1]
         if lag and lag[0] in values:
@@ -117,5 +123,9 @@ class PlatformStatus:
 
     async def run(self) -> None:
         while True:
-            await self.refresh()
+            try:
+                await self.refresh()
+            except Exception:  # never stop reading: the page would go stale silently
+                m.SOURCE_ERRORS.labels("service").inc()
+                log.exception("reading the services")
             await asyncio.sleep(self.interval)

@@ -53,7 +53,7 @@ def build_state(settings: Settings, config: ConsoleSettings, view: LiveView) -> 
         alerts=AlertsSource(config.evaluator_url, config.alerts_max_age, config.read_timeout),
         fleet=FleetStatus(tsdb, config.refresh_interval),
         platform=PlatformStatus(config.service_urls(), config.refresh_interval, config.read_timeout),
-        tsdb=tsdb, sessions=SessionStore(config.session_idle_timeout, config.max_sessions),
+        tsdb=tsdb, sessions=SessionStore(config.session_idle_timeout, config.max_sessions, config.session_max_age),
         topics="not read yet",
     )  # fmt: skip
 

@@ -34,6 +34,8 @@ class ConsoleSettings(BaseSettings):
     tls_key_file: str | None = None
     #: a signed-in session ends after this many seconds without a request
     session_idle_timeout: float = Field(default=8 * 3600.0, gt=0)
+    #: a signed-in session ends this many seconds after sign-in, however busy
+    session_max_age: float = Field(default=24 * 3600.0, gt=0)
     #: sessions held at once (the least recently used one goes first)
     max_sessions: int = Field(default=10_000, ge=1)
     #: how often the fleet's poll status and the services' health are read again (seconds)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 from console.alerts_source import AlertsSource
@@ -35,15 +36,16 @@ class ConsoleState:
     #: topic names as the broker last listed them, or the error
     topics: list[str] | str
 
-    def console_token(self, secret: str) -> str | None:
-        """The name of the ``console`` token whose secret this is, or None."""
+    def console_token(self, secret: str) -> tuple[str, str] | None:
+        """The name and hash of the ``console`` token whose secret this is, or None."""
         digest = token_hash(secret)
         tokens: dict[str, Token] = self.view.get("token")
         for name, token in tokens.items():
-            if token.scope == "console" and token.hash == digest:
-                return name
+            if token.scope == "console" and hmac.compare_digest(token.hash, digest):
+                return name, digest
         return None
 
-    def console_token_exists(self, name: str) -> bool:
+    def console_token_matches(self, name: str, digest: str) -> bool:
+        """Whether ``name`` is still a console token with this hash."""
         token: Token | None = self.view.lookup("token", name)
-        return token is not None and token.scope == "console"
+        return token is not None and token.scope == "console" and token.hash == digest

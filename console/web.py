@@ -7,6 +7,7 @@ Content-Security-Policy that allows only the console's own scripts, styles and i
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -18,19 +19,25 @@ from console import metrics as m
 from console.humanize import compact
 from console.sessions import COOKIE, Session, SessionStore
 from console.state import ConsoleState
+from kemi_stats.redact import redact_urls
 
 __all__ = [
     "STATE",
     "check_csrf",
+    "flash",
     "middlewares",
+    "peek_session",
     "render",
     "session_of",
     "state_of",
     "user_of",
 ]
 
+log = logging.getLogger(__name__)
+
 STATE: web.AppKey[ConsoleState] = web.AppKey("console_state", ConsoleState)
 _SESSION_KEY = "kemi_console_session"
+_CLEARED = "kemi_console_session_cleared"
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("console", "templates"),
@@ -41,6 +48,8 @@ _ENV = jinja2.Environment(
 )
 
 _ENV.filters["compact"] = compact
+#: a URL on a page shows scheme, host and port only (one may carry a password or a token)
+_ENV.filters["redact"] = redact_urls
 
 _HEADERS = {
     "Content-Security-Policy": (
@@ -57,23 +66,55 @@ def state_of(request: web.Request) -> ConsoleState:
     return request.app[STATE]
 
 
-def session_of(request: web.Request) -> Session:
-    """The request's session: the cookie's, or a new one (health probes and static files,
-    which never ask, make none)."""
+def peek_session(request: web.Request) -> Session | None:
+    """The request's session if it has one (its cookie's), without making one."""
     session: Session | None = request.get(_SESSION_KEY)
     if session is None:
-        store = state_of(request).sessions
-        session = store.get(request.cookies.get(COOKIE)) or store.new()
+        session = state_of(request).sessions.get(request.cookies.get(COOKIE))
+        if session is not None:
+            request[_SESSION_KEY] = session
+    return session
+
+
+def session_of(request: web.Request) -> Session:
+    """The request's session: the cookie's, or a new one. Only what needs a CSRF token
+    asks (a form); reading pages, health probes and static files make none."""
+    session = peek_session(request)
+    if session is None:
+        session = state_of(request).sessions.new()
         request[_SESSION_KEY] = session
     return session
 
 
 def user_of(request: web.Request) -> str | None:
-    """The signed-in console token's name, or None; a token removed since signs out."""
-    session = session_of(request)
-    if session.user is not None and not state_of(request).console_token_exists(session.user):
-        session.user = None
+    """The signed-in console token's name, or None. A session whose token was removed,
+    lost the console scope or was replaced (another secret under the same name) ends."""
+    session = peek_session(request)
+    if session is None or session.user is None:
+        return None
+    state = state_of(request)
+    if not state.console_token_matches(session.user, session.token_hash):
+        state.sessions.drop(session)
+        request.pop(_SESSION_KEY, None)
+        return None
     return session.user
+
+
+class _LazyCsrf:
+    """The session's CSRF token, made (with the session) only if a template shows it."""
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+
+    def __html__(self) -> str:
+        return session_of(self.request).csrf  # URL-safe base64: nothing to escape
+
+    __str__ = __html__
+
+
+def flash(request: web.Request, kind: str, text: str) -> None:
+    """A message for the next page this browser sees (``kind``: ok or error)."""
+    session_of(request).flash = (kind, text)
 
 
 def check_csrf(request: web.Request, form: Any) -> None:
@@ -86,14 +127,16 @@ def render(
     request: web.Request, template: str, http_status: int = 200, **context: Any
 ) -> web.Response:
     """The page ``template`` with ``context`` plus what the layout needs."""
-    session = session_of(request)
     state = state_of(request)
+    user = user_of(request)
+    session = peek_session(request)
+    message = session.pop_flash() if session is not None else None
     body = _ENV.get_template(template).render(
-        user=user_of(request),
-        csrf=session.csrf,
-        path=request.path,
-        flash=request.query.get("flash", ""),
-        flash_error=request.query.get("error", ""),
+        user=user,
+        csrf=_LazyCsrf(request),
+        path=request.path_qs,
+        flash=message[1] if message and message[0] == "ok" else "",
+        flash_error=message[1] if message and message[0] == "error" else "",
         revision=state.view.revision,
         **context,
     )
@@ -119,11 +162,16 @@ def middlewares(store: SessionStore, secure: bool) -> list[Any]:
             response = await handler(request)
         except web.HTTPException as exc:
             response = exc
+        except Exception:
+            log.exception("%s %s", request.method, request.path)
+            response = web.HTTPInternalServerError(text="the console failed; see its log")
         page = request.match_info.route.name or "other"
         m.PAGE_SECONDS.labels(page).observe(time.perf_counter() - started)
         current: Session | None = request.get(_SESSION_KEY)
         if current is not None and current.id != sid:
             _set_cookie(response, current, secure)
+        elif request.get(_CLEARED) and sid:
+            response.del_cookie(COOKIE, path="/")
         m.SESSIONS.labels("all").set(len(store))
         m.SESSIONS.labels("signed_in").set(store.signed_in())
         for name, value in _HEADERS.items():
@@ -139,6 +187,11 @@ def middlewares(store: SessionStore, secure: bool) -> list[Any]:
     return [sessions]
 
 
-def replace_session(request: web.Request, session: Session) -> None:
-    """Make ``session`` the request's (its cookie is set on the response)."""
-    request[_SESSION_KEY] = session
+def replace_session(request: web.Request, session: Session | None) -> None:
+    """Make ``session`` the request's (its cookie is set on the response; None: the
+    cookie is cleared)."""
+    if session is None:
+        request[_SESSION_KEY] = None
+        request[_CLEARED] = True
+    else:
+        request[_SESSION_KEY] = session

@@ -11,13 +11,12 @@ import logging
 import time
 from collections import defaultdict
 from typing import Any
-from urllib.parse import urlencode
 
 from aiohttp import web
 
 from console import metrics as m
 from console.humanize import about
-from console.web import check_csrf, render, state_of, user_of
+from console.web import check_csrf, flash, render, state_of, user_of
 from kemi_stats.durations import format_duration, parse_duration
 from kemi_stats.errors import KemiError, NotFoundError
 from kemi_stats.matching import Selector
@@ -91,9 +90,11 @@ async def alerts_page(request: web.Request) -> web.Response:
     )  # fmt: skip
 
 
-def _back(flash: str = "", error: str = "") -> web.HTTPSeeOther:
-    query = {k: v for k, v in (("flash", flash), ("error", error)) if v}
-    return web.HTTPSeeOther("/alerts" + ("?" + urlencode(query) if query else ""))
+def _back(request: web.Request, ok: str = "", error: str = "") -> web.HTTPSeeOther:
+    """Back to the alerts page, which shows the message once (kept in the session, never
+    in the URL: a link cannot put words in the console's mouth)."""
+    flash(request, "error" if error else "ok", error or ok)
+    return web.HTTPSeeOther("/alerts")
 
 
 def _require_user(request: web.Request) -> str:
@@ -120,18 +121,17 @@ async def silence_add(request: web.Request) -> web.Response:
             matchers, duration, comment=str(form.get("comment", "")).strip(), author=user
         )
     except ValueError as exc:
-        raise _back(error=f"silence not added: {exc}") from None
+        raise _back(request, error=f"silence not added: {exc}") from None
     sid = new_silence_id()
     try:
         await asyncio.to_thread(state.view.registry.create, "silence", sid, silence)
     except KemiError as exc:
         log.warning("silence %s by %s: %s", sid, user, exc)
-        raise _back(error=f"silence not added: {exc}") from None
+        raise _back(request, error=f"silence not added: {exc}") from None
     m.SILENCES.labels("added").inc()
     log.info("silence %s added by %s: %s", sid, user, " ".join(matchers))
-    raise _back(
-        flash=f"silence {sid} added until {time.strftime('%H:%M', time.localtime(silence.ends_at))}"
-    )
+    until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(silence.ends_at))
+    raise _back(request, ok=f"silence {sid} added until {until}")
 
 
 async def silence_expire(request: web.Request) -> web.Response:
@@ -146,12 +146,12 @@ async def silence_expire(request: web.Request) -> web.Response:
         if doc.ends_at > time.time():
             await asyncio.to_thread(state.view.registry.update, "silence", sid, expired_now(doc))
     except NotFoundError:
-        raise _back(error=f"silence {sid} does not exist") from None
+        raise _back(request, error=f"silence {sid} does not exist") from None
     except KemiError as exc:
-        raise _back(error=f"silence {sid} not expired: {exc}") from None
+        raise _back(request, error=f"silence {sid} not expired: {exc}") from None
     m.SILENCES.labels("expired").inc()
     log.info("silence %s expired by %s", sid, user)
-    raise _back(flash=f"silence {sid} expired")
+    raise _back(request, ok=f"silence {sid} expired")
 
 
 def routes() -> list[web.RouteDef]:

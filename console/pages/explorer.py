@@ -15,6 +15,7 @@ from aiohttp import web
 
 from console.web import render, state_of
 from kemi_stats.names import check_metric_name
+from kemi_stats.redact import redact_urls
 from kemi_stats.registry.models import Derived, Profile, Target
 from kemi_stats.tsdb import RangeQuery, TsdbError
 
@@ -52,9 +53,8 @@ async def explorer_page(request: web.Request) -> web.Response:
     targets: dict[str, Target] = state.view.get("target")
     resources = sorted({t.resource(n) for n, t in targets.items()})[:_MAX_RESOURCES]
     src = ""
-    if metric:
-        params = {"metric": metric, "range": span} | ({"resource": resource} if resource else {})
-        src = "/api/series?" + urlencode(params)
+    if metric and resource:
+        src = "/api/series?" + urlencode({"metric": metric, "resource": resource, "range": span})
     return render(
         request, "explorer.html", metric=metric, resource=resource, span=span, ranges=list(RANGES),
         metrics=_known_metrics(state.view.get("profile"), state.view.get("derived")),
@@ -80,6 +80,9 @@ async def series_api(request: web.Request) -> web.Response:
         check_metric_name(metric)
     except ValueError as exc:
         return _error(400, f"metric: {exc}")
+    if resource is None:
+        # a metric of the whole fleet over 7 days is not a chart: one resource at a time
+        return _error(400, "resource: required (the resource id whose series to draw)")
     end = time.time()
     start = end - RANGES[span]
     step = _step(RANGES[span])
@@ -88,7 +91,7 @@ async def series_api(request: web.Request) -> web.Response:
             state.tsdb.query_range, RangeQuery(metric, start, end, step, resource=resource)
         )
     except TsdbError as exc:
-        return _error(502, str(exc))
+        return _error(502, redact_urls(str(exc)))
     body = {
         "metric": metric, "resource": resource, "start": start, "end": end, "step": step,
         "series": [{"labels": s.labels, "points": s.points} for s in series[:50]],

@@ -40,7 +40,9 @@ def flux_query(bucket: str, measurement: str, q: RangeQuery) -> str:
         f"  |> range(start: {_flux_time(q.start)}, stop: {_flux_time(q.end)})",
         f"  |> filter(fn: (r) => {' and '.join(conds)})",
     ]
-    if not q.raw:
+    if q.latest:
+        lines.append("  |> last()")
+    elif not q.raw:
         lines.append(
             f"  |> aggregateWindow(every: {int(q.step * 1000)}ms, fn: last, createEmpty: false)"
         )

@@ -26,6 +26,8 @@ class RangeQuery:
     labels: dict[str, str] = field(default_factory=dict)
     #: stored samples as they are, instead of one value per step
     raw: bool = False
+    #: only each series' newest stored sample in the range (a point at its own time)
+    latest: bool = False
 
     def matchers(self) -> dict[str, str]:
         """Label -> exact value the series must have (``resource`` included when given)."""

@@ -55,6 +55,8 @@ class VictoriaQuery:
     def query_range(self, q: RangeQuery) -> list[Series]:
         """The series of ``q.metric`` matching ``q``; per step, or raw samples if ``q.raw``."""
         selector = promql_selector(self.mapping.victoria_name(q.metric), q.matchers())
+        if q.latest:
+            return self._latest(selector, q)
         if q.raw:
             return self._export(selector, q)
         body = self._get(
@@ -82,6 +84,34 @@ class VictoriaQuery:
             name = labels.pop("__name__", self.mapping.victoria_name(q.metric))
             points = [(float(t), float(v)) for t, v in item.get("values", [])]
             out.append(Series(self.mapping.metric_from_victoria(name), labels, points))
+        return sorted(out, key=lambda s: sorted(s.labels.items()))
+
+    def _instant(self, query: str, at: float) -> list[dict[str, Any]]:
+        body = self._get("/api/v1/query", {"query": query, "time": f"{at:.3f}", "nocache": "1",
+                                           "latency_offset": "1ms"})  # fmt: skip
+        doc = orjson.loads(body)
+        if doc.get("status") != "success":
+            raise TsdbError(f"victoriametrics {self.url}: query {query}: {doc.get('error', doc)}")
+        return list(doc["data"]["result"])
+
+    def _latest(self, selector: str, q: RangeQuery) -> list[Series]:
+        """Each series' newest sample in the range: two instant queries (MetricsQL's
+        ``last_over_time`` and ``tlast_over_time``), one value per series, however many."""
+        window = f"[{max(1, int(q.end - q.start))}s]"
+        values = self._instant(f"last_over_time({selector}{window})", q.end)
+        # one keeps the metric's name and the other drops it: join on the other labels
+        times = {
+            tuple(sorted((k, v) for k, v in item["metric"].items() if k != "__name__")):
+                float(item["value"][1])
+            for item in self._instant(f"tlast_over_time({selector}{window})", q.end)
+        }  # fmt: skip
+        out = []
+        for item in values:
+            labels = {k: v for k, v in item["metric"].items() if k != "__name__"}
+            when = times.get(tuple(sorted(labels.items())))
+            if when is None:
+                continue
+            out.append(Series(q.metric, labels, [(when, float(item["value"][1]))]))
         return sorted(out, key=lambda s: sorted(s.labels.items()))
 
     def _export(self, selector: str, q: RangeQuery) -> list[Series]:

@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
 import orjson
 import pytest
@@ -103,6 +104,8 @@ def console(
         # nothing listens there: the alerts page says so instead of failing
         console_evaluator_url=f"http://127.0.0.1:{free_port()}",
         console_refresh_interval="0.5",
+        # a URL with a password: no page may show it
+        console_services=f"poller=http://watcher:s3cret@127.0.0.1:{free_port()}",
     )  # fmt: skip
     log = tmp_path_factory.mktemp("console") / "console.log"
     proc = _start(env, log)
@@ -125,20 +128,18 @@ def test_everyone_reads_every_page_and_is_offered_no_silence(console: Console) -
     alerts = http.get(console.url + "/alerts", timeout=10).text
     assert "silence-form" not in alerts and "Silence…" not in alerts
     assert "alert evaluator http://127.0.0.1:" in alerts  # why no alerts are shown
-    for asset in ("/static/console.css", "/static/explorer.js",
+    for asset in ("/static/console.css", "/static/explorer.js", "/static/refresh.js",
                   "/static/vendor/uPlot.iife.min.js", "/favicon.ico"):  # fmt: skip
         assert http.get(console.url + asset, timeout=10).status_code == 200, asset
-    cookie = next(c for c in http.cookies)
-    assert cookie.name == "kemi_console_session"
-    assert cookie.has_nonstandard_attr("HttpOnly") and not cookie.secure
+    assert not http.cookies, "reading pages made a session"
 
 
 def test_the_session_cookie_is_httponly_and_samesite_strict(console: Console) -> None:
-    page = requests.get(console.url + "/alerts", timeout=10)
+    page = requests.get(console.url + "/signin", timeout=10)  # a form: it needs a session
     header = page.headers["Set-Cookie"]
     assert "HttpOnly" in header and "SameSite=Strict" in header and "Secure" not in header
-    # health probes and assets make no session
-    for path in ("/healthz", "/metrics", "/static/console.css"):
+    # reading pages, health probes and assets make no session
+    for path in ("/alerts", "/targets", "/healthz", "/metrics", "/static/console.css"):
         assert "Set-Cookie" not in requests.get(console.url + path, timeout=10).headers, path
 
 
@@ -252,6 +253,71 @@ def test_removing_the_token_signs_its_sessions_out(console: Console) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "target",
+    ["//evil.example/", "/\t/evil.example/", "/%09/evil.example", "https://evil.example/",
+     "/\\evil.example", "javascript:alert(1)"],
+)  # fmt: skip
+def test_sign_in_never_sends_you_to_another_site(console: Console, target: str) -> None:
+    http = console.browser()
+    page = http.get(console.url + "/signin", timeout=10)
+    done = http.post(console.url + "/signin", timeout=10, allow_redirects=False,
+                     data={"csrf": _csrf(page.text), "token": CONSOLE_SECRET, "next": target})  # fmt: skip
+    assert done.status_code == 303
+    location = done.headers["Location"]
+    # a browser resolves it on the console itself (WHATWG URL parsing drops tabs and
+    # newlines, and takes a backslash for a slash: none of those may pass)
+    cleaned = location.replace("\t", "").replace("\n", "").replace("\r", "").replace("\\", "/")
+    assert cleaned.startswith("/") and not cleaned.startswith("//"), location
+    assert urljoin(console.url + "/signin", cleaned).startswith(console.url + "/"), location
+
+
+def test_sign_in_returns_to_the_page_with_its_filters(console: Console) -> None:
+    http = console.browser()
+    page = http.get(console.url + "/signin", timeout=10)
+    done = http.post(console.url + "/signin", timeout=10, allow_redirects=False,
+                     data={"csrf": _csrf(page.text), "token": CONSOLE_SECRET,
+                           "next": "/targets?label=site%3Djeju&page=2"})  # fmt: skip
+    assert done.headers["Location"] == "/targets?label=site%3Djeju&page=2"
+
+
+def test_a_token_replaced_under_its_name_signs_its_sessions_out(console: Console) -> None:
+    secret = CONSOLE_SECRET + "r"
+    console.registry.create("token", "rotating", Token(hash=token_hash(secret), scope="console"))
+    http = console.browser()
+
+    def signed() -> bool:
+        form = {"csrf": _csrf(http.get(console.url + "/signin", timeout=10).text), "token": secret}
+        return (
+            "signed in as rotating"
+            in http.post(console.url + "/signin", data=form, timeout=10).text
+        )
+
+    assert wait_until(signed, 10)
+    # the secret leaked: the token is made again, same name, new secret
+    console.registry.update(
+        "token", "rotating", Token(hash=token_hash(secret + "2"), scope="console")
+    )
+    assert wait_until(
+        lambda: "signed in as" not in http.get(console.url + "/alerts", timeout=10).text, 10
+    )
+
+
+def test_the_series_api_answers_for_one_resource(console: Console) -> None:
+    http = console.browser()
+    whole_fleet = http.get(console.url + "/api/series?metric=snmp_up&range=7d", timeout=10)
+    assert whole_fleet.status_code == 400 and "resource: required" in whole_fleet.json()["error"]
+    bad = http.get(console.url + "/api/series?metric=1x&resource=dev-001", timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"].startswith("metric:")
+    ok = http.get(console.url + "/api/series?metric=snmp_up&resource=dev-001&range=6h", timeout=10)
+    assert ok.status_code == 200 and ok.json()["series"] == []
+
+
+def test_no_url_password_reaches_a_page(console: Console) -> None:
+    page = console.browser().get(console.url + "/platform", timeout=10).text
+    assert "poller" in page and "s3cret" not in page and "watcher" not in page
+
+
 def test_targets_are_filtered_and_paged_on_the_server(console: Console) -> None:
     http = console.browser()
     page = http.get(console.url + "/targets?label=site%3Djeju", timeout=10).text
@@ -316,7 +382,7 @@ def test_https_makes_the_cookie_secure(
 
     try:
         assert wait_until(up, 30), log.read_text()
-        page = requests.get(url + "/alerts", verify=str(cert), timeout=10)
+        page = requests.get(url + "/signin", verify=str(cert), timeout=10)
         header = page.headers["Set-Cookie"]
         assert "Secure" in header and "HttpOnly" in header and "SameSite=Strict" in header
         assert page.headers["Strict-Transport-Security"].startswith("max-age=")

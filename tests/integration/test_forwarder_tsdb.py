@@ -124,3 +124,28 @@ async def test_refused_line_does_not_block_the_rest(victoria: RunningServer) -> 
     )
     assert len(series) == 6
     assert accepted in (6, 7)
+
+
+def test_latest_reads_each_series_newest_sample_at_its_own_time(victoria: RunningServer) -> None:
+    """One point per series however long the window, even for a series of one sample
+    (a range query returns nothing for that one)."""
+    import urllib.request
+
+    url = f"http://{victoria.address}"
+    tag = uuid.uuid4().hex[:8]
+    now = int(time.time() * 1000)
+    lines = (
+        f'lat_{tag}{{resource="a"}} 0 {now - 5000}\n'
+        f'lat_{tag}{{resource="b"}} 1 {now - 60000}\nlat_{tag}{{resource="b"}} 7 {now - 3000}\n'
+    )
+    req = urllib.request.Request(
+        url + "/api/v1/import/prometheus", data=lines.encode(), method="POST"
+    )
+    urllib.request.urlopen(req, timeout=10).close()
+    urllib.request.urlopen(url + "/internal/force_flush", timeout=10).close()
+    end = time.time()
+    got = VictoriaQuery(url).query_range(RangeQuery(f"lat_{tag}", end - 600, end, latest=True))
+    assert [(s.labels, s.points) for s in got] == [
+        ({"resource": "a"}, [(pytest.approx((now - 5000) / 1000, abs=0.01), 0.0)]),
+        ({"resource": "b"}, [(pytest.approx((now - 3000) / 1000, abs=0.01), 7.0)]),
+    ]

@@ -40,7 +40,7 @@ def test_get_of_unknown_or_empty_id_is_none() -> None:
 def test_sign_in_gives_a_new_id_and_csrf_and_kills_the_old_id() -> None:
     store = SessionStore(idle_timeout=60, max_sessions=10)
     old = store.new()
-    new = store.sign_in(old, "ops")
+    new = store.sign_in(old, "ops", "a" * 64)
     assert new.user == "ops"
     assert new.id != old.id
     assert new.csrf != old.csrf
@@ -91,3 +91,29 @@ def test_csrf_ok_accepts_the_sessions_token() -> None:
     s = Session("id", "the-token")
     assert s.csrf_ok("the-token") is True
     assert s.csrf_ok("the-token ") is False
+
+
+def test_a_flood_of_anonymous_visitors_signs_nobody_out() -> None:
+    store = SessionStore(idle_timeout=60, max_sessions=10)
+    signed = store.sign_in(store.new(), "ops", "a" * 64)
+    for _ in range(1000):
+        store.new()
+    assert store.get(signed.id) is signed
+    assert store.signed_in() == 1 and len(store) == 11
+
+
+def test_a_busy_session_still_ends_at_its_max_age(clock: list[float]) -> None:
+    store = SessionStore(idle_timeout=60, max_sessions=10, max_age=300)
+    s = store.sign_in(store.new(), "ops", "a" * 64)
+    for _ in range(9):
+        clock[0] += 30  # a wall display reloading every 30 s
+        assert store.get(s.id) is s
+    clock[0] += 31
+    assert store.get(s.id) is None
+
+
+def test_a_flash_is_shown_once() -> None:
+    s = SessionStore(idle_timeout=60, max_sessions=10).new()
+    s.flash = ("ok", "silence added")
+    assert s.pop_flash() == ("ok", "silence added")
+    assert s.pop_flash() is None

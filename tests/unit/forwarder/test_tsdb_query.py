@@ -35,6 +35,8 @@ def test_flux_program() -> None:
     assert 'r["site"] == "x\\"\\${y}"' in text
     assert "aggregateWindow(every: 60000ms, fn: last, createEmpty: false)" in text
     assert "aggregateWindow" not in flux_query("kemi", "kemi", RangeQuery("cpu", 0, 1, raw=True))
+    latest = flux_query("kemi", "kemi", RangeQuery("cpu", 0, 1, latest=True))
+    assert latest.endswith("|> last()") and "aggregateWindow" not in latest
     assert flux_string("a\\b") == '"a\\\\b"'
 
 
