@@ -74,6 +74,11 @@ class PlatformStatus:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.services = {name: ServiceStatus(name, url) for name, url in services.items()}
         self.read_at: float | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
 
     async def _read_one(self, http: aiohttp.ClientSession, st: ServiceStatus) -> None:
         try:
@@ -116,8 +121,10 @@ class PlatformStatus:
             st.lag, st.lag_unit = values[lag[0]], lag[1]
 
     async def refresh(self) -> None:
-        async with aiohttp.ClientSession(timeout=self.timeout) as http:
-            await asyncio.gather(*(self._read_one(http, st) for st in self.services.values()))
+        if self._http is None:  # one client (and its connection pool) for every read
+            self._http = aiohttp.ClientSession(timeout=self.timeout)
+        http = self._http
+        await asyncio.gather(*(self._read_one(http, st) for st in self.services.values()))
         self.read_at = time.time()
         m.REFRESHES.labels("services").inc()
 

@@ -17,7 +17,6 @@ from console.platform_status import PlatformStatus
 from console.sessions import SessionStore
 from console.settings import ConsoleSettings, load_console_settings
 from console.state import KINDS, ConsoleState
-from kemi_stats.errors import KemiError
 from kemi_stats.registry.etcd import EtcdConfig
 from kemi_stats.registry.live import LiveView
 from kemi_stats.registry.store import Registry
@@ -41,7 +40,7 @@ async def _topics(state: ConsoleState) -> None:
     while True:
         try:
             state.topics = await asyncio.to_thread(list_topics, state.settings)
-        except (KemiError, OSError, Exception) as exc:  # kafka-python raises its own errors
+        except Exception as exc:  # kafka-python raises its own errors, not only KemiError
             state.topics = f"cannot list topics: {exc}"
         await asyncio.sleep(state.config.refresh_interval * 4)
 
@@ -85,6 +84,7 @@ def main() -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*tasks)
             await state.alerts.close()
+            await state.platform.close()
             view.close()
 
     app = build_app(state, secure=tls is not None)

@@ -38,8 +38,7 @@ def _step(seconds: float) -> float:
 def _known_metrics(profiles: dict[str, Profile], derived: dict[str, Derived]) -> list[str]:
     names = set(_BUILTIN) | set(derived)
     for p in profiles.values():
-        names.update(s.name for s in p.scalars)
-        names.update(c.name for t in p.tables for c in t.columns)
+        names.update(p.metric_names())
     return sorted(names)
 
 

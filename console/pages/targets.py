@@ -111,8 +111,7 @@ def _metric_names(target: Target, profiles: dict[str, Profile]) -> list[str]:
         profile = profiles.get(pname)
         if profile is None:
             continue
-        names += [s.name for s in profile.scalars]
-        names += [c.name for t in profile.tables for c in t.columns]
+        names += profile.metric_names()
     return list(dict.fromkeys(names))
 
 

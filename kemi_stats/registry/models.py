@@ -343,11 +343,15 @@ class Profile(_Doc):
     scalars: list[ScalarMetric] = Field(default_factory=list)
     tables: list[Table] = Field(default_factory=list)
 
+    def metric_names(self) -> list[str]:
+        """The metrics a poll with this profile yields: its scalars, then its tables' columns."""
+        return [m.name for m in self.scalars] + [c.name for t in self.tables for c in t.columns]
+
     @model_validator(mode="after")
     def _not_empty(self) -> Profile:
         if not self.scalars and not self.tables:
             raise ValueError("a profile needs at least one scalar or table")
-        names = [m.name for m in self.scalars] + [c.name for t in self.tables for c in t.columns]
+        names = self.metric_names()
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"metric names defined twice: {', '.join(dup)}")

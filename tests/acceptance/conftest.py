@@ -83,9 +83,9 @@ class Stack:
         raise AssertionError(f"{name} not up again after {timeout} s")
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data = tmp_path_factory.mktemp("stack")
+def _free_stack(data: Path) -> tuple[dict[str, int], dict[str, str], list[str]]:
+    """Free loopback ports for a stack in ``data``, the CLI's environment for it, and the
+    ``kemi-stats up --detach`` arguments that start it there."""
     names = ["kafka", "etcd", "etcd-peer", "vm"] + [s.name for s in available_services()]
     ports = dict(zip(names, free_ports(len(names)), strict=True))
     env = {
@@ -97,12 +97,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     }
     if "alert-evaluator" in ports:  # where `kemi-stats alerts` and `silence query` look
         env["KEMI_ALERTING_EVALUATOR_URL"] = f"http://127.0.0.1:{ports['alert-evaluator']}"
-    stack = Stack(data, ports, env)
     args = ["up", "--detach", "--data-dir", str(data), "--kafka-port", str(ports["kafka"]),
             "--etcd-port", str(ports["etcd"]), "--etcd-peer-port", str(ports["etcd-peer"]),
             "--vm-port", str(ports["vm"])]  # fmt: skip
     for s in available_services():
         args += ["--service-port", f"{s.name}={ports[s.name]}"]
+    return ports, env, args
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data = tmp_path_factory.mktemp("stack")
+    ports, env, args = _free_stack(data)
+    stack = Stack(data, ports, env)
     started = time.monotonic()
     proc = stack.kemi(*args, ok=False, timeout=180)
     stack.up_seconds = time.monotonic() - started
@@ -156,23 +163,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     if port_open("127.0.0.1", 9190):
         pytest.fail("the demo receiver's port 127.0.0.1:9190 is taken (a demo already running?)")
     data = tmp_path_factory.mktemp("demo")
-    names = ["kafka", "etcd", "etcd-peer", "vm"] + [s.name for s in available_services()]
-    ports = dict(zip(names, free_ports(len(names)), strict=True))
-    env = {
-        **os.environ,
-        "KEMI_KAFKA_BOOTSTRAP": f"127.0.0.1:{ports['kafka']}",
-        "KEMI_ETCD_ENDPOINT": f"127.0.0.1:{ports['etcd']}",
-        "KEMI_TSDB_URL": f"http://127.0.0.1:{ports['vm']}",
-        "KEMI_DATA_DIR": str(data),
-        "KEMI_ALERTING_EVALUATOR_URL": f"http://127.0.0.1:{ports['alert-evaluator']}",
-    }
+    ports, env, args = _free_stack(data)
     demo = Demo(data, 0.0, ports, env)
-    args = ["up", "--detach", "--demo", "--data-dir", str(data), "--kafka-port", str(ports["kafka"]),
-            "--etcd-port", str(ports["etcd"]), "--etcd-peer-port", str(ports["etcd-peer"]),
-            "--vm-port", str(ports["vm"])]  # fmt: skip
-    for s in available_services():
-        args += ["--service-port", f"{s.name}={ports[s.name]}"]
-    proc = demo.kemi(*args, ok=False)
+    proc = demo.kemi(*args, "--demo", ok=False)
     demo.ready = time.monotonic()
     try:
         assert proc.returncode == 0, proc.stderr + proc.stdout

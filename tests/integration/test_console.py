@@ -56,15 +56,17 @@ class Console:
         """A new visitor (its own cookie jar)."""
         return requests.Session()
 
-    def signed_in(self, secret: str = CONSOLE_SECRET) -> requests.Session:
-        http = self.browser()
+    def sign_in(self, http: requests.Session, secret: str) -> str:
+        """Sign ``http`` in with ``secret`` through the form; the page it lands on."""
         page = http.get(self.url + "/signin", timeout=10)
-        done = http.post(
-            self.url + "/signin",
-            data={"csrf": _csrf(page.text), "token": secret, "next": "/alerts"},
-            timeout=10,
-        )
-        assert done.status_code == 200 and "signed in as oncall" in done.text, done.text[:300]
+        form = {"csrf": _csrf(page.text), "token": secret, "next": "/alerts"}
+        return http.post(self.url + "/signin", data=form, timeout=10).text
+
+    def signed_in(self, secret: str = CONSOLE_SECRET, name: str = "oncall") -> requests.Session:
+        """A visitor signed in with ``secret`` (waiting until the console's registry view
+        has a token just written)."""
+        http = self.browser()
+        assert wait_until(lambda: f"signed in as {name}" in self.sign_in(http, secret), 10)
         return http
 
 
@@ -238,15 +240,7 @@ def test_removing_the_token_signs_its_sessions_out(console: Console) -> None:
     console.registry.create(
         "token", "temp", Token(hash=token_hash(CONSOLE_SECRET + "x"), scope="console")
     )
-    http = console.browser()
-
-    def signed() -> bool:
-        done = http.post(console.url + "/signin", timeout=10,
-                         data={"csrf": _csrf(http.get(console.url + "/signin", timeout=10).text),
-                               "token": CONSOLE_SECRET + "x"})  # fmt: skip
-        return "signed in as temp" in done.text
-
-    assert wait_until(signed, 10)  # once the console's registry view has the token
+    http = console.signed_in(CONSOLE_SECRET + "x", "temp")
     console.registry.delete("token", "temp")
     assert wait_until(
         lambda: "signed in as" not in http.get(console.url + "/alerts", timeout=10).text, 10
@@ -284,16 +278,7 @@ def test_sign_in_returns_to_the_page_with_its_filters(console: Console) -> None:
 def test_a_token_replaced_under_its_name_signs_its_sessions_out(console: Console) -> None:
     secret = CONSOLE_SECRET + "r"
     console.registry.create("token", "rotating", Token(hash=token_hash(secret), scope="console"))
-    http = console.browser()
-
-    def signed() -> bool:
-        form = {"csrf": _csrf(http.get(console.url + "/signin", timeout=10).text), "token": secret}
-        return (
-            "signed in as rotating"
-            in http.post(console.url + "/signin", data=form, timeout=10).text
-        )
-
-    assert wait_until(signed, 10)
+    http = console.signed_in(secret, "rotating")
     # the secret leaked: the token is made again, same name, new secret
     console.registry.update(
         "token", "rotating", Token(hash=token_hash(secret + "2"), scope="console")
