@@ -11,6 +11,7 @@ import click
 
 from kemi_stats.cli.context import fail
 from kemi_stats.cli.kind_options import parse_pairs
+from kemi_stats.cli.secret_input import HELP, secret_value
 from kemi_stats.durations import parse_duration
 
 __all__ = ["register"]
@@ -19,7 +20,11 @@ __all__ = ["register"]
 @click.command()
 @click.option("--url", required=True, envvar="KEMI_AGENT_URL", help="Aggregator base URL.")
 @click.option(
-    "--token", required=True, envvar="KEMI_AGENT_TOKEN", help="Push token (or KEMI_AGENT_TOKEN)."
+    "--token",
+    required=True,
+    envvar="KEMI_AGENT_TOKEN",
+    callback=secret_value,
+    help=f"Push token (or KEMI_AGENT_TOKEN) {HELP}.",
 )
 @click.option("--interval", default="10s", show_default=True, help="Collection interval.")
 @click.option(

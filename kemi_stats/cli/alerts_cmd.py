@@ -23,6 +23,7 @@ import orjson
 
 from kemi_stats.catalogue import SERVICES
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.cli.output import legacy_json_option, output_option, print_records
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import NotFoundError
 from kemi_stats.keyring import require_keyring
@@ -40,9 +41,10 @@ URL_OPTION = click.option(
     show_default=True,
     help="The alert evaluator's HTTP address.",
 )
-_JSON_OPTION = click.option(
-    "--json", "as_json", is_flag=True, help="Print JSON instead of a table."
-)
+
+
+def _format(output: str, as_json: bool) -> str:
+    return "json" if as_json else output
 
 
 def _get(url: str, timeout: float = 5.0) -> Any:
@@ -72,7 +74,15 @@ def _ago(ms: int, now_ms: int) -> str:
     return format_duration(float(seconds)) if seconds else "0s"
 
 
-def _table(rows: list[list[str]], header: list[str]) -> None:
+def _table(
+    rows: list[list[str]], header: list[str], output: str = "table", empty: str = ""
+) -> None:
+    if output == "csv":
+        print_records([dict(zip(header, r, strict=True)) for r in rows], header, "csv")
+        return
+    if not rows and empty:
+        click.echo(empty)
+        return
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
     ]
@@ -83,21 +93,20 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
 
 @click.group(invoke_without_command=True)
 @URL_OPTION
-@_JSON_OPTION
+@output_option()
+@legacy_json_option
 @click.option("--rule", help="Only alerts of this rule.")
 @click.pass_context
-def alerts(ctx: click.Context, url: str, as_json: bool, rule: str | None) -> None:
+def alerts(ctx: click.Context, url: str, output: str, as_json: bool, rule: str | None) -> None:
     """List pending and firing alerts, with since when (see also: alerts history)."""
     ctx.ensure_object(CliContext)
     if ctx.invoked_subcommand is not None:
         return
     doc = _get(url.rstrip("/") + "/api/v1/alerts")
     items = [a for a in doc["alerts"] if rule is None or a["rule"] == rule]
-    if as_json:
-        click.echo(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode())
-        return
-    if not items:
-        click.echo("no pending or firing alerts")
+    output = _format(output, as_json)
+    if output in ("json", "yaml"):
+        print_records(items, [], output)
         return
     now_ms = int(doc.get("now_ms") or time.time() * 1000)
     rows = [
@@ -116,22 +125,23 @@ def alerts(ctx: click.Context, url: str, as_json: bool, rule: str | None) -> Non
     _table(
         rows,
         ["STATUS", "SINCE (UTC)", "RULE", "SEVERITY", "RESOURCE", "METRIC", "VALUE", "FINGERPRINT"],
+        output,
+        "no pending or firing alerts",
     )
 
 
 @alerts.command("history")
 @URL_OPTION
-@_JSON_OPTION
+@output_option()
+@legacy_json_option
 @click.option("-n", "--limit", type=click.IntRange(1, 100000), default=50, show_default=True)
-def alerts_history(url: str, as_json: bool, limit: int) -> None:
+def alerts_history(url: str, output: str, as_json: bool, limit: int) -> None:
     """Show recent alert transitions (pending, firing, repeat, resolved, ok), oldest first."""
     doc = _get(url.rstrip("/") + f"/api/v1/alerts/history?limit={limit}")
     items = doc["transitions"]
-    if as_json:
-        click.echo(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode())
-        return
-    if not items:
-        click.echo("no transitions yet")
+    output = _format(output, as_json)
+    if output in ("json", "yaml"):
+        print_records(items, [], output)
         return
     rows = [
         [
@@ -145,7 +155,12 @@ def alerts_history(url: str, as_json: bool, limit: int) -> None:
         ]
         for e in items
     ]
-    _table(rows, ["TIME (UTC)", "STATUS", "RULE", "SEVERITY", "RESOURCE", "METRIC", "REASON"])
+    _table(
+        rows,
+        ["TIME (UTC)", "STATUS", "RULE", "SEVERITY", "RESOURCE", "METRIC", "REASON"],
+        output,
+        "no transitions yet",
+    )
 
 
 def _test_event(name: str) -> AlertEvent:

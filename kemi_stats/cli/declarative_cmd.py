@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.progress import Progress
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.registry_cmd import check_refs, check_secret
+from kemi_stats.cli.selection import confirm
 from kemi_stats.errors import ValidationError
 from kemi_stats.registry.declarative import export_registry, plan_apply, read_desired
 from kemi_stats.registry.models import KINDS
@@ -29,10 +31,23 @@ def _current(obj: CliContext) -> dict[str, dict[str, Entry]]:
     "--file", "-f", "directory", required=True, type=click.Path(), help="Directory of YAML files."
 )
 @click.option("--dry-run", is_flag=True, help="Only validate and show the difference.")
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="With --dry-run: exit 1 when there is a difference (0: none), as 'diff' does.",
+)
 @click.option("--prune", is_flag=True, help="Remove entries the files no longer name.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask before removing (--prune).")
 @pass_ctx
-def apply(obj: CliContext, directory: str, dry_run: bool, prune: bool) -> None:
-    """Make the registry match the YAML files in a directory (shows the difference)."""
+def apply(
+    obj: CliContext, directory: str, dry_run: bool, exit_code: bool, prune: bool, yes: bool
+) -> None:
+    """Make the registry match the YAML files in a directory (shows the difference).
+
+    With --prune, entries the files do not name are removed: on a terminal it asks
+    first (--yes does not)."""
+    if exit_code and not dry_run:
+        raise click.UsageError("--exit-code goes with --dry-run")
     desired = read_desired(Path(directory))
     current = _current(obj)
     plan = plan_apply(desired, current, prune=prune)
@@ -53,7 +68,11 @@ def apply(obj: CliContext, directory: str, dry_run: bool, prune: bool) -> None:
         click.echo(
             f"dry run: {len(plan.add)} to add, {len(plan.change)} to change, {len(plan.remove)} to remove"
         )
+        if exit_code:
+            sys.exit(1)
         return
+    if plan.remove:
+        confirm(f"remove {len(plan.remove)} entries the files do not name?", yes)
     puts = [(k, n, d) for k, n, d in plan.add] + [(k, n, d) for k, n, d, _ in plan.change]
     obj.registry.write_many(puts, plan.remove)
     click.echo(

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from kemi_stats.cli.secret_input import HELP, secret_value
 from kemi_stats.durations import parse_duration
 
 __all__ = ["KIND_CLIS", "KindCli", "parse_pairs"]
@@ -96,14 +97,14 @@ def _credential_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
 CREDENTIAL = KindCli(
     "credential",
     [
-        click.option("--community", help="SNMP v1/v2c community (implies --snmp-version 2c)."),
+        click.option("--community", callback=secret_value, help=f"SNMP v1/v2c community (implies --snmp-version 2c) {HELP}."),
         click.option("--snmp-version", type=click.Choice(["1", "2c", "3"]), help="SNMP version."),
         click.option("--v3-user", help="SNMPv3 user name (implies --snmp-version 3)."),
         click.option("--auth", type=click.Choice(["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"], case_sensitive=False), callback=lambda c, p, v: v.upper() if v else v, help="v3 auth protocol."),
-        click.option("--auth-key", help="v3 auth passphrase (at least 8 characters)."),
+        click.option("--auth-key", callback=secret_value, help=f"v3 auth passphrase (at least 8 characters) {HELP}."),
         click.option("--priv", type=click.Choice(["DES", "AES", "AES128", "AES192", "AES256"], case_sensitive=False), callback=lambda c, p, v: v.upper() if v else v, help="v3 privacy protocol."),
-        click.option("--priv-key", help="v3 privacy passphrase (at least 8 characters)."),
-        click.option("--context", help="v3 context name."),
+        click.option("--priv-key", callback=secret_value, help=f"v3 privacy passphrase (at least 8 characters) {HELP}."),
+        click.option("--v3-context", "context", help="SNMPv3 context name."),
     ],
     _credential_doc,
 )  # fmt: skip
@@ -315,16 +316,16 @@ RECEIVER = KindCli(
         click.option("--resend-interval",
                      help="Alertmanager: send firing alerts again this often (default 1m)."),
         click.option(
-            "--secret",
-            help="Webhook signing secret, at least 16 bytes: whsec_<base64> or any text.",
+            "--secret", callback=secret_value,
+            help=f"Webhook signing secret, at least 16 bytes: whsec_<base64> or any text {HELP}.",
         ),
         click.option(
-            "--previous-secret",
-            help="While rotating: also sign with this (old) secret; '' when done.",
+            "--previous-secret", callback=secret_value,
+            help=f"While rotating: also sign with this (old) secret; '' when done {HELP}.",
         ),
         click.option("--basic-user", help="HTTP basic auth user."),
-        click.option("--basic-password", help="HTTP basic auth password."),
-        click.option("--bearer-token", help="HTTP bearer token."),
+        click.option("--basic-password", callback=secret_value, help=f"HTTP basic auth password {HELP}."),
+        click.option("--bearer-token", callback=secret_value, help=f"HTTP bearer token {HELP}."),
         click.option("--ca-file", help="CA bundle (PEM) for https with a private CA."),
         click.option("--timeout", help="Request timeout, e.g. 5s."),
         click.option("--max-retries", type=int, help="Retries before dead-lettering."),

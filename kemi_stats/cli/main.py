@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from kemi_stats.cli.config_file import activate_context
 from kemi_stats.cli.context import CliContext, fail, read_secret_file
 from kemi_stats.errors import KemiError
 
@@ -18,8 +19,10 @@ COMMAND_MODULES = (
     "kemi_stats.cli.stack_cmd",
     "kemi_stats.cli.topics_cmd",
     "kemi_stats.cli.registry_cmd",
+    "kemi_stats.cli.target_probe_cmd",
     "kemi_stats.cli.declarative_cmd",
     "kemi_stats.cli.profile_import_cmd",
+    "kemi_stats.cli.profile_generate_cmd",
     "kemi_stats.cli.query_cmd",
     "kemi_stats.cli.agent_cmd",
     "kemi_stats.cli.alerts_cmd",
@@ -27,6 +30,7 @@ COMMAND_MODULES = (
     "kemi_stats.cli.rule_test_cmd",
     "kemi_stats.cli.etcd_cmd",
     "kemi_stats.cli.secrets_cmd",
+    "kemi_stats.cli.config_cmd",
 )
 
 
@@ -60,6 +64,12 @@ COMMAND_MODULES = (
 @click.option(
     "--data-dir", type=click.Path(), envvar="KEMI_DATA_DIR", help="Local stack data directory."
 )
+@click.option(
+    "--context",
+    "context_name",
+    envvar="KEMI_CONTEXT",
+    help="Context of the config file to use (default: its current-context).",
+)
 @click.version_option(package_name="kemi-stats")
 @click.pass_context
 def cli(
@@ -74,8 +84,13 @@ def cli(
     etcd_password_file: str | None,
     secrets_keyring_file: str | None,
     data_dir: str | None,
+    context_name: str | None,
 ) -> None:
-    """kemi-stats: collect, compute, store and alert on metrics of thousands of targets."""
+    """kemi-stats: collect, compute, store and alert on metrics of thousands of targets.
+
+    Settings come from flags, then KEMI_* variables, then the config file's context
+    (kemi-stats config --help), then defaults."""
+    activate_context(context_name)
     ctx.obj = CliContext(
         kafka_bootstrap=kafka_bootstrap,
         etcd_endpoint=etcd_endpoint,
@@ -94,6 +109,31 @@ def cli(
 
 for _name in COMMAND_MODULES:
     importlib.import_module(_name).register(cli)
+
+
+def _context_option(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        activate_context(value)
+
+
+def _add_context_option(command: click.Command) -> None:
+    """``--context`` after any command as before it (``target list --context prod``)."""
+    if command is not cli and not any("--context" in p.opts for p in command.params):
+        command.params.append(
+            click.Option(
+                ["--context", "cli_context"],
+                expose_value=False,
+                is_eager=True,  # before other options read their KEMI_* variables
+                callback=_context_option,
+                help="Context of the config file to use.",
+            )
+        )
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_context_option(sub)
+
+
+_add_context_option(cli)
 
 
 def main() -> None:

@@ -3,29 +3,118 @@ URLs redacted (a webhook URL's path or userinfo is often a credential of its own
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import csv
+import io
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import click
 import orjson
 import yaml
-from rich.console import Console
-from rich.table import Table
 
 from kemi_stats.redact import redact_url
 from kemi_stats.registry.models import Receiver, Token
 from kemi_stats.registry.store import MASK, Entry, masked
 
-__all__ = ["OUTPUT_OPTION", "print_entries", "shown"]
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = [
+    "OUTPUT_OPTION",
+    "SHOW_OUTPUT_OPTION",
+    "output_option",
+    "print_document",
+    "print_entries",
+    "print_records",
+    "print_table",
+    "shown",
+]
+
+#: every command that prints records takes ``-o`` with these formats (csv where tabular)
+FORMATS = ("table", "json", "yaml", "csv")
 
 
-OUTPUT_OPTION = click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json", "yaml"]),
-    default=None,
-    help="Output format (default: table for list, yaml for show).",
-)
+def output_option(default: str | None = "table", *, csv: bool = True) -> Callable[[F], F]:
+    """The ``-o/--output`` option: one spelling and one set of formats on every command."""
+    formats = FORMATS if csv else FORMATS[:3]
+    shown_default = default or "table for list, yaml for show"
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Choice(formats),
+        default=default,
+        help=f"Output format: {', '.join(formats)} (default: {shown_default}).",
+    )
+
+
+OUTPUT_OPTION = output_option(None)
+
+
+def legacy_json_option(fn: F) -> F:
+    """``--json``, kept (hidden) from before ``-o``: the same as ``-o json``."""
+    return click.option("--json", "as_json", is_flag=True, hidden=True)(fn)
+
+
+#: ``show`` prints one document: no CSV
+SHOW_OUTPUT_OPTION = output_option("yaml", csv=False)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def print_document(doc: Any, output: str) -> None:
+    """Print one document (a mapping or a list) as indented JSON or as YAML."""
+    if output == "yaml":
+        click.echo(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).rstrip())
+    else:
+        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+
+
+def print_records(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], output: str, *, key: str | None = None
+) -> None:
+    """Print records (dicts) as a table or CSV of ``columns``, or whole as JSON/YAML; with
+    ``key``, JSON and YAML are a mapping from each record's ``key`` to the rest of it."""
+    if output in ("json", "yaml"):
+        data: Any = list(rows)
+        if key is not None:
+            data = {r[key]: {k: v for k, v in r.items() if k != key} for r in rows}
+        print_document(data, output)
+        return
+    if output == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(["" if r.get(c) is None else _plain(r.get(c)) for c in columns])
+        click.echo(out.getvalue(), nl=False)
+        return
+    print_table([c.upper() for c in columns], [[_plain(r.get(c)) for c in columns] for r in rows])
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns aligned by two spaces, the header first; written as one block (10,000
+    rows in a few milliseconds, where a rich Table takes seconds)."""
+    widths = [len(h) for h in header]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    last = len(header) - 1
+    lines = [
+        "  ".join(cell if i == last else cell.ljust(widths[i]) for i, cell in enumerate(row))
+        for row in (header, *rows)
+    ]
+    click.echo("\n".join(line.rstrip() for line in lines))
+
 
 #: the columns `list` shows per kind (dotted paths into the stored document)
 COLUMNS: dict[str, Sequence[str]] = {
@@ -137,11 +226,8 @@ def print_entries(kind: str, entries: list[Entry], output: str) -> None:
             ).rstrip()
         )
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
     columns = COLUMNS[kind]
-    table.add_column("NAME")
-    for c in columns:
-        table.add_column(c.upper())
+    rows = []
     for e in entries:
         data = shown(kind, e)
         if kind == "target" and data.get("scrape_url"):
@@ -150,8 +236,13 @@ def print_entries(kind: str, entries: list[Entry], output: str) -> None:
             data["secret"] = _secret_cell(e.doc, data)
         if isinstance(e.doc, Token):
             data["resource_prefix"] = _prefix_cell(e.doc)
-        table.add_row(e.name, *(_cell(kind, c, data.get(c)) for c in columns))
-    console = Console(soft_wrap=True)
-    if not console.is_terminal:
-        console = Console(soft_wrap=True, width=400)
-    console.print(table)
+        rows.append([e.name, *(_cell(kind, c, data.get(c)) for c in columns)])
+    header = ["NAME", *(c.upper() for c in columns)]
+    if output == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([h.lower() for h in header])
+        writer.writerows(["" if cell == "-" else cell for cell in row] for row in rows)
+        click.echo(out.getvalue(), nl=False)
+        return
+    print_table(header, rows)

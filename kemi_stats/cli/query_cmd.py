@@ -14,6 +14,7 @@ from rich.table import Table
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.kind_options import parse_pairs
+from kemi_stats.cli.output import output_option, print_document
 from kemi_stats.durations import parse_duration
 from kemi_stats.settings import load_settings
 from kemi_stats.tsdb import RESOURCE_TAG, RangeQuery, Series, make_query_client
@@ -91,13 +92,7 @@ def _print_csv(series: list[Series]) -> None:
 @click.option("--since", default="1h", show_default=True, help="How far back (30s, 15m, 1h, 2d).")
 @click.option("--step", default="1m", show_default=True, help="Resolution: one value per step.")
 @click.option("--raw", is_flag=True, help="Every stored sample instead of one value per step.")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json", "csv"]),
-    default="table",
-    show_default=True,
-)
+@output_option()
 @click.option("--tsdb-url", envvar="KEMI_TSDB_URL", help="TSDB base URL [env KEMI_TSDB_URL].")
 @click.option(
     "--tsdb-kind", envvar="KEMI_TSDB_KIND", type=click.Choice(["victoriametrics", "influxdb"]),
@@ -133,8 +128,11 @@ def query(
     end = time.time()
     q = RangeQuery(metric, end - since_s, end, step_s, resource, matchers, raw)
     series = make_query_client(settings, measurement).query_range(q)
-    if output == "json":
+    if output == "json":  # one line: series can be long
         click.echo(orjson.dumps([s.to_dict() for s in series]).decode())
+        return
+    if output == "yaml":
+        print_document([s.to_dict() for s in series], output)
         return
     if output == "csv":
         _print_csv(series)

@@ -14,8 +14,20 @@ import yaml
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.kind_options import KIND_CLIS, KindCli, new_token_secret
-from kemi_stats.cli.output import OUTPUT_OPTION, any_resource_warning, print_entries
-from kemi_stats.errors import NotFoundError, ValidationError
+from kemi_stats.cli.output import (
+    OUTPUT_OPTION,
+    SHOW_OUTPUT_OPTION,
+    any_resource_warning,
+    print_entries,
+)
+from kemi_stats.cli.selection import (
+    EntryFilter,
+    apply_sets,
+    confirm,
+    filter_options,
+    match_option,
+)
+from kemi_stats.errors import ValidationError
 from kemi_stats.redact import is_redacted, redact_url
 from kemi_stats.registry.models import KINDS, Receiver, Token, token_hash
 from kemi_stats.registry.store import MASK, Entry, Registry, dump_doc, parse_doc
@@ -168,34 +180,93 @@ def _make_group(kc: KindCli) -> click.Group:
     if kind == "token":
         group.add_command(add, "create")
 
-    @group.command("update", help=f"Change fields of an existing {kind}.")
-    @click.argument("name")
+    @group.command(
+        "update", help=f"Change fields of an existing {kind}, or of every one --match selects."
+    )
+    @click.argument("name", required=False)
     @click.option("--file", "-f", "file", type=click.Path(), help="YAML/JSON fields to set.")
     @with_options
+    @match_option(f"Update every {kind} matching (repeatable, ANDed) instead of NAME.")
+    @click.option(
+        "--set",
+        "sets",
+        multiple=True,
+        metavar="FIELD=VALUE",
+        help="Set a field (value as YAML: 30s, 5, false; labels.K=V for one label).",
+    )
+    @click.option("--yes", "-y", is_flag=True, help="Do not ask before a bulk update.")
     @pass_ctx
-    def update(obj: CliContext, name: str, file: str | None, **values: Any) -> None:
-        current = obj.registry.get(kind, name)
-        raw = dump_doc(current.doc)
-        raw.update(load_fields(file, kind))
-        raw = kc.to_doc(values, raw)
-        _keep_stored_urls(kind, name, raw, current.doc)
-        _keep_stored_secrets(kind, name, raw, current.doc)
-        doc = parse_doc(kind, name, raw)
-        check_refs(obj.registry, kind, name, doc)
-        # a receiver stored with a weak secret is given a proper one at its next change
-        kept = getattr(doc, "secret", None) == getattr(current.doc, "secret", None)
-        check_secret(kind, name, doc, stored=kept)
-        obj.registry.update(kind, name, doc)
-        click.echo(f"{kind} {name} updated")
+    def update(
+        obj: CliContext,
+        name: str | None,
+        file: str | None,
+        matchers: tuple[str, ...],
+        sets: tuple[str, ...],
+        yes: bool,
+        **values: Any,
+    ) -> None:
+        names = _chosen(obj, kind, name, matchers)
+        changes = load_fields(file, kind)
+        # many entries: read the names they may refer to once, not once per entry
+        known = None
+        if len(names) > 1:
+            known = {k: {e.name for e in obj.registry.list(k)} for _, k in kc.refs}
+        docs = []
+        for n, current in names:
+            raw = dump_doc(current.doc)
+            raw.update(changes)
+            raw = apply_sets(kind, raw, sets)
+            raw = kc.to_doc(values, raw)
+            _keep_stored_urls(kind, n, raw, current.doc)
+            _keep_stored_secrets(kind, n, raw, current.doc)
+            doc = parse_doc(kind, n, raw)
+            check_refs(obj.registry, kind, n, doc, known)
+            # a receiver stored with a weak secret is given a proper one at its next change
+            kept = getattr(doc, "secret", None) == getattr(current.doc, "secret", None)
+            check_secret(kind, n, doc, stored=kept)
+            docs.append((n, doc))
+        if name is None:
+            confirm(
+                f"update {len(docs)} {_plural(kind, len(docs))} matching {', '.join(matchers)}?",
+                yes,
+                required=True,
+            )
+        for n, doc in docs:
+            obj.registry.update(kind, n, doc)
+            if name is not None:
+                click.echo(f"{kind} {n} updated")
+        if name is None:
+            click.echo(f"{len(docs)} {_plural(kind, len(docs))} updated")
 
-    @group.command("list", help=f"List {KINDS[kind].plural}.")
+    def with_filters(fn: Any) -> Any:
+        for opt in reversed(filter_options(kind)):
+            fn = opt(fn)
+        return fn
+
+    @group.command("list", help=f"List {KINDS[kind].plural} (all, or those the filters select).")
+    @with_filters
     @OUTPUT_OPTION
     @pass_ctx
-    def list_(obj: CliContext, output: str | None) -> None:
+    def list_(
+        obj: CliContext,
+        output: str | None,
+        matchers: tuple[str, ...],
+        filter_labels: tuple[str, ...],
+        **filters: Any,
+    ) -> None:
+        chosen = EntryFilter.from_options(
+            matchers,
+            filter_labels,
+            filters.get("filter_profile"),
+            filters.get("filter_credential"),
+            filters.get("filter_enabled"),
+        )
         invalid: list[str] = []
         entries = obj.registry.list(kind, on_invalid=lambda key, reason: invalid.append(reason))
         if kind == "counters":
             entries += _builtin_counters({e.name for e in entries})
+        if chosen.active:
+            entries = [e for e in entries if chosen.matches(e)]
         print_entries(kind, sorted(entries, key=lambda e: e.name), output or "table")
         for reason in invalid:
             click.echo(f"warning: skipped invalid entry: {reason}", err=True)
@@ -205,29 +276,67 @@ def _make_group(kc: KindCli) -> click.Group:
 
     @group.command("show", help=f"Show one {kind} (secrets masked).")
     @click.argument("name")
-    @OUTPUT_OPTION
+    @SHOW_OUTPUT_OPTION
     @pass_ctx
     def show(obj: CliContext, name: str, output: str | None) -> None:
         print_entries(kind, [obj.registry.get(kind, name)], output or "yaml")
 
-    @group.command("remove", help=f"Remove a {kind}.")
-    @click.argument("name")
+    @group.command("remove", help=f"Remove a {kind}, or every one --match selects.")
+    @click.argument("name", required=False)
+    @match_option(f"Remove every {kind} matching (repeatable, ANDed) instead of NAME.")
     @click.option("--force", is_flag=True, help="Remove even if other entries refer to it.")
+    @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
     @pass_ctx
-    def remove(obj: CliContext, name: str, force: bool) -> None:
-        if not obj.registry.exists(kind, name):
-            raise NotFoundError(f"{kind} {name!r} not found")
+    def remove(
+        obj: CliContext, name: str | None, matchers: tuple[str, ...], force: bool, yes: bool
+    ) -> None:
+        names = [n for n, _ in _chosen(obj, kind, name, matchers)]
         if not force:
             for other_kind, field in _REFERRED_BY.get(kind, []):
-                users = [e.name for e in obj.registry.list(other_kind) if _refers(e, field, name)]
-                if users:
-                    fail(
-                        f"{kind} {name} is used by {other_kind} {', '.join(users[:5])} (use --force)"
-                    )
-        obj.registry.delete(kind, name)
-        click.echo(f"{kind} {name} removed")
+                others = obj.registry.list(other_kind)
+                for n in names:
+                    users = [e.name for e in others if _refers(e, field, n)]
+                    if users:
+                        fail(
+                            f"{kind} {n} is used by {other_kind} {', '.join(users[:5])} (use --force)"
+                        )
+        if name is not None:
+            confirm(f"remove {kind} {name}?", yes)
+        else:
+            confirm(
+                f"remove {len(names)} {_plural(kind, len(names))} matching {', '.join(matchers)}?",
+                yes,
+                required=True,
+            )
+        for n in names:
+            obj.registry.delete(kind, n)
+            if name is not None:
+                click.echo(f"{kind} {n} removed")
+        if name is None:
+            click.echo(f"{len(names)} {_plural(kind, len(names))} removed")
 
     return group
+
+
+def _plural(kind: str, count: int) -> str:
+    return kind if count == 1 else KINDS[kind].plural
+
+
+def _chosen(
+    obj: CliContext, kind: str, name: str | None, matchers: tuple[str, ...]
+) -> list[tuple[str, Entry]]:
+    """The entry NAME, or every entry ``--match`` selects (exactly one of the two given)."""
+    if name is not None and matchers:
+        raise click.UsageError("give NAME or --match, not both")
+    if name is not None:
+        return [(name, obj.registry.get(kind, name))]
+    if not matchers:
+        raise click.UsageError(f"give the {kind}'s NAME, or --match to choose several")
+    chosen = EntryFilter.from_options(matchers)
+    matched = [(e.name, e) for e in obj.registry.list(kind) if chosen.matches(e)]
+    if not matched:
+        fail(f"no {kind} matches {', '.join(matchers)}: nothing changed")
+    return sorted(matched, key=lambda ne: ne[0])
 
 
 def _refers(entry: Entry, field: str, name: str) -> bool:

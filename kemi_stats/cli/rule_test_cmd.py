@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import click
-import orjson
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.cli.output import output_option, print_document
 from kemi_stats.cli.registry_cmd import load_fields
 from kemi_stats.durations import format_duration, parse_duration
 from kemi_stats.errors import NotFoundError
@@ -34,8 +34,7 @@ def _when(ms: int) -> str:
 @click.argument("name", required=False)
 @click.option("--file", "-f", "file", type=click.Path(), help="A rule document not registered yet.")
 @click.option("--since", default="24h", show_default=True, help="How far back to replay.")
-@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
-              show_default=True)  # fmt: skip
+@output_option(csv=False)
 @pass_ctx
 def rule_test(
     obj: CliContext, name: str | None, file: str | None, since: str, output: str
@@ -65,14 +64,14 @@ def rule_test(
     query = RangeQuery(rule.metric, end - since_s, end, raw=True)
     series = make_query_client(obj.settings).query_range(query)
     result = backtest(name, rule, series, int((end - since_s) * 1000), int(end * 1000))
-    if output == "json":
+    if output in ("json", "yaml"):
         doc = {
             "rule": name, "since_ms": result.start_ms, "until_ms": result.end_ms,
             "series": result.series, "samples": result.samples,
             "episodes": [e.to_dict() for e in result.episodes],
             "summary": result.summary(),
         }  # fmt: skip
-        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        print_document(doc, output)
         return
     click.echo(f"rule {name} over the last {format_duration(since_s)} "
                f"({_when(result.start_ms)} to {_when(result.end_ms)} UTC)")  # fmt: skip

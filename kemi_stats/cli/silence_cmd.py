@@ -16,11 +16,16 @@ import time
 from typing import Any
 
 import click
-import orjson
 
 from kemi_stats.cli.alerts_cmd import URL_OPTION, evaluator_alerts
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
-from kemi_stats.cli.output import OUTPUT_OPTION, print_entries
+from kemi_stats.cli.output import (
+    OUTPUT_OPTION,
+    legacy_json_option,
+    output_option,
+    print_entries,
+    print_records,
+)
 from kemi_stats.durations import parse_duration
 from kemi_stats.errors import NotFoundError
 from kemi_stats.matching import Selector
@@ -126,19 +131,25 @@ def expire(obj: CliContext, ids: tuple[str, ...]) -> None:
 @click.argument("matchers", nargs=-1, metavar="[MATCHERS]...")
 @MATCH_OPTION
 @URL_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def query(matchers: tuple[str, ...], match: tuple[str, ...], url: str, as_json: bool) -> None:
+@output_option()
+@legacy_json_option
+def query(
+    matchers: tuple[str, ...], match: tuple[str, ...], url: str, output: str, as_json: bool
+) -> None:
     """The firing alerts a silence with these MATCHERS would silence now."""
     selector = Selector.build([parse_matcher(m) for m in _matchers(matchers, match)])
     firing = [a for a in evaluator_alerts(url) if a["status"] == "firing"]
     hit = [a for a in firing if selector.matches(a["resource"], a["labels"])]
-    if as_json:
-        click.echo(orjson.dumps(hit, option=orjson.OPT_INDENT_2).decode())
+    output = "json" if as_json else output
+    if output in ("json", "yaml"):
+        print_records(hit, [], output)
         return
-    for a in hit:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(a["labels"].items()))
-        click.echo(f"{a['fingerprint']}  {a['rule']}  {a['resource']}  {{{labels}}}")
-    click.echo(f"{len(hit)} of {len(firing)} firing alert(s) match")
+    columns = ["fingerprint", "rule", "resource", "labels"]
+    print_records(
+        [{**a, "labels": dict(sorted(a["labels"].items()))} for a in hit], columns, output
+    )
+    if output == "table":
+        click.echo(f"{len(hit)} of {len(firing)} firing alert(s) match", err=True)
 
 
 def register(cli: click.Group) -> None:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.cli.output import output_option, print_document
 from kemi_stats.errors import KemiError, StackError
 from kemi_stats.stack.launcher import StackConfig, Supervisor, stop_in_order
 from kemi_stats.stack.process import pid_alive, spawn, stop_pid, wait_until
@@ -229,7 +230,7 @@ def down(obj: CliContext, data_dir: str | None) -> None:
 
 @click.command()
 @click.option("--data-dir", type=click.Path(file_okay=False), help="The stack's data directory.")
-@click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table")
+@output_option(csv=False)
 @pass_ctx
 def status(obj: CliContext, data_dir: str | None, output: str) -> None:
     """Show each component of the local stack: up/down, pid, address."""
@@ -262,9 +263,7 @@ def status(obj: CliContext, data_dir: str | None, output: str) -> None:
             topics = list_topics(broker.address)
         except KemiError:
             topics = []
-    if output == "json":
-        import orjson
-
+    if output in ("json", "yaml"):
         doc = {
             "data_dir": state.data_dir,
             "supervisor": {"pid": state.supervisor_pid, "alive": supervised},
@@ -276,7 +275,7 @@ def status(obj: CliContext, data_dir: str | None, output: str) -> None:
             "topics": topics,
             "orphans": [c.name for c in orphans],
         }  # fmt: skip
-        click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        print_document(doc, output)
     else:
         table = Table(box=None, header_style="bold", pad_edge=False)
         for col in ("COMPONENT", "STATUS", "PID", "ADDRESS", "RESTARTS", "LOG"):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import click
+import orjson
+import yaml
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.cli.output import output_option, print_records
 from kemi_stats.codec import record_to_json
 from kemi_stats.errors import CodecError, ConfigError
 from kemi_stats.kafka_security import connect_error, kafka_python_options
@@ -57,11 +60,11 @@ def topics_ensure(
 
 
 @topics.command("list")
+@output_option()
 @pass_ctx
-def topics_list(obj: CliContext) -> None:
+def topics_list(obj: CliContext, output: str) -> None:
     """List the topics the broker knows."""
-    for name in list_topics(obj.settings):
-        click.echo(name)
+    print_records([{"topic": name} for name in list_topics(obj.settings)], ["topic"], output)
 
 
 @click.command()
@@ -69,11 +72,23 @@ def topics_list(obj: CliContext) -> None:
 @click.option("--from-beginning", is_flag=True, help="Start at the oldest record, not the newest.")
 @click.option("-n", "count", type=click.IntRange(min=1), help="Stop after N records.")
 @click.option("--timeout", type=float, default=None, help="Stop after this many idle seconds.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["json", "yaml"]),
+    default="json",
+    help="json: one JSON line per record (default); yaml: one YAML document per record.",
+)
 @pass_ctx
 def tail(
-    obj: CliContext, topic: str, from_beginning: bool, count: int | None, timeout: float | None
+    obj: CliContext,
+    topic: str,
+    from_beginning: bool,
+    count: int | None,
+    timeout: float | None,
+    output: str,
 ) -> None:
-    """Print records of TOPIC as JSON lines (decoded from the wire format)."""
+    """Print records of TOPIC as they arrive, decoded from the wire format."""
     bootstrap = obj.settings.kafka_bootstrap
     try:
         consumer = KafkaConsumer(
@@ -98,6 +113,13 @@ def tail(
                 line = record_to_json(topic, record.value)
             except CodecError as exc:
                 line = f'{{"error": "{exc}", "partition": {record.partition}, "offset": {record.offset}}}'
+            if output == "yaml":
+                line = (
+                    "---\n"
+                    + yaml.safe_dump(
+                        orjson.loads(line), sort_keys=False, allow_unicode=True
+                    ).rstrip()
+                )
             click.echo(line)
             if count is not None and seen >= count:
                 break

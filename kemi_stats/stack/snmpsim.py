@@ -228,6 +228,8 @@ def write_snmpd_conf(
         f"sysName {sys_name}",
         "sysLocation loopback lab",
         "sysContact noc@example.com",
+        # UCD-SNMP-MIB's dskTable has a row for the root file system
+        "disk / 1%",
         "master no",
         "dontLogTCPWrappersConnects yes",
     ]

@@ -27,11 +27,12 @@ from kemi_stats.registry.live import Change, LiveView
 from kemi_stats.registry.models import Credential, Profile, Target
 from kemi_stats.runtime import ServiceRuntime
 from kemi_stats.settings import Settings, load_settings
-from poller.collect import TargetState, collect, failure_batch
+from poller.collect import TargetState, failure_batch
 from poller.errors import PollError
+from poller.one_shot import poll_snmp, scrape
 from poller.plan import PollPlan, compile_plan
 from poller.scrape import ScrapedBatch, Scraper, scrape_failure_batch
-from poller.snmp import PollSession, SnmpClient
+from poller.snmp import SnmpClient
 from poller.startup import start_poller
 from poller.worker import metrics as m
 
@@ -173,38 +174,18 @@ class PollWorker:
         if credential is None:
             raise PollError(job.target, "config", f"credential {target.credential} does not exist")
         plan = self._plan(job.target, target)
-        remaining = job.deadline_ms / 1000 - time.time()
-        session: PollSession | None = None
-        try:
-            async with asyncio.timeout(remaining):
-                session = await self.client.session(
-                    job.target, target, credential, time.monotonic() + remaining
-                )
-                return await collect(
-                    job.target, target, plan, session, state, revision=job.config_revision
-                )
-        except TimeoutError:
-            if session is None or session.answered == 0:
-                # the agent never answered: the deadline only cut the retries short
-                raise PollError(
-                    job.target, "timeout", f"no response within the deadline ({remaining:.1f} s)"
-                ) from None
-            raise PollError(
-                job.target,
-                "deadline",
-                f"poll not finished within its deadline ({target.deadline:g} s)",
-            ) from None
+        batch, _ = await poll_snmp(
+            self.client, job.target, target, credential, plan, state,
+            remaining=job.deadline_ms / 1000 - time.time(), revision=job.config_revision,
+        )  # fmt: skip
+        return batch
 
     async def _scrape(self, job: PollJob, target: Target, time_ms: int) -> ScrapedBatch:
         """Scrape a /metrics target within the job's deadline; PollError says why it failed."""
-        remaining = job.deadline_ms / 1000 - time.time()
-        try:
-            async with asyncio.timeout(remaining):
-                return await self.scraper.scrape(job.target, target, time_ms, job.config_revision)
-        except TimeoutError:
-            raise PollError(
-                job.target, "timeout", f"no complete answer within the deadline ({remaining:.1f} s)"
-            ) from None
+        return await scrape(
+            self.scraper, job.target, target, time_ms,
+            remaining=job.deadline_ms / 1000 - time.time(), revision=job.config_revision,
+        )  # fmt: skip
 
     async def publish(self, batch: SampleBatch | ScrapedBatch) -> None:
         """Send a batch and wait for Kafka's ack."""

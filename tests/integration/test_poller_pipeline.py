@@ -7,114 +7,23 @@ Each test has its own topics, consumer group and registry prefix; agents are snm
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import time
 import urllib.request
-import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
 import pytest
 
-from kemi_stats.codec import decode_batch
-from kemi_stats.kafka import make_consumer
-from kemi_stats.model import SampleBatch
-from kemi_stats.registry.builtin import load_builtin_profiles
 from kemi_stats.registry.models import Credential, Profile, Target
 from kemi_stats.registry.store import Registry
-from kemi_stats.settings import Settings
-from kemi_stats.topics import TopicSpec, ensure_topics
-from tests.servers import RunningServer, ServiceProcess, service_env
+from tests.integration.poller_support import Pipeline, pipeline, reason_of, up_of
+from tests.servers import ServiceProcess
 from tests.snmp_agents import SnmpAgent, free_udp_port, snmpd_agent, snmpsim
 
 pytestmark = pytest.mark.integration
-__all__ = ["snmpd_agent", "snmpsim"]
+__all__ = ["pipeline", "snmpd_agent", "snmpsim"]
 
 INTERVAL = 3.0
-
-
-@dataclass
-class Pipeline:
-    """Topics, env and the processes of one test."""
-
-    settings: Settings
-    registry: Registry
-    tmp: Path
-    jobs_topic: str
-    raw_topic: str
-    env: dict[str, str]
-    procs: list[ServiceProcess] = field(default_factory=list)
-    batches: list[tuple[float, SampleBatch]] = field(default_factory=list)
-
-    def start(self, module: str, name: str) -> ServiceProcess:
-        proc = ServiceProcess(module, self.env, self.tmp / f"{name}.log").start()
-        self.procs.append(proc)
-        return proc
-
-    def of(self, target: str, since: float = 0.0) -> list[SampleBatch]:
-        return [b for t, b in self.batches if b.resource_id == target and t >= since]
-
-    async def wait_for(self, check: object, within: float, what: str) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if check():  # type: ignore[operator]
-                return
-            await asyncio.sleep(0.2)
-        logs = "\n".join(f"--- {p.module}\n{p.log_tail(1500)}" for p in self.procs)
-        raise AssertionError(f"timed out after {within:.0f} s waiting for {what}\n{logs}")
-
-
-def _up(batch: SampleBatch) -> int | float:
-    return next(s.value for s in batch.samples if s.metric == "snmp_up")
-
-
-def _reason(batch: SampleBatch) -> str:
-    return next((s.labels["reason"] for s in batch.samples if s.metric == "snmp_poll_error"), "")
-
-
-@pytest.fixture
-async def pipeline(
-    settings: Settings, registry: Registry, kafka: RunningServer, tmp_path: Path
-) -> AsyncIterator[Pipeline]:
-    suffix = uuid.uuid4().hex[:8]
-    jobs, raw = f"test.jobs.{suffix}", f"test.raw.{suffix}"
-    ensure_topics(kafka.address, (TopicSpec(jobs, 6), TopicSpec(raw, 3)))
-    env = service_env(
-        kafka_bootstrap=settings.kafka_bootstrap,
-        etcd_endpoint=settings.etcd_endpoint,
-        etcd_prefix=settings.etcd_prefix,
-        kafka_session_timeout_ms="6000",
-        poller_jobs_topic=jobs,
-        poller_raw_topic=raw,
-        poller_group_id=f"pollers-{suffix}",
-        poller_lease_ttl="3",
-        log_level="INFO",
-    )
-    p = Pipeline(settings, registry, tmp_path, jobs, raw, env)
-    for name, profile in load_builtin_profiles().items():
-        registry.put("profile", name, profile)
-    consumer = make_consumer(settings, raw, group_id=f"reader-{suffix}")
-    await consumer.start()
-
-    async def read() -> None:
-        while True:
-            records = await consumer.getmany(timeout_ms=200)
-            for recs in records.values():
-                p.batches.extend((time.monotonic(), decode_batch(r.value)) for r in recs)
-
-    reader = asyncio.create_task(read())
-    try:
-        yield p
-    finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
-        await consumer.stop()
-        for proc in p.procs:
-            proc.stop()
 
 
 def _sim_target(registry: Registry, agent: SnmpAgent, device: str, profiles: list[str]) -> None:
@@ -147,7 +56,7 @@ async def test_targets_live_reload_and_worker_failover(
 
     targets = ("sim-a", "sim-b", "host:snmpd")
     await pipeline.wait_for(
-        lambda: all(any(_up(b) == 1 for b in pipeline.of(t)) for t in targets), 30, "first polls"
+        lambda: all(any(up_of(b) == 1 for b in pipeline.of(t)) for t in targets), 30, "first polls"
     )
     v3 = pipeline.of("host:snmpd")[-1]
     assert any(s.metric == "memAvailReal" for s in v3.samples)
@@ -184,7 +93,9 @@ async def test_targets_live_reload_and_worker_failover(
     w1.kill()
     killed = time.monotonic()
     await pipeline.wait_for(
-        lambda: all(len([b for b in pipeline.of(t, killed) if _up(b) == 1]) >= 2 for t in targets),
+        lambda: all(
+            len([b for b in pipeline.of(t, killed) if up_of(b) == 1]) >= 2 for t in targets
+        ),
         INTERVAL * 2 + 6 + 5,
         "polls after a worker was killed",
     )
@@ -235,13 +146,13 @@ async def test_failing_targets_have_distinct_reasons_and_others_keep_pace(
     await pipeline.wait_for(
         lambda: all(len(pipeline.of(t, settled)) >= 2 for t in expected), INTERVAL * 3, "more polls"
     )
-    assert {t: {_reason(b) for b in pipeline.of(t, settled)} for t in expected} == {
+    assert {t: {reason_of(b) for b in pipeline.of(t, settled)} for t in expected} == {
         t: {r} for t, r in expected.items()
     }
-    assert all(_up(pipeline.of(t)[-1]) == 0 for t in ("dead", "wrongcomm", "wrongkey"))
+    assert all(up_of(pipeline.of(t)[-1]) == 0 for t in ("dead", "wrongcomm", "wrongkey"))
     start = time.monotonic()
     await asyncio.sleep(INTERVAL * 3 + 0.5)
-    good = [b for b in pipeline.of("sim-a", start) if _up(b) == 1]
+    good = [b for b in pipeline.of("sim-a", start) if up_of(b) == 1]
     assert len(good) >= 3, f"sim-a polled {len(good)} times in 3 intervals"
     gaps = [b2.time_ms - b1.time_ms for b1, b2 in itertools.pairwise(good)]
     assert all(abs(g - INTERVAL * 1000) < 1000 for g in gaps), gaps
