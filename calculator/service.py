@@ -3,15 +3,47 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from calculator.settings import PORT
+from kemi_stats.consumer.rebalance import ASSIGNMENTS
 from kemi_stats.errors import KemiError
+from kemi_stats.registry.instances import InstanceRegistration, describe
 from kemi_stats.runtime import setup_logging
+from kemi_stats.settings import Settings
 from kemi_stats.topics import ensure_topics
 
 __all__ = ["NAME", "PORT", "main"]
 
 NAME = "calculator"
+
+
+def register_instance(app: Any, settings: Settings) -> None:
+    """Register this worker in etcd while it runs (``kemi-stats services``), with its partitions.
+
+    Faust runs its own loop and has no ServiceRuntime: the registration starts as an app
+    task, follows Faust's rebalance signals, and is revoked before Faust shuts down.
+    """
+    port = settings.http_port if settings.http_port is not None else PORT
+    registration = InstanceRegistration(settings, describe(NAME, settings, port))
+
+    async def assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
+        # Faust's own leader-election topic is no work of this instance
+        ASSIGNMENTS.update(app, [tp for tp in assigned if not tp.topic.endswith("__leader")])
+
+    async def revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        ASSIGNMENTS.update(app, ())
+
+    async def stopping(sender: Any, **_: Any) -> None:
+        await registration.stop()
+
+    async def start() -> None:
+        registration.start()
+
+    app.on_partitions_assigned.connect(assigned)
+    app.on_partitions_revoked.connect(revoked)
+    app.on_before_shutdown.connect(stopping)
+    app.task(start)
 
 
 def main() -> int:
@@ -31,6 +63,7 @@ def main() -> int:
     except KemiError as exc:
         print(f"calculator: {exc}", file=sys.stderr)
         return 1
+    register_instance(app, settings)
     worker = Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
     try:
         worker.execute_from_commandline()

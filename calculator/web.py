@@ -14,10 +14,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from calculator.agents import definitions
 from calculator.app import app
+from kemi_stats.registry.instances import instance_id
 
 __all__ = ["healthz", "livez", "metrics_page", "readyz"]
 
 _STARTED = time.time()
+INSTANCE = instance_id()
 
 
 def _checks() -> dict[str, tuple[bool, str]]:
@@ -43,6 +45,8 @@ def _health(page: Any) -> Any:
     healthy = all(ok for ok, _ in checks.values())
     body = {
         "service": "calculator",
+        # the id it registers under: `kemi-stats services` tells it from a successor on its port
+        "instance": INSTANCE,
         "status": "ok" if healthy else "unhealthy",
         "uptime_seconds": round(time.time() - _STARTED, 1),
         "checks": {name: {"ok": ok, "detail": detail} for name, (ok, detail) in checks.items()},
@@ -65,7 +69,7 @@ async def readyz(self: Any, request: Any) -> Any:
 @app.page("/livez")
 async def livez(self: Any, request: Any) -> Any:
     """Liveness: the worker's event loop answers."""
-    return self.json({"service": "calculator", "status": "alive"})
+    return self.json({"service": "calculator", "instance": INSTANCE, "status": "alive"})
 
 
 @app.page("/metrics")

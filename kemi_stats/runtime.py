@@ -19,6 +19,9 @@ These and ``GET /metrics`` are served by the service's own app, on its port, unl
 the service gives an ``admin_port``: then they are served on that port alone (plain
 HTTP, same host) and the service's app answers 404 for them. A service may serve its
 app over HTTPS (``ssl_context``); the admin listener stays plain HTTP.
+
+While it runs, the process is registered in etcd under a lease with those pages' URLs
+(:mod:`kemi_stats.registry.instances`, ``kemi-stats services``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from kemi_stats.errors import KemiError
+from kemi_stats.registry.instances import InstanceRegistration, describe, instance_id
 from kemi_stats.settings import Settings
 
 __all__ = ["HealthCheck", "ServiceRuntime", "setup_logging"]
@@ -81,6 +85,9 @@ class ServiceRuntime:
         self.name = name
         self.settings = settings
         self.started = time.time()
+        #: the id this process registers under: health pages name it, so `kemi-stats
+        #: services` can tell a dead instance's port from a successor answering on it
+        self.instance = instance_id()
         self.checks: dict[str, HealthCheck] = {}
         self.app = app if app is not None else web.Application()
         #: the app serving /livez, /readyz, /healthz and /metrics: the service's own app,
@@ -117,13 +124,19 @@ class ServiceRuntime:
         return round(time.time() - self.started, 1)
 
     async def _livez(self, request: web.Request) -> web.Response:
-        body = {"service": self.name, "status": "ok", "uptime_seconds": self._uptime()}
+        body = {
+            "service": self.name,
+            "instance": self.instance,
+            "status": "ok",
+            "uptime_seconds": self._uptime(),
+        }
         return _json(body)
 
     async def _readyz(self, request: web.Request) -> web.Response:
         healthy, results = self.health()
         body = {
             "service": self.name,
+            "instance": self.instance,
             "status": "ok" if healthy else "unhealthy",
             "uptime_seconds": self._uptime(),
             "checks": results,
@@ -161,6 +174,21 @@ class ServiceRuntime:
         admin = " (admin)" if app is not self.app else ""
         log.info("%s: %s%s on %s:%s", self.name, scheme, admin, host, port)
 
+    def bound_port(self, app: web.Application) -> int:
+        """The port ``app`` listens on (the real one when the setting was 0)."""
+        for runner in self._runners:
+            if runner.app is app:
+                for address in runner.addresses:
+                    if isinstance(address, tuple) and len(address) >= 2:
+                        return int(address[1])
+        return self.port if app is self.app else int(self.admin_port or 0)
+
+    def registration(self) -> InstanceRegistration:
+        """This instance's registration in etcd, naming the listener of /healthz and /metrics."""
+        tls = self._ssl_context is not None and self.admin_app is self.app
+        doc = describe(self.name, self.settings, self.bound_port(self.admin_app), tls=tls)
+        return InstanceRegistration(self.settings, doc)
+
     async def stop_http(self) -> None:
         for runner in reversed(self._runners):
             await runner.cleanup()
@@ -177,9 +205,12 @@ class ServiceRuntime:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, task.cancel)
             await self.start_http()
+            registration = self.registration().start()
             try:
                 await main(self)
             finally:
+                # revoked first: `kemi-stats services` drops a stopping instance at once
+                await registration.stop()
                 await self.stop_http()
 
         try:

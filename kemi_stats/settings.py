@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     data_dir: Path = Path.home() / ".kemi-stats"
     http_host: str = "127.0.0.1"
     http_port: int | None = Field(None, ge=0, le=65535)
+    # the host others reach this process's HTTP listener at, as registered in etcd
+    # (docs/services.md); empty: the bind address, or the hostname
+    # when that is a wildcard (0.0.0.0, ::)
+    advertise_host: str = ""
+    # seconds an instance's registration in etcd outlives the process (kill -9); kept
+    # alive every third of it (etcd leases count whole seconds)
+    registration_ttl: int = Field(15, ge=2, le=3600)
     log_level: str = "INFO"
 
     @field_validator("etcd_prefix")

@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "kemi_stats.cli.rule_test_cmd",
     "kemi_stats.cli.etcd_cmd",
     "kemi_stats.cli.secrets_cmd",
+    "kemi_stats.cli.services_cmd",
     "kemi_stats.cli.config_cmd",
 )
 

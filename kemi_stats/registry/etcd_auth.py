@@ -5,10 +5,13 @@ Every writer that exists gets only what it writes (docs/security.md, etcd):
 | role | reads | writes |
 |---|---|---|
 | ``kemi-operator`` (the CLI) | the whole prefix | the whole prefix |
-| ``kemi-service`` (poller workers, aggregator, calculator, notifier, forwarder) | the whole prefix | nothing |
-| ``kemi-scheduler`` (poller scheduler) | the whole prefix | ``leader/`` (its lease) |
-| ``kemi-evaluator`` (alert evaluator) | the whole prefix | ``silences/`` (removes expired ones) |
-| ``kemi-console`` (the web console) | the whole prefix | ``silences/`` (silences set from the page) |
+| ``kemi-service`` (poller workers, aggregator, calculator, notifier, forwarder) | the whole prefix | ``services/`` |
+| ``kemi-scheduler`` (poller scheduler) | the whole prefix | ``leader/`` (its lease), ``services/`` |
+| ``kemi-evaluator`` (alert evaluator) | the whole prefix | ``silences/`` (removes expired ones), ``services/`` |
+| ``kemi-console`` (the web console) | the whole prefix | ``silences/`` (silences set from the page), ``services/`` |
+
+``services/`` holds each running instance's registration under a lease
+(:mod:`kemi_stats.registry.instances`): every service writes its own.
 
 One user per role, named like it, plus etcd's ``root`` (required before auth can be
 enabled). :func:`setup_auth` creates what is missing and enables auth; it is what
@@ -42,12 +45,21 @@ class RoleSpec:
     writes: tuple[str, ...]
 
 
+#: every service registers its running instances there (kemi_stats.registry.instances)
+SERVICES = "services/"
+
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec("kemi-operator", "the CLI: write configuration", ("",)),
-    RoleSpec("kemi-service", "services that only read the registry", ()),
-    RoleSpec("kemi-scheduler", "the poller scheduler: its leader lease", ("leader/",)),
-    RoleSpec("kemi-evaluator", "the alert evaluator: removes expired silences", ("silences/",)),
-    RoleSpec("kemi-console", "the web console: silences set from its pages", ("silences/",)),
+    RoleSpec(
+        "kemi-service", "services that read the registry and register themselves", (SERVICES,)
+    ),
+    RoleSpec("kemi-scheduler", "the poller scheduler: its leader lease", ("leader/", SERVICES)),
+    RoleSpec(
+        "kemi-evaluator", "the alert evaluator: removes expired silences", ("silences/", SERVICES)
+    ),
+    RoleSpec(
+        "kemi-console", "the web console: silences set from its pages", ("silences/", SERVICES)
+    ),
 )
 
 ROOT = "root"

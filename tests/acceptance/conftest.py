@@ -94,7 +94,12 @@ def _free_stack(data: Path) -> tuple[dict[str, int], dict[str, str], list[str]]:
         "KEMI_ETCD_ENDPOINT": f"127.0.0.1:{ports['etcd']}",
         "KEMI_TSDB_URL": f"http://127.0.0.1:{ports['vm']}",
         "KEMI_DATA_DIR": str(data),
+        # a killed service leaves `kemi-stats services` within 5 s
+        "KEMI_REGISTRATION_TTL": "5",
+        # the user's config file and context stay out of the tests
+        "KEMI_CONFIG": os.devnull,
     }
+    env.pop("KEMI_CONTEXT", None)
     if "alert-evaluator" in ports:  # where `kemi-stats alerts` and `silence query` look
         env["KEMI_ALERTING_EVALUATOR_URL"] = f"http://127.0.0.1:{ports['alert-evaluator']}"
     args = ["up", "--detach", "--data-dir", str(data), "--kafka-port", str(ports["kafka"]),

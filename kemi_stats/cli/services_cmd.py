@@ -1,0 +1,158 @@
+"""``kemi-stats services``: the service instances registered in etcd, each one's health asked."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ssl
+from typing import Any
+
+import aiohttp
+import click
+import orjson
+import yaml
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.consumer.rebalance import Partitions
+from kemi_stats.errors import BackendUnavailable, ConfigError
+from kemi_stats.registry.etcd import EtcdConfig
+from kemi_stats.registry.instances import Instance, list_instances
+
+__all__ = ["register"]
+
+#: seconds each health page may take: a hung instance must not hold the listing up
+HEALTH_TIMEOUT = 2.0
+
+
+async def _health(session: aiohttp.ClientSession, doc: Instance) -> str:
+    """``ok``, ``failing: <reason>`` or ``unreachable``, from one GET of the health URL."""
+    try:
+        async with session.get(doc.health_url) as resp:
+            try:
+                body = await resp.json(content_type=None)
+            except ValueError:
+                body = None
+    except (aiohttp.ClientError, TimeoutError, OSError):
+        return "unreachable"
+    body = body if isinstance(body, dict) else {}
+    other = body.get("instance")
+    if other is not None and other != doc.instance:
+        # a killed instance's port answered by its successor (a restart), until its lease ends
+        return f"unreachable (its port answers as {other})"
+    if resp.status == 200:
+        return "ok"
+    return f"failing: {_reason(body, resp.status)}"
+
+
+def _reason(body: dict[str, Any], status: int) -> str:
+    """The failed checks a readiness page names, else its HTTP status."""
+    checks = body.get("checks")
+    failed = [
+        f"{name}: {c.get('detail', '')}".rstrip(": ")
+        for name, c in (checks.items() if isinstance(checks, dict) else ())
+        if isinstance(c, dict) and not c.get("ok")
+    ]
+    return "; ".join(failed) or f"HTTP {status}"
+
+
+async def _all_health(instances: list[Instance]) -> list[str]:
+    """Every instance's health, asked concurrently."""
+    # a health page sends nothing secret and the answer is only shown: a console with a
+    # private CA's certificate is still asked rather than called unreachable
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    timeout = aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)
+    connector = aiohttp.TCPConnector(ssl=insecure)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+        return list(await asyncio.gather(*(_health(session, i) for i in instances)))
+
+
+def partitions_cell(partitions: Partitions) -> str:
+    """``topic[0-2,5] other[1]``, or ``-`` for an instance that consumes nothing."""
+    if not partitions:
+        return "-"
+    return " ".join(f"{topic}[{_ranges(parts)}]" for topic, parts in sorted(partitions.items()))
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``0,1,2,5`` -> ``0-2,5``."""
+    runs: list[list[int]] = []
+    for n in sorted(set(numbers)):
+        if runs and runs[-1][1] == n - 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def uptime_cell(seconds: float) -> str:
+    """The two largest units: ``2d3h``, ``4h5m``, ``6m7s``, ``8s``."""
+    rest = int(seconds)
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size or (unit == "s" and not parts):
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts[:2])
+
+
+def _row(doc: Instance, health: str, now: dt.datetime) -> dict[str, Any]:
+    data = doc.model_dump(mode="json")
+    data["uptime_seconds"] = round(doc.uptime(now), 1)
+    data["health"] = health
+    return data
+
+
+@click.command("services")
+@click.option(
+    "--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table",
+    help="Output format.",
+)  # fmt: skip
+@click.option("--service", "service", metavar="NAME", help="Only the instances of this service.")
+@pass_ctx
+def services(obj: CliContext, output: str, service: str | None) -> None:
+    """List the running service instances registered in etcd, with each one's health."""
+    settings = obj.settings
+    try:
+        listing = list_instances(EtcdConfig.from_settings(settings), settings.etcd_prefix, service)
+    except (BackendUnavailable, ConfigError) as exc:
+        fail(str(exc))
+    for problem in listing.problems:
+        click.echo(f"warning: {problem}", err=True)
+    health = asyncio.run(_all_health(listing.instances)) if listing.instances else []
+    now = dt.datetime.now(dt.UTC)
+    rows = [_row(d, h, now) for d, h in zip(listing.instances, health, strict=True)]
+    if output == "json":
+        click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        return
+    if output == "yaml":
+        click.echo(yaml.safe_dump(rows, sort_keys=False, allow_unicode=True).rstrip())
+        return
+    if not rows:
+        which = f"of {service} " if service else ""
+        click.echo(f"no service instances {which}registered under {settings.etcd_prefix}services/")
+        return
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("SERVICE", "INSTANCE", "HOST", "PID", "VERSION", "UPTIME", "HEALTH",
+                   "PARTITIONS"):  # fmt: skip
+        table.add_column(column)
+    for doc, row in zip(listing.instances, rows, strict=True):
+        style = "green" if row["health"] == "ok" else "red"
+        # Text, not markup: a health reason or a topic name may hold brackets
+        table.add_row(
+            *(Text(c) for c in (doc.name, doc.instance, doc.host, str(doc.pid), doc.version,
+                                uptime_cell(row["uptime_seconds"]))),
+            Text(row["health"], style=style), Text(partitions_cell(doc.partitions)),
+        )  # fmt: skip
+    console = Console(soft_wrap=True, highlight=False)
+    if not console.is_terminal:
+        console = Console(soft_wrap=True, width=400, highlight=False)
+    console.print(table)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(services)
