@@ -9,13 +9,9 @@ from typing import Any
 
 import aiohttp
 import click
-import orjson
-import yaml
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
+from kemi_stats.cli.output import output_option, print_document, print_records
 from kemi_stats.consumer.rebalance import Partitions
 from kemi_stats.errors import BackendUnavailable, ConfigError
 from kemi_stats.registry.etcd import EtcdConfig
@@ -108,10 +104,7 @@ def _row(doc: Instance, health: str, now: dt.datetime) -> dict[str, Any]:
 
 
 @click.command("services")
-@click.option(
-    "--output", "-o", type=click.Choice(["table", "json", "yaml"]), default="table",
-    help="Output format.",
-)  # fmt: skip
+@output_option()
 @click.option("--service", "service", metavar="NAME", help="Only the instances of this service.")
 @pass_ctx
 def services(obj: CliContext, output: str, service: str | None) -> None:
@@ -126,32 +119,23 @@ def services(obj: CliContext, output: str, service: str | None) -> None:
     health = asyncio.run(_all_health(listing.instances)) if listing.instances else []
     now = dt.datetime.now(dt.UTC)
     rows = [_row(d, h, now) for d, h in zip(listing.instances, health, strict=True)]
-    if output == "json":
-        click.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+    if output in ("json", "yaml"):
+        print_document(rows, output)
         return
-    if output == "yaml":
-        click.echo(yaml.safe_dump(rows, sort_keys=False, allow_unicode=True).rstrip())
-        return
-    if not rows:
+    if not rows and output == "table":
         which = f"of {service} " if service else ""
         click.echo(f"no service instances {which}registered under {settings.etcd_prefix}services/")
         return
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("SERVICE", "INSTANCE", "HOST", "PID", "VERSION", "UPTIME", "HEALTH",
-                   "PARTITIONS"):  # fmt: skip
-        table.add_column(column)
-    for doc, row in zip(listing.instances, rows, strict=True):
-        style = "green" if row["health"] == "ok" else "red"
-        # Text, not markup: a health reason or a topic name may hold brackets
-        table.add_row(
-            *(Text(c) for c in (doc.name, doc.instance, doc.host, str(doc.pid), doc.version,
-                                uptime_cell(row["uptime_seconds"]))),
-            Text(row["health"], style=style), Text(partitions_cell(doc.partitions)),
-        )  # fmt: skip
-    console = Console(soft_wrap=True, highlight=False)
-    if not console.is_terminal:
-        console = Console(soft_wrap=True, width=400, highlight=False)
-    console.print(table)
+    cells = [
+        {"service": doc.name, "instance": doc.instance, "host": doc.host, "pid": doc.pid,
+         "version": doc.version, "uptime": uptime_cell(row["uptime_seconds"]),
+         "health": row["health"], "partitions": partitions_cell(doc.partitions)}
+        for doc, row in zip(listing.instances, rows, strict=True)
+    ]  # fmt: skip
+    print_records(cells, list(_COLUMNS), output)
+
+
+_COLUMNS = ("service", "instance", "host", "pid", "version", "uptime", "health", "partitions")
 
 
 def register(cli: click.Group) -> None:

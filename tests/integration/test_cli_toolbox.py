@@ -199,6 +199,7 @@ def test_one_output_option_everywhere(cli: Cli, registry: Registry) -> None:
         ["target", "list"], ["credential", "list"], ["silence", "list"], ["alerts"],
         ["alerts", "history"], ["silence", "query"], ["topics", "list"], ["query"],
         ["status"], ["target", "test"], ["target", "walk"], ["config", "get-contexts"],
+        ["services"],
     ):  # fmt: skip
         help_text = cli(*command, "--help").stdout
         assert "-o, --output [table|json|yaml" in help_text, command
