@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = [
     "codec", "poller", "scrape", "aggregator", "remote_write", "calculator", "alerting",
-    "forwarder", "console",
+    "forwarder", "console", "cli",
 ]  # fmt: skip
 
 
