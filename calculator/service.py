@@ -6,7 +6,7 @@ import sys
 from typing import Any
 
 from calculator.settings import PORT
-from kemi_stats.consumer.rebalance import ASSIGNMENTS
+from kemi_stats.assignments import ASSIGNMENTS
 from kemi_stats.errors import KemiError
 from kemi_stats.registry.instances import InstanceRegistration, describe
 from kemi_stats.runtime import setup_logging
@@ -24,8 +24,8 @@ def register_instance(app: Any, settings: Settings) -> None:
     Faust runs its own loop and has no ServiceRuntime: the registration starts as an app
     task, follows Faust's rebalance signals, and is revoked before Faust shuts down.
     """
-    port = settings.http_port if settings.http_port is not None else PORT
-    registration = InstanceRegistration(settings, describe(NAME, settings, port))
+    # the port the app was made with (calculator/app.py applies KEMI_HTTP_PORT)
+    registration = InstanceRegistration(settings, describe(NAME, settings, int(app.conf.web_port)))
 
     async def assigned(sender: Any, assigned: set[Any], **_: Any) -> None:
         # Faust's own leader-election topic is no work of this instance

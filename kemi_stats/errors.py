@@ -11,6 +11,7 @@ which target, rule or key, which value, and what was expected::
     ├── RegistryError          etcd failed or refused an operation
     │   ├── NotFoundError      no such entry
     │   ├── AlreadyExistsError an entry with that name exists
+    │   ├── ConflictError      an entry changed between a read and a write based on it
     │   └── BackendUnavailable etcd cannot be reached
     ├── BrokerError            Kafka failed or cannot be reached
     │   └── TopicReplicationError  a topic keeps fewer copies than the settings require
@@ -26,6 +27,7 @@ __all__ = [
     "BrokerError",
     "CodecError",
     "ConfigError",
+    "ConflictError",
     "KemiError",
     "NotFoundError",
     "RegistryError",
@@ -61,6 +63,10 @@ class NotFoundError(RegistryError):
 
 class AlreadyExistsError(RegistryError):
     """A registry entry with that name exists already."""
+
+
+class ConflictError(RegistryError):
+    """An entry changed (or went) between a read and the write that was based on it."""
 
 
 class BackendUnavailable(RegistryError):

@@ -205,12 +205,14 @@ class ServiceRuntime:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, task.cancel)
             await self.start_http()
-            registration = self.registration().start()
+            registration = None
             try:
+                registration = self.registration().start()
                 await main(self)
             finally:
                 # revoked first: `kemi-stats services` drops a stopping instance at once
-                await registration.stop()
+                if registration is not None:
+                    await registration.stop()
                 await self.stop_http()
 
         try:

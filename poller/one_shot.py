@@ -126,6 +126,10 @@ async def walk(name: str, target: Target, credential: Credential, root: str) -> 
                 name, target, credential, time.monotonic() + target.deadline
             )
             rows = (await session.walk([root]))[root]
+            if not rows:
+                # a leaf (sysUpTime.0) has nothing under it: read it, as snmpwalk does
+                value = (await session.get([root]))[0]
+                rows = [("", value)] if value is not None else []
     except TimeoutError:
         answered = session is not None and session.answered > 0
         reason, what = ("deadline", "walk not finished") if answered else ("timeout", "no response")
@@ -134,7 +138,7 @@ async def walk(name: str, target: Target, credential: Credential, root: str) -> 
         client.close()
     prefix = root.lstrip(".")
     return WalkOutcome(
-        [(f"{prefix}.{suffix}", value) for suffix, value in rows],
+        [(f"{prefix}.{suffix}" if suffix else prefix, value) for suffix, value in rows],
         session.requests,
         time.monotonic() - started,
     )

@@ -23,7 +23,7 @@ import orjson
 
 from kemi_stats.catalogue import SERVICES
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
-from kemi_stats.cli.output import legacy_json_option, output_option, print_records
+from kemi_stats.cli.output import legacy_json_option, output_option, print_records, print_table
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import NotFoundError
 from kemi_stats.keyring import require_keyring
@@ -78,17 +78,13 @@ def _table(
     rows: list[list[str]], header: list[str], output: str = "table", empty: str = ""
 ) -> None:
     if output == "csv":
-        print_records([dict(zip(header, r, strict=True)) for r in rows], header, "csv")
+        names = [h.split(" (")[0].lower() for h in header]  # SINCE (UTC) -> since
+        print_records([dict(zip(names, r, strict=True)) for r in rows], names, "csv")
         return
     if not rows and empty:
         click.echo(empty)
         return
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)
-    ]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
-    for r in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print_table(header, rows)
 
 
 @click.group(invoke_without_command=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from kemi_stats.cli.config_file import ConfigFile, check_key
+from kemi_stats.cli.config_file import ConfigFile, check_key, check_value
 from kemi_stats.cli.context import fail
 from kemi_stats.cli.kind_options import parse_pairs
 from kemi_stats.cli.output import output_option, print_document, print_records
@@ -74,7 +74,8 @@ def set_context(name: str, settings: tuple[str, ...], unset: tuple[str, ...]) ->
     cfg = ConfigFile.load()
     values = dict(cfg.contexts.get(name, {}))
     for key, value in parse_pairs(settings, "KEY=VALUE").items():
-        values[check_key(key, f"context {name}")] = value
+        checked = check_key(key, f"context {name}")
+        values[checked] = check_value(checked, value, f"context {name}")
     for key in unset:
         values.pop(check_key(key, f"context {name}"), None)
     created = name not in cfg.contexts

@@ -27,14 +27,24 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import click
 import yaml
 
 from kemi_stats.errors import ConfigError
 from kemi_stats.private_file import read_secret, write_private
 from kemi_stats.settings import Settings
 
-__all__ = ["CLI_KEYS", "ConfigFile", "activate_context", "config_path", "context_environment"]
+__all__ = [
+    "CLI_KEYS",
+    "ConfigFile",
+    "activate_context",
+    "check_key",
+    "check_value",
+    "config_path",
+    "context_environment",
+]
 
 #: keys that are no service setting: the variable each sets
 CLI_KEYS = {
@@ -76,6 +86,16 @@ def check_key(key: str, where: str) -> str:
     )
 
 
+def check_value(key: str, value: str, where: str) -> str:
+    """``value`` of normalised ``key``; ConfigError for a URL that carries a password or
+    a user (put a secret in a file the context names, never in the file itself)."""
+    if key.endswith("url") and "@" in value:
+        parts = urlsplit(value)
+        if parts.username or parts.password:
+            raise ConfigError(f"{where}: {key} has credentials in it: drop the user and password")
+    return value
+
+
 @dataclass
 class ConfigFile:
     """The file's contexts and which one is current."""
@@ -109,9 +129,11 @@ class ConfigFile:
             where = f"{path}: context {name}"
             if not isinstance(values, dict):
                 raise ConfigError(f"{where}: expected a mapping of settings")
-            contexts[str(name)] = {
-                check_key(str(k), where): "" if v is None else str(v) for k, v in values.items()
-            }
+            checked: dict[str, str] = {}
+            for k, v in values.items():
+                key = check_key(str(k), where)
+                checked[key] = check_value(key, "" if v is None else str(v), where)
+            contexts[str(name)] = checked
         current = data.get("current-context")
         return cls(path, contexts, str(current) if current else None)
 
@@ -129,21 +151,23 @@ class ConfigFile:
         return self.contexts[name]
 
 
-def context_environment(values: dict[str, str], where: str) -> dict[str, str]:
-    """The ``KEMI_*`` variables a context stands for (secret files read now)."""
+def context_environment(values: dict[str, str], where: str) -> tuple[dict[str, str], list[str]]:
+    """The ``KEMI_*`` variables a context stands for (secret files read now), and a
+    warning per secret file that cannot be read (the command goes on without it)."""
     env: dict[str, str] = {}
+    warnings: list[str] = []
     for key, value in values.items():
         if key in SECRET_FILE_KEYS:
             path = Path(value).expanduser()
             try:
                 env[SECRET_FILE_KEYS[key]] = read_secret(path)
             except OSError as exc:
-                raise ConfigError(f"{where}: {key} {path}: {exc.strerror}") from None
+                warnings.append(f"{where}: {key} {path}: {exc.strerror}; going on without it")
         elif key in CLI_KEYS:
             env[CLI_KEYS[key]] = value
         else:
             env[f"KEMI_{key.upper()}"] = str(Path(value).expanduser()) if "file" in key else value
-    return env
+    return env, warnings
 
 
 #: variables the active context set, so another context given later replaces them
@@ -162,7 +186,10 @@ def activate_context(name: str | None) -> str | None:
     if not chosen:
         return None
     values = config.context(chosen)
-    for key, value in context_environment(values, f"{config.path}: context {chosen}").items():
+    env, warnings = context_environment(values, f"{config.path}: context {chosen}")
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for key, value in env.items():
         if key not in os.environ:
             os.environ[key] = value
             _applied[key] = value

@@ -14,7 +14,7 @@ from rich.progress import Progress
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.registry_cmd import check_refs, check_secret
 from kemi_stats.cli.selection import confirm
-from kemi_stats.errors import ValidationError
+from kemi_stats.errors import KemiError, ValidationError
 from kemi_stats.registry.declarative import export_registry, plan_apply, read_desired
 from kemi_stats.registry.models import KINDS
 from kemi_stats.registry.store import Entry, parse_doc
@@ -34,7 +34,7 @@ def _current(obj: CliContext) -> dict[str, dict[str, Entry]]:
 @click.option(
     "--exit-code",
     is_flag=True,
-    help="With --dry-run: exit 1 when there is a difference (0: none), as 'diff' does.",
+    help="With --dry-run: exit 1 when there is a difference, 0 when none, 2 on an error, as 'diff' does.",
 )
 @click.option("--prune", is_flag=True, help="Remove entries the files no longer name.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask before removing (--prune).")
@@ -48,17 +48,21 @@ def apply(
     first (--yes does not)."""
     if exit_code and not dry_run:
         raise click.UsageError("--exit-code goes with --dry-run")
-    desired = read_desired(Path(directory))
-    current = _current(obj)
-    plan = plan_apply(desired, current, prune=prune)
-    known = {
-        k: (set(current[k]) | set(desired[k])) - {n for kk, n in plan.remove if kk == k}
-        for k in KINDS
-    }
-    for kind, name, doc in [*plan.add, *((k, n, d) for k, n, d, _ in plan.change)]:
-        check_refs(obj.registry, kind, name, doc, known)
-        # what apply writes follows add/update: a weak stored secret is replaced when changed
-        check_secret(kind, name, doc, "field 'secret'")
+    try:
+        desired = read_desired(Path(directory))
+        current = _current(obj)
+        plan = plan_apply(desired, current, prune=prune)
+        known = {
+            k: (set(current[k]) | set(desired[k])) - {n for kk, n in plan.remove if kk == k}
+            for k in KINDS
+        }
+        for kind, name, doc in [*plan.add, *((k, n, d) for k, n, d, _ in plan.change)]:
+            check_refs(obj.registry, kind, name, doc, known)
+            # what apply writes follows add/update: a weak stored secret is replaced if changed
+            check_secret(kind, name, doc, "field 'secret'")
+    except KemiError as exc:
+        # as diff: 1 is a difference, 2 is trouble (bad files, etcd away)
+        fail(str(exc), 2 if exit_code else 1)
     if plan.empty:
         click.echo("no difference")
         return

@@ -35,6 +35,12 @@ COMMAND_MODULES = (
 )
 
 
+#: commands no context applies to: the local stack's (its own servers; a production
+#: context's users and TLS files must not reach it) and the config file's own (a broken
+#: context must not stop anyone from switching away from it)
+WITHOUT_CONTEXT = frozenset({"up", "down", "status", "config"})
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--kafka", "kafka_bootstrap", envvar="KEMI_KAFKA_BOOTSTRAP", help="Kafka bootstrap host:port."
@@ -91,7 +97,8 @@ def cli(
 
     Settings come from flags, then KEMI_* variables, then the config file's context
     (kemi-stats config --help), then defaults."""
-    activate_context(context_name)
+    if ctx.invoked_subcommand not in WITHOUT_CONTEXT:
+        activate_context(context_name)
     ctx.obj = CliContext(
         kafka_bootstrap=kafka_bootstrap,
         etcd_endpoint=etcd_endpoint,
@@ -119,6 +126,8 @@ def _context_option(ctx: click.Context, param: click.Parameter, value: str | Non
 
 def _add_context_option(command: click.Command) -> None:
     """``--context`` after any command as before it (``target list --context prod``)."""
+    if command.name in WITHOUT_CONTEXT:
+        return
     if command is not cli and not any("--context" in p.opts for p in command.params):
         command.params.append(
             click.Option(

@@ -211,7 +211,7 @@ def _make_group(kc: KindCli) -> click.Group:
         known = None
         if len(names) > 1:
             known = {k: {e.name for e in obj.registry.list(k)} for _, k in kc.refs}
-        docs = []
+        docs: list[tuple[str, str, Any]] = []
         for n, current in names:
             raw = dump_doc(current.doc)
             raw.update(changes)
@@ -224,18 +224,19 @@ def _make_group(kc: KindCli) -> click.Group:
             # a receiver stored with a weak secret is given a proper one at its next change
             kept = getattr(doc, "secret", None) == getattr(current.doc, "secret", None)
             check_secret(kind, n, doc, stored=kept)
-            docs.append((n, doc))
+            docs.append((kind, n, doc))
         if name is None:
             confirm(
                 f"update {len(docs)} {_plural(kind, len(docs))} matching {', '.join(matchers)}?",
                 yes,
                 required=True,
             )
-        for n, doc in docs:
-            obj.registry.update(kind, n, doc)
-            if name is not None:
-                click.echo(f"{kind} {n} updated")
-        if name is None:
+        # all or nothing, and only over what was read: an entry changed meanwhile (while
+        # the question was on the screen) fails the whole update rather than being lost
+        obj.registry.write_many(docs, unchanged_since={(kind, n): e.mod_revision for n, e in names})
+        if name is not None:
+            click.echo(f"{kind} {name} updated")
+        else:
             click.echo(f"{len(docs)} {_plural(kind, len(docs))} updated")
 
     def with_filters(fn: Any) -> Any:
@@ -290,7 +291,8 @@ def _make_group(kc: KindCli) -> click.Group:
     def remove(
         obj: CliContext, name: str | None, matchers: tuple[str, ...], force: bool, yes: bool
     ) -> None:
-        names = [n for n, _ in _chosen(obj, kind, name, matchers)]
+        chosen = _chosen(obj, kind, name, matchers)
+        names = [n for n, _ in chosen]
         if not force:
             for other_kind, field in _REFERRED_BY.get(kind, []):
                 others = obj.registry.list(other_kind)
@@ -308,11 +310,14 @@ def _make_group(kc: KindCli) -> click.Group:
                 yes,
                 required=True,
             )
-        for n in names:
-            obj.registry.delete(kind, n)
-            if name is not None:
-                click.echo(f"{kind} {n} removed")
-        if name is None:
+        obj.registry.write_many(
+            (),
+            [(kind, n) for n in names],
+            unchanged_since={(kind, n): e.mod_revision for n, e in chosen},
+        )
+        if name is not None:
+            click.echo(f"{kind} {name} removed")
+        else:
             click.echo(f"{len(names)} {_plural(kind, len(names))} removed")
 
     return group

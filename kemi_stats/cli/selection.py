@@ -1,10 +1,11 @@
 """Choosing registry entries from the command line: ``--match`` and ``--label`` filters,
 ``--set`` field changes, and the confirmation a bulk or destructive change asks for.
 
-An entry is matched on a label set made of its name (``name``), its scalar fields
-(``host``, ``interval``, ``severity``, ...) and, for a target, its labels, which take
-precedence over a field of the same name. ``--match`` has the meaning it has in rules
-and silences (:mod:`kemi_stats.matching`); ``--label K=V`` is ``--match K=V``.
+An entry is matched on a label set made of its name (``name``), its scalar fields as
+``show`` prints them (``host``, ``interval: 1m``, ``severity``, ...; no secret, no URL)
+and, for a target, its labels, which take precedence over a field of the same name.
+``--match`` has the meaning it has in rules and silences (:mod:`kemi_stats.matching`);
+``--label K=V`` is an exact ``K=V``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import yaml
 from kemi_stats.cli.context import fail
 from kemi_stats.cli.kind_options import parse_pairs
 from kemi_stats.matching import compile_matcher
-from kemi_stats.registry.models import KINDS, Target, parse_matcher
-from kemi_stats.registry.store import Entry
+from kemi_stats.registry.models import KINDS, Matcher, Target, parse_matcher
+from kemi_stats.registry.store import Entry, dump_doc
 
 __all__ = [
     "EntryFilter",
@@ -81,11 +82,17 @@ def filter_options(kind: str) -> list[Decorator]:
 
 
 def entry_labels(entry: Entry) -> dict[str, str]:
-    """The label set ``--match`` sees for an entry."""
+    """The label set ``--match`` sees for an entry: its fields as ``show`` prints them
+    (``interval`` is ``1m``, ``enabled`` is ``true``), never a secret or a URL."""
     out: dict[str, str] = {}
-    for key, value in entry.doc:
-        if isinstance(value, str | int | float | bool) and key not in _secret_fields(entry.kind):
-            out[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    hidden = _secret_fields(entry.kind)
+    for key, value in dump_doc(entry.doc).items():
+        if key in hidden or key.endswith("url"):
+            continue  # a URL may hold a token (a scrape URL's query, a webhook's path)
+        if isinstance(value, bool):
+            out[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            out[key] = str(value)
     if isinstance(entry.doc, Target):
         out.update(entry.doc.labels)
     out["name"] = entry.name
@@ -116,8 +123,12 @@ class EntryFilter:
         credential: str | None = None,
         enabled: bool | None = None,
     ) -> EntryFilter:
-        texts = [*matchers, *(f"{k}={v}" for k, v in parse_pairs(labels, "--label").items())]
-        tests = tuple(compile_matcher(parse_matcher(t)) for t in texts)
+        pairs = parse_pairs(labels, "--label")
+        # --label K=V is literal: V is no regex and no operator
+        given = [parse_matcher(t) for t in matchers]
+        given += [Matcher(label=k, op="=", value=v) for k, v in pairs.items()]
+        tests = tuple(compile_matcher(m) for m in given)
+        texts = [*matchers, *(f"{k}={v}" for k, v in pairs.items())]
         extra = [f"profile={profile}"] if profile else []
         extra += [f"credential={credential}"] if credential else []
         extra += [] if enabled is None else ["enabled" if enabled else "disabled"]
@@ -142,8 +153,10 @@ class EntryFilter:
 
 
 def apply_sets(kind: str, raw: dict[str, Any], sets: tuple[str, ...]) -> dict[str, Any]:
-    """``raw`` with each ``--set field=value`` (value read as YAML: 30s, 5, false, [a, b])
-    applied; ``labels.site=x`` sets one key of a mapping field."""
+    """``raw`` with each ``--set field=value`` applied. The value is text, converted by the
+    field's type as a flag's would be (``30s``, ``5``, ``false``); ``[a, b]`` or ``{k: v}``
+    is a list or a mapping; empty unsets the field; ``labels.site=x`` sets one key of a
+    mapping field."""
     fields = KINDS[kind].model.model_fields
     for key, text in parse_pairs(sets, "--set").items():
         head, dot, sub = key.partition(".")
@@ -152,14 +165,24 @@ def apply_sets(kind: str, raw: dict[str, Any], sets: tuple[str, ...]) -> dict[st
                 f"{key!r}: {kind} has no field {head!r} (fields: {', '.join(fields)})",
                 param_hint="--set",
             )
-        try:
-            value = yaml.safe_load(text) if text else None
-        except yaml.YAMLError:
-            value = text
         if dot:
-            raw[head] = {**(raw.get(head) or {}), sub: text}
+            current = raw.get(head)
+            if current is not None and not isinstance(current, dict):
+                raise click.BadParameter(
+                    f"{key!r}: field {head!r} is not a mapping", param_hint="--set"
+                )
+            raw[head] = {**(current or {}), sub: text}
+        elif not text:
+            raw.pop(head, None)
+        elif text[0] in "[{":
+            try:
+                raw[head] = yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise click.BadParameter(
+                    f"{key!r}: not a YAML list or mapping", param_hint="--set"
+                ) from None
         else:
-            raw[head] = value
+            raw[head] = text
     return raw
 
 

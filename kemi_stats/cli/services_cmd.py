@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import click
 
+from kemi_stats.assignments import Partitions
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.output import output_option, print_document, print_records
-from kemi_stats.consumer.rebalance import Partitions
 from kemi_stats.errors import BackendUnavailable, ConfigError
 from kemi_stats.registry.etcd import EtcdConfig
 from kemi_stats.registry.instances import Instance, list_instances
@@ -26,7 +26,8 @@ HEALTH_TIMEOUT = 2.0
 async def _health(session: aiohttp.ClientSession, doc: Instance) -> str:
     """``ok``, ``failing: <reason>`` or ``unreachable``, from one GET of the health URL."""
     try:
-        async with session.get(doc.health_url) as resp:
+        # a health page answers itself: a redirect leads somewhere no instance registered
+        async with session.get(doc.health_url, allow_redirects=False) as resp:
             try:
                 body = await resp.json(content_type=None)
             except ValueError:

@@ -149,7 +149,7 @@ def query(
         [{**a, "labels": dict(sorted(a["labels"].items()))} for a in hit], columns, output
     )
     if output == "table":
-        click.echo(f"{len(hit)} of {len(firing)} firing alert(s) match", err=True)
+        click.echo(f"{len(hit)} of {len(firing)} firing alert(s) match")
 
 
 def register(cli: click.Group) -> None:

@@ -13,6 +13,7 @@ import click
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.output import output_option, print_document, print_records
 from kemi_stats.errors import NotFoundError, ValidationError
+from kemi_stats.redact import redact_urls
 from kemi_stats.registry.models import Credential, Profile, Target
 from kemi_stats.registry.oids import SYMBOLS, resolve_oid
 from kemi_stats.registry.store import dump_doc, parse_doc
@@ -108,7 +109,8 @@ def target_test(obj: CliContext, name: str | None, output: str, **fields: Any) -
     try:
         outcome = asyncio.run(poll_once(tname, target, credential, profiles))
     except PollError as exc:
-        fail(f"target {tname}: {exc.reason}: {exc.detail}")
+        # a scrape URL's user info or query may be a credential
+        fail(f"target {tname}: {exc.reason}: {redact_urls(exc.detail)}")
     batch = outcome.batch
     rows = [
         {
@@ -208,8 +210,10 @@ def target_walk(
     from poller.errors import PollError
     from poller.one_shot import walk
 
-    if name is not None and oid is None and fields.get("host"):
-        name, oid = None, name  # `target walk --host H --credential C OID`
+    # `target walk --host H --credential C OID`, unless NAME is a target to override
+    adhoc_oid = name is not None and oid is None and fields.get("host")
+    if adhoc_oid and not obj.registry.exists("target", str(name)):
+        name, oid = None, name
     # a walk reads no profile; an SNMP target's model wants one, so name any
     tname, target = _resolve(obj, name, {**fields, "profiles": () if name else ("walk",)})
     if target.scrapes:

@@ -32,6 +32,7 @@ from pyetcd import etcdrpc
 from pyetcd.etcdrpc import auth_pb2
 
 from kemi_stats.private_file import read_secret, write_private
+from kemi_stats.registry.instances import SERVICES_DIR
 
 __all__ = ["ROLES", "RoleSpec", "setup_auth"]
 
@@ -45,8 +46,8 @@ class RoleSpec:
     writes: tuple[str, ...]
 
 
-#: every service registers its running instances there (kemi_stats.registry.instances)
-SERVICES = "services/"
+#: every service registers its running instances there
+SERVICES = SERVICES_DIR
 
 ROLES: tuple[RoleSpec, ...] = (
     RoleSpec("kemi-operator", "the CLI: write configuration", ("",)),

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from kemi_stats.consumer.rebalance import ASSIGNMENTS, Partitions
+from kemi_stats.assignments import ASSIGNMENTS, Partitions
 from kemi_stats.registry.etcd import EtcdConfig, connect, etcd_errors
 from kemi_stats.settings import Settings
 
@@ -54,6 +54,8 @@ log = logging.getLogger("kemi_stats.instances")
 
 #: the sub-prefix of the registration keys (etcd_auth grants every service role write on it)
 SERVICES_DIR = "services/"
+#: seconds a stopping service waits for its lease's revocation
+STOP_WAIT = 2.0
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -210,8 +212,10 @@ class InstanceRegistration:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # a healthy etcd revokes in milliseconds; a hung one must not hold the
+            # service's stop: the lease then expires by itself within the TTL
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, STOP_WAIT)
 
     async def run(self) -> None:
         """Register, then keep the lease alive every TTL/3 and rewrite on change, until cancelled."""
@@ -255,6 +259,15 @@ class InstanceRegistration:
             if doc != self._stored:
                 client.put(self.key, doc, lease=self._lease)
                 self._stored = doc
+            else:
+                # written only if missing: someone may have deleted the key (a clean-up)
+                # while the lease lives; a present key costs etcd no write and no revision
+                txn = client.transactions
+                client.transaction(
+                    compare=[txn.version(self.key) > 0],
+                    success=[],
+                    failure=[txn.put(self.key, doc, lease=self._lease)],
+                )
 
     def _revoke(self) -> None:
         """Revoke the lease (its key with it) and close the client; a failure only logs."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ import pyetcd
 
 from kemi_stats.errors import (
     AlreadyExistsError,
+    ConflictError,
     NotFoundError,
     RegistryError,
     ValidationError,
@@ -329,17 +330,21 @@ class Registry:
         deletes: Iterable[tuple[str, str]] = (),
         *,
         create_only: bool = False,
+        unchanged_since: Mapping[tuple[str, str], int] | None = None,
         progress: Callable[[int], None] | None = None,
     ) -> int:
         """Write many already-validated entries in transactions of at most 100 operations.
 
-        With ``create_only`` every key must be new (checked in each transaction).
+        With ``create_only`` every key must be new (checked in each transaction). With
+        ``unchanged_since`` ((kind, name) -> mod revision read), each of those entries must
+        still be at that revision: ConflictError names the first that changed meanwhile.
         If a later transaction fails, the ones already applied are rolled back to the
         values read before the first write, so the registry ends as it started.
         """
         ops: builtins.list[tuple[str, bytes | None]] = [
             (self.key(k, n), self.encode(k, n, d)) for k, n, d in puts
         ] + [(self.key(k, n), None) for k, n in deletes]
+        read_at = {self.key(k, n): rev for (k, n), rev in (unchanged_since or {}).items()}
         txn = self._client.transactions
         before: dict[str, bytes | None] = {}
         with self._errors("read before write"):
@@ -360,6 +365,7 @@ class Registry:
                 for i in range(0, len(ops), _TXN_OPS):
                     chunk = ops[i : i + _TXN_OPS]
                     compare = [txn.version(k) == 0 for k, _ in chunk] if create_only else []
+                    compare += [txn.mod(k) == read_at[k] for k, _ in chunk if k in read_at]
                     ok, _ = self._client.transaction(
                         compare=compare,
                         success=[
@@ -367,6 +373,11 @@ class Registry:
                         ],
                         failure=[],
                     )
+                    if not ok and read_at:
+                        raise ConflictError(
+                            f"{self._changed(chunk, read_at)} changed since it was read: "
+                            "nothing was written; run the command again"
+                        )
                     if not ok:
                         raise AlreadyExistsError(f"a key in {chunk[0][0]}.. was created meanwhile")
                     applied.extend(chunk)
@@ -376,6 +387,17 @@ class Registry:
             self._rollback(applied, before)
             raise
         return self._header_revision()
+
+    def _changed(
+        self, chunk: builtins.list[tuple[str, bytes | None]], read_at: dict[str, int]
+    ) -> str:
+        """The first key of ``chunk`` whose entry is no longer at the revision read."""
+        for key, _ in chunk:
+            if key in read_at:
+                _, meta = self._client.get(key)
+                if meta is None or int(meta.mod_revision) != read_at[key]:
+                    return key
+        return chunk[0][0]
 
     def reseal(self, progress: Callable[[int], None] | None = None) -> dict[str, int]:
         """Seal every secret of every entry under the keyring's current key, all or nothing.

@@ -15,6 +15,7 @@ import orjson
 import pytest
 import yaml
 
+from kemi_stats.errors import ConflictError
 from kemi_stats.registry.builtin import load_builtin_profiles
 from kemi_stats.registry.models import Credential, Target
 from kemi_stats.registry.store import Registry
@@ -268,3 +269,54 @@ def test_secrets_from_stdin_file_and_environment(
     assert empty.returncode == 2 and "--priv-key" in empty.stderr and "empty" in empty.stderr
     unset = cli("credential", "update", "v3", "--priv-key", "env:NOPE_NOT_SET", ok=False)
     assert unset.returncode == 2 and "NOPE_NOT_SET is not set" in unset.stderr
+
+
+def test_bulk_writes_are_all_or_nothing_over_what_was_read(registry: Registry) -> None:
+    _fleet(registry, 4)
+    read = {e.name: e for e in registry.list("target")}
+    # someone changes sw-002 between the read and the write (while the question is asked)
+    registry.update("target", "sw-002", read["sw-002"].doc.model_copy(update={"port": 1161}))
+    changed = [("target", n, e.doc.model_copy(update={"retries": 5})) for n, e in read.items()]
+    with pytest.raises(ConflictError, match="sw-002 changed since it was read"):
+        registry.write_many(
+            changed, unchanged_since={("target", n): e.mod_revision for n, e in read.items()}
+        )
+    after = {e.name: e.doc for e in registry.list("target")}
+    assert {d.retries for d in after.values()} == {1}  # nothing written
+    assert after["sw-002"].port == 1161  # and the other change kept
+
+
+def test_a_broken_context_never_locks_the_config_commands(
+    etcd: RunningServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    cli = Cli(etcd.address, "/broken-ctx/", KEMI_CONFIG=str(config))
+    cli("config", "set-context", "broken", f"etcd_endpoint={etcd.address}",
+        f"etcd_password_file={tmp_path / 'gone'}")  # fmt: skip
+    cli("config", "set-context", "good", f"etcd_endpoint={etcd.address}")
+    assert cli("config", "current-context").stdout.strip() == "broken"
+    # the config commands and the local stack's read no context; others warn and go on
+    cli("config", "use-context", "good")
+    cli("config", "use-context", "broken")
+    listed = cli("credential", "list")
+    assert f"etcd_password_file {tmp_path / 'gone'}: No such file or directory" in listed.stderr
+    status = cli("status", "--data-dir", str(tmp_path / "no-stack"), ok=False)
+    assert "warning" not in status.stderr and "no stack in" in status.stderr
+    assert "--context" not in cli("status", "--help").stdout
+
+
+def test_apply_exit_code_tells_a_difference_from_trouble(
+    cli: Cli, registry: Registry, tmp_path: Path
+) -> None:
+    _fleet(registry, 2)
+    cli("export", str(tmp_path / "reg"))
+    (tmp_path / "reg" / "targets.yaml").write_text("targets: [1, 2\n")
+    broken = cli("apply", "-f", str(tmp_path / "reg"), "--dry-run", "--exit-code", ok=False)
+    assert broken.returncode == 2 and broken.stderr.startswith("error: ")
+
+
+def test_target_test_never_prints_a_scrape_urls_secrets(cli: Cli) -> None:
+    url = "http://bob:S3CRETPW@127.0.0.1:9/metrics?token=QSECRET"
+    failed = cli("target", "test", "--scrape-url", url, "--deadline", "2s", ok=False)
+    assert failed.returncode == 1 and "connection" in failed.stderr
+    assert "S3CRETPW" not in failed.stderr and "QSECRET" not in failed.stderr

@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 __all__ = ["pipeline", "snmpd_agent", "snmpsim"]
 
 INTERVAL = 3.0
+WRONG_DEADLINE = 8.0
 #: values that differ between two polls of the same agent
 MOVING = {"sysUpTime", "snmp_poll_duration_seconds"}
 
@@ -45,12 +46,20 @@ def _stored(batch: SampleBatch) -> list[dict[str, object]]:
     ]
 
 
-def _target(registry: Registry, name: str, port: int, credential: str, profiles: list[str]) -> None:
+def _target(
+    registry: Registry,
+    name: str,
+    port: int,
+    credential: str,
+    profiles: list[str],
+    interval: float = INTERVAL,
+    retries: int = 1,
+) -> None:
     registry.put(
         "target",
         name,
         Target(host="127.0.0.1", port=port, credential=credential, profiles=profiles,
-               interval=INTERVAL, deadline=INTERVAL, timeout=1.0, retries=1,
+               interval=interval, deadline=interval, timeout=1.0, retries=retries,
                labels={"site": "pangyo"}),
     )  # fmt: skip
 
@@ -76,7 +85,9 @@ async def test_target_test_prints_what_the_poller_stores(
     cli("profile", "add", "ucd-gen", "-f", str(generated))
     _target(registry, "sim-a", snmpsim.port, "sim-a", ["if-mib", "system"])
     _target(registry, "snmpd-ucd", snmpd_agent.port, "public", ["ucd-gen", "system"])
-    _target(registry, "snmpd-wrong", snmpd_agent.port, "wrong", ["system"])
+    # telling a wrong community from a dead agent takes a probe after the timeout: give
+    # it room on a busy machine
+    _target(registry, "snmpd-wrong", snmpd_agent.port, "wrong", ["system"], WRONG_DEADLINE, 0)
     pipeline.start("poller.scheduler", "scheduler")
     pipeline.start("poller.worker", "worker")
     targets = ("sim-a", "snmpd-ucd", "snmpd-wrong")
@@ -117,7 +128,7 @@ async def test_target_test_prints_what_the_poller_stores(
     took = time.monotonic() - started
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: target snmpd-wrong: bad_community: ")
-    assert took < INTERVAL + 5, took  # the deadline, plus starting a Python process
+    assert took < WRONG_DEADLINE + 5, took  # the deadline, plus starting a Python process
 
     # an unregistered device: --host, --credential, --profile
     adhoc = cli("target", "test", "--host", "127.0.0.1", "--port", str(snmpd_agent.port),
@@ -160,5 +171,10 @@ async def test_target_walk_lists_a_subtree_with_names(
     everything = cli("target", "walk", "--host", "127.0.0.1", "--port", str(snmpd_agent.port),
                      "--credential", "public")  # fmt: skip
     assert "sysName.0" in everything.stdout and "objects under 1.3.6.1.2.1" in everything.stderr
+    # a leaf is read, as snmpwalk does; a registered target's fields can be overridden
+    leaf = cli("target", "walk", "sim-a", "sysUpTime.0", "-o", "json").stdout
+    assert [r["name"] for r in orjson.loads(leaf)] == ["sysUpTime.0"]
+    moved = cli("target", "walk", "sim-a", "--host", "127.0.0.1", "1.3.6.1.2.1.1.3", "-o", "json")
+    assert len(orjson.loads(moved.stdout)) == 1
     bad = cli("target", "walk", "sim-a", "noSuchThing", ok=False)
     assert bad.returncode == 1 and "'noSuchThing' is not an OID" in bad.stderr

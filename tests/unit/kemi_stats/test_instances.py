@@ -11,8 +11,8 @@ import orjson
 import pytest
 from aiokafka import TopicPartition
 
+from kemi_stats.assignments import Assignments
 from kemi_stats.cli.services_cmd import partitions_cell, uptime_cell
-from kemi_stats.consumer.rebalance import Assignments
 from kemi_stats.registry.instances import (
     Instance,
     InstanceRegistration,

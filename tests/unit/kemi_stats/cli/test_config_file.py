@@ -57,14 +57,25 @@ def test_save_is_private_and_round_trips(config: Path) -> None:
 def test_environment_of_a_context(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("s3cret\n")
-    env = context_environment(
+    env, warnings = context_environment(
         {"etcd_prefix": "/p/", "etcd_password_file": str(secret), "aggregator_url": "http://a"},
         "ctx",
     )
     assert env == {"KEMI_ETCD_PREFIX": "/p/", "KEMI_ETCD_PASSWORD": "s3cret",
                    "KEMI_AGENT_URL": "http://a"}  # fmt: skip
-    with pytest.raises(ConfigError, match="ctx: etcd_password_file"):
-        context_environment({"etcd_password_file": str(tmp_path / "missing")}, "ctx")
+    assert warnings == []
+    # an unreadable secret file is a warning: the command goes on (and may not need it)
+    env, warnings = context_environment({"etcd_password_file": str(tmp_path / "gone")}, "ctx")
+    assert env == {}
+    assert warnings == [f"ctx: etcd_password_file {tmp_path / 'gone'}: No such file or directory; "
+                        "going on without it"]  # fmt: skip
+
+
+def test_urls_with_credentials_are_refused(config: Path) -> None:
+    config.write_text("contexts:\n  a:\n    tsdb_url: http://u:pw@vm:8428\n")
+    with pytest.raises(ConfigError, match="tsdb_url has credentials in it") as caught:
+        ConfigFile.load()
+    assert "pw" not in str(caught.value).replace("password", "")
 
 
 def test_flags_then_environment_then_context(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,8 +21,15 @@ def test_labels_are_name_fields_and_target_labels() -> None:
     assert labels["name"] == "sw-1"
     assert labels["site"] == "pangyo"
     assert labels["host"] == "label-wins"  # a target's own label before a field
-    assert labels["enabled"] == "true" and labels["interval"] == "60.0"
+    # as show prints them: a duration as written, a boolean in lower case
+    assert labels["enabled"] == "true" and labels["interval"] == "1m"
     assert "profiles" not in labels  # lists are not labels
+
+
+def test_urls_are_never_matchable() -> None:
+    entry = _target("s", scrape_url="http://127.0.0.1:9100/metrics?token=T0KEN",
+                    credential=None, profiles=[])  # fmt: skip
+    assert not any("url" in k for k in entry_labels(entry))
 
 
 def test_secret_fields_are_never_matchable() -> None:
@@ -41,6 +48,8 @@ def test_secret_fields_are_never_matchable() -> None:
         ((), ("site=seoul",), {"b"}),
         (("rack=r1",), ("site=pangyo",), {"a"}),
         (("site=",), (), {"c"}),
+        ((), ("site=~pan.*",), set()),  # --label is literal, not a regex
+        (("interval=1m",), (), {"a", "b", "c"}),
     ],
 )
 def test_matchers_and_labels_are_anded(
@@ -81,12 +90,14 @@ def test_filters_apply_to_every_kind() -> None:
     assert not EntryFilter.from_options(("severity=warning",)).matches(rule)
 
 
-def test_set_reads_yaml_values_and_one_label() -> None:
-    raw = {"host": "h", "labels": {"site": "pangyo"}}
+def test_set_gives_text_the_model_converts_and_one_label() -> None:
+    raw = {"host": "h", "labels": {"site": "pangyo"}, "resource_id": "x"}
     out = apply_sets("target", raw, ("interval=30s", "enabled=false", "retries=3",
-                                     "labels.tier=core", "profiles=[a, b]"))  # fmt: skip
-    assert out == {"host": "h", "interval": "30s", "enabled": False, "retries": 3,
+                                     "labels.tier=core", "profiles=[a, b]", "resource_id="))  # fmt: skip
+    assert out == {"host": "h", "interval": "30s", "enabled": "false", "retries": "3",
                    "labels": {"site": "pangyo", "tier": "core"}, "profiles": ["a", "b"]}  # fmt: skip
+    # a string field keeps digits as text
+    assert apply_sets("credential", {}, ("community=123456",)) == {"community": "123456"}
 
 
 def test_set_names_an_unknown_field() -> None:
@@ -94,3 +105,5 @@ def test_set_names_an_unknown_field() -> None:
         apply_sets("target", {}, ("colour=red",))
     with pytest.raises(click.BadParameter, match="not key=value"):
         apply_sets("target", {}, ("interval",))
+    with pytest.raises(click.BadParameter, match="field 'interval' is not a mapping"):
+        apply_sets("target", {"interval": "1m"}, ("interval.x=1",))
