@@ -16,6 +16,7 @@ restart must not look like silence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -49,6 +50,8 @@ PORT = 9104
 MAX_RECORDS = 2000
 #: how often expired silences past their retention are looked for (seconds)
 SWEEP_INTERVAL = 60.0
+#: seconds a stopping evaluator waits for its last transitions' acks (see _final_checkpoint)
+FINAL_CHECKPOINT_WAIT = 5.0
 
 
 class EvaluatorService:
@@ -172,6 +175,25 @@ class EvaluatorService:
         m.CHECKPOINT.observe(time.perf_counter() - started)
         m.SERIES.set(len(self.engine.series))
 
+    async def _final_checkpoint(self) -> None:
+        """The checkpoint on the way out, waited for at most FINAL_CHECKPOINT_WAIT seconds.
+
+        With the broker gone, the acks of the last transitions never come: the saved state
+        then stays at the last checkpoint, and the next start re-derives those transitions
+        from its offsets (nothing is lost), rather than holding the stop until the
+        producer's timeout (an orchestrator kills a process that takes that long)."""
+        checkpoint = asyncio.ensure_future(self._checkpoint())
+        try:
+            await asyncio.wait_for(asyncio.shield(checkpoint), FINAL_CHECKPOINT_WAIT)
+        except TimeoutError:
+            checkpoint.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpoint
+            log.warning(
+                "final checkpoint not done within %.0f s (Kafka unreachable?): the next start "
+                "resumes from the last one", FINAL_CHECKPOINT_WAIT,
+            )  # fmt: skip
+
     async def _step(self) -> None:
         """Fetch and evaluate one chunk, run timers when due, checkpoint when due."""
         assert self.consumer is not None
@@ -275,7 +297,7 @@ class EvaluatorService:
         finally:
             try:
                 async with self._lock:
-                    await asyncio.shield(self._checkpoint())
+                    await self._final_checkpoint()
             except Exception:
                 log.exception("final checkpoint failed")
             await self.consumer.stop()
