@@ -23,7 +23,13 @@ import orjson
 
 from kemi_stats.catalogue import SERVICES
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
-from kemi_stats.cli.output import legacy_json_option, output_option, print_records, print_table
+from kemi_stats.cli.output import (
+    legacy_json_option,
+    output_option,
+    print_csv,
+    print_records,
+    print_table,
+)
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import NotFoundError
 from kemi_stats.keyring import require_keyring
@@ -79,7 +85,7 @@ def _table(
 ) -> None:
     if output == "csv":
         names = [h.split(" (")[0].lower() for h in header]  # SINCE (UTC) -> since
-        print_records([dict(zip(names, r, strict=True)) for r in rows], names, "csv")
+        print_csv(names, rows)
         return
     if not rows and empty:
         click.echo(empty)

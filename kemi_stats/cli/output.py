@@ -22,6 +22,7 @@ __all__ = [
     "OUTPUT_OPTION",
     "SHOW_OUTPUT_OPTION",
     "output_option",
+    "print_csv",
     "print_document",
     "print_entries",
     "print_records",
@@ -78,26 +79,25 @@ def print_document(doc: Any, output: str) -> None:
         click.echo(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
 
 
-def print_records(
-    rows: Sequence[dict[str, Any]], columns: Sequence[str], output: str, *, key: str | None = None
-) -> None:
-    """Print records (dicts) as a table or CSV of ``columns``, or whole as JSON/YAML; with
-    ``key``, JSON and YAML are a mapping from each record's ``key`` to the rest of it."""
+def print_records(rows: Sequence[dict[str, Any]], columns: Sequence[str], output: str) -> None:
+    """Print records (dicts) as a table or CSV of ``columns``, or whole as JSON/YAML."""
     if output in ("json", "yaml"):
-        data: Any = list(rows)
-        if key is not None:
-            data = {r[key]: {k: v for k, v in r.items() if k != key} for r in rows}
-        print_document(data, output)
+        print_document(list(rows), output)
         return
+    cells = [[_plain(r.get(c)) for c in columns] for r in rows]
     if output == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
-        for r in rows:
-            writer.writerow(["" if r.get(c) is None else _plain(r.get(c)) for c in columns])
-        click.echo(out.getvalue(), nl=False)
+        print_csv(columns, cells)
         return
-    print_table([c.upper() for c in columns], [[_plain(r.get(c)) for c in columns] for r in rows])
+    print_table([c.upper() for c in columns], cells)
+
+
+def print_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """CSV with a header row; an absent value (``-`` in a table) is an empty field."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if cell == "-" else cell for cell in row] for row in rows)
+    click.echo(out.getvalue(), nl=False)
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -211,20 +211,9 @@ def any_resource_warning(entries: list[Entry]) -> str | None:
 
 def print_entries(kind: str, entries: list[Entry], output: str) -> None:
     """Print entries of one kind in the chosen format."""
-    if output == "json":
-        click.echo(
-            orjson.dumps(
-                {e.name: shown(kind, e) for e in entries}, option=orjson.OPT_INDENT_2
-            ).decode()
-        )
-        return
-    if output == "yaml":
-        click.echo(
-            # unicode as is: a redacted URL ends in "…", labels may be in any script
-            yaml.safe_dump(
-                {e.name: shown(kind, e) for e in entries}, sort_keys=False, allow_unicode=True
-            ).rstrip()
-        )
+    if output in ("json", "yaml"):
+        # unicode as is: a redacted URL ends in "…", labels may be in any script
+        print_document({e.name: shown(kind, e) for e in entries}, output)
         return
     columns = COLUMNS[kind]
     rows = []
@@ -239,10 +228,6 @@ def print_entries(kind: str, entries: list[Entry], output: str) -> None:
         rows.append([e.name, *(_cell(kind, c, data.get(c)) for c in columns)])
     header = ["NAME", *(c.upper() for c in columns)]
     if output == "csv":
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow([h.lower() for h in header])
-        writer.writerows(["" if cell == "-" else cell for cell in row] for row in rows)
-        click.echo(out.getvalue(), nl=False)
+        print_csv([h.lower() for h in header], rows)
         return
     print_table(header, rows)

@@ -89,9 +89,9 @@ def profile_generate(
 ) -> None:
     """Print a profile for NAME from MIB files (offline); 'profile add NAME -f' takes it."""
     # pysmi is loaded only by this command, not at every CLI start
-    from kemi_stats.mibs import DEFAULT_MIB_DIRS, MibLibrary, ProfileRequest, build_profile
+    from kemi_stats.mibs import MibLibrary, ProfileRequest, build_profile
 
-    library = MibLibrary([*mib_dirs, *DEFAULT_MIB_DIRS], obj.settings.data_dir / "mib-cache")
+    library = MibLibrary.local(mib_dirs, obj.settings.data_dir)
     modules = {m: library.module(m) for m in mibs}
     request = ProfileRequest(tables, columns, lookups, scalars, description)
     fields, notes = build_profile(modules, request, library.load, library.searched())

@@ -30,21 +30,18 @@ def _resolve(
     fields: dict[str, Any],
 ) -> tuple[str, Target]:
     """The registered target ``name`` (flags override its fields), or an ad-hoc one."""
-    given = {k: v for k, v in fields.items() if v not in (None, ())}
+    given = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in fields.items() if v not in (None, ())
+    }
     if name is None:
         if not given.get("host") and not given.get("scrape_url"):
             fail("give a target's NAME, or --host (or --scrape-url) for an unregistered device")
-        if "profiles" in given:
-            given["profiles"] = list(given["profiles"])
-        adhoc = given.get("host") or "adhoc"
+        adhoc = str(given.get("host") or "adhoc")
         return adhoc, parse_doc("target", adhoc, given)
     entry = obj.registry.get("target", name)
     if not given:
         return name, entry.doc
-    raw = {**dump_doc(entry.doc), **given}
-    if "profiles" in given:
-        raw["profiles"] = list(given["profiles"])
-    return name, parse_doc("target", name, raw)
+    return name, parse_doc("target", name, {**dump_doc(entry.doc), **given})
 
 
 def _credential(obj: CliContext, target: Target) -> Credential | None:
@@ -117,7 +114,7 @@ def target_test(obj: CliContext, name: str | None, output: str, **fields: Any) -
             "metric": s.metric,
             "labels": dict(s.labels),
             "value": s.value,
-            "kind": s.kind.value if hasattr(s.kind, "value") else str(s.kind),
+            "kind": s.kind.value,
         }
         for s in batch.samples
     ]
@@ -149,10 +146,9 @@ def _oid_names(
     """OID -> name: the registry's known names, then those of the MIBs given."""
     names = {oid: name for name, oid in SYMBOLS.items()}
     if mibs:
-        from kemi_stats.mibs import DEFAULT_MIB_DIRS, MibLibrary
+        from kemi_stats.mibs import MibLibrary
 
-        library = MibLibrary([*mib_dirs, *DEFAULT_MIB_DIRS], obj.settings.data_dir / "mib-cache")
-        names.update(library.names(mibs))
+        names.update(MibLibrary.local(mib_dirs, obj.settings.data_dir).names(mibs))
     return names
 
 

@@ -40,6 +40,12 @@ class MibLibrary:
         self.cache_dir = cache_root / key.hexdigest()[:16]
         self._modules: dict[str, dict[str, Any] | None] = {}
 
+    @classmethod
+    def local(cls, extra_dirs: Sequence[Path], data_dir: Path) -> MibLibrary:
+        """The CLI's library: ``extra_dirs`` first, then the system's MIB folder; its cache
+        under the data dir."""
+        return cls([*extra_dirs, *DEFAULT_MIB_DIRS], data_dir / "mib-cache")
+
     def searched(self) -> str:
         """The directories searched, for error messages."""
         return ", ".join(str(d) for d in self.dirs) or "(none)"

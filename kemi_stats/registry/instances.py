@@ -27,7 +27,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import orjson
@@ -36,6 +36,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from kemi_stats.assignments import ASSIGNMENTS, Partitions
 from kemi_stats.registry.etcd import EtcdConfig, connect, etcd_errors
 from kemi_stats.settings import Settings
+
+if TYPE_CHECKING:
+    from kemi_stats.registry.store import Registry
 
 __all__ = [
     "Instance",
@@ -336,13 +339,8 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-def list_instances(config: EtcdConfig, prefix: str, service: str | None = None) -> Listing:
-    """Every registered instance (of ``service`` if given); BackendUnavailable if etcd fails."""
-    key = services_prefix(prefix, service)
-    with etcd_errors(config.label, f"read {key}"):
-        client = connect(config)
-        try:
-            rows = [(meta.key.decode(), value) for value, meta in client.get_prefix(key)]
-        finally:
-            client.close()
-    return parse_instances(prefix, rows, service)
+def list_instances(registry: Registry, service: str | None = None) -> Listing:
+    """Every registered instance (of ``service`` if given), read in pages at one revision;
+    BackendUnavailable if etcd fails."""
+    _, rows = registry.scan(services_prefix(registry.prefix, service))
+    return parse_instances(registry.prefix, [(key, value) for key, value, _ in rows], service)

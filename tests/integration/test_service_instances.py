@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from kemi_stats.registry.instances import InstanceRegistration, describe, list_instances
+from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
 from kemi_stats.stack.process import wait_until
 from tests.cli import Cli
@@ -112,12 +113,12 @@ async def test_every_service_role_may_register(secure_etcd: SecureEtcd, user: st
     )  # fmt: skip
     name = f"svc-{uuid.uuid4().hex[:6]}"
     reg = InstanceRegistration(settings, describe(name, settings, 1)).start()
-    operator = secure_etcd.config("kemi-operator")
+    operator = Registry(secure_etcd.config("kemi-operator"), PREFIX)
     try:
         assert await asyncio.to_thread(wait_until, lambda: reg.registered, 10)
-        listing = await asyncio.to_thread(list_instances, operator, PREFIX, name)
+        listing = await asyncio.to_thread(list_instances, operator, name)
         assert [d.name for d in listing.instances] == [name]
     finally:
         await reg.stop()
-    listing = await asyncio.to_thread(list_instances, operator, PREFIX, name)
+    listing = await asyncio.to_thread(list_instances, operator, name)
     assert listing.instances == []

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from kemi_stats.model import SampleBatch
-from kemi_stats.registry.models import Credential, Target
+from kemi_stats.registry.models import Credential, Profile, Target
 from kemi_stats.registry.store import Registry
 from tests.cli import Cli
 from tests.integration.poller_support import Pipeline, pipeline, reason_of, up_of
@@ -83,6 +83,14 @@ async def test_target_test_prints_what_the_poller_stores(
         "--table", "dskTable", "--column", "dskTotal", "--column", "dskUsed",
         "--lookup", "dskPath", "--scalar", "memTotalReal", "--output-file", str(generated))  # fmt: skip
     cli("profile", "add", "ucd-gen", "-f", str(generated))
+    # the registry holds numeric OIDs: nothing is resolved per poll
+    profile = registry.get("profile", "ucd-gen").doc
+    assert isinstance(profile, Profile)
+    assert [t.columns[0].oid for t in profile.tables] == [
+        "1.3.6.1.4.1.2021.10.1.5",  # laLoadInt
+        "1.3.6.1.4.1.2021.9.1.6",  # dskTotal
+    ]
+    assert [s.oid for s in profile.scalars] == ["1.3.6.1.4.1.2021.4.5"]  # memTotalReal
     _target(registry, "sim-a", snmpsim.port, "sim-a", ["if-mib", "system"])
     _target(registry, "snmpd-ucd", snmpd_agent.port, "public", ["ucd-gen", "system"])
     # telling a wrong community from a dead agent takes a probe after the timeout: give

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-APT_PACKAGES = ["etcd-server", "victoria-metrics", "snmpd", "snmp", "python3-venv"]
+APT_PACKAGES = ["etcd-server", "victoria-metrics", "snmpd", "snmp", "libsnmp-base", "python3-venv"]
 
 FAKES = {
     "dpkg-query": """

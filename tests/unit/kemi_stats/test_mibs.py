@@ -12,8 +12,6 @@ from kemi_stats.mibs import DEFAULT_MIB_DIRS, MibLibrary, ProfileRequest, build_
 from kemi_stats.registry.models import Profile
 
 TEST_MIBS = Path(__file__).parents[2] / "data" / "mibs"
-UCD = DEFAULT_MIB_DIRS[0] / "UCD-SNMP-MIB.txt"
-needs_ucd = pytest.mark.skipif(not UCD.is_file(), reason="libsnmp-base is not installed")
 
 
 def _generate(
@@ -28,7 +26,6 @@ def library(tmp_path: Path) -> MibLibrary:
     return MibLibrary([TEST_MIBS, *DEFAULT_MIB_DIRS], tmp_path / "cache")
 
 
-@needs_ucd
 def test_la_table_with_a_lookup(library: MibLibrary) -> None:
     doc, notes = _generate(
         library, ["UCD-SNMP-MIB"], tables=["laTable"], columns=["laLoad"], lookups=["laNames"]
@@ -47,7 +44,6 @@ def test_la_table_with_a_lookup(library: MibLibrary) -> None:
     assert (library.cache_dir / "UCD-SNMP-MIB.json").is_file()
 
 
-@needs_ucd
 def test_dsk_table_defaults_to_its_numeric_columns_in_table_order(library: MibLibrary) -> None:
     doc, _ = _generate(library, ["UCD-SNMP-MIB"], tables=["dskTable"], scalars=["ssCpuRawUser"])
     (table,) = doc["tables"]
@@ -60,7 +56,6 @@ def test_dsk_table_defaults_to_its_numeric_columns_in_table_order(library: MibLi
     Profile.model_validate(doc)
 
 
-@needs_ucd
 @pytest.mark.parametrize(
     ("mib", "request_", "error", "words"),
     [
