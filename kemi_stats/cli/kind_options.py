@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import click
@@ -171,7 +172,10 @@ def _profile_doc(v: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
     _set(doc, "description", v["description"])
     for spec in v["scalars"]:
         name, _, rest = spec.partition("=")
-        oid, _, typ = rest.partition(":")
+        # the type is the last ':' part, and only a type: MODULE::name stays whole
+        oid, colon, typ = rest.rpartition(":")
+        if not colon or typ not in ("gauge", "counter"):
+            oid, typ = rest, ""
         if not name or not oid:
             raise click.BadParameter(
                 f"{spec!r} is not NAME=OID[:gauge|counter]", param_hint="--scalar"
@@ -188,6 +192,12 @@ PROFILE = KindCli(
         click.option("--description", help="What the profile collects."),
         click.option("--scalar", "scalars", multiple=True, metavar="NAME=OID[:TYPE]",
                      help="Add or replace a scalar metric, e.g. sysUpTime=1.3.6.1.2.1.1.3:gauge."),
+        click.option("--mib", "mibs", multiple=True, metavar="MODULE",
+                     help="Resolve object names (UCD-SNMP-MIB::memTotalReal) through this MIB, "
+                          "offline, now (repeatable; docs/mibs.md)."),
+        click.option("--mib-dir", "mib_dirs", multiple=True,
+                     type=click.Path(exists=True, file_okay=False, path_type=Path),
+                     help="Also search this directory for MIB files."),
     ],
     _profile_doc,
 )  # fmt: skip

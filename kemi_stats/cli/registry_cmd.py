@@ -162,7 +162,7 @@ def _make_group(kc: KindCli) -> click.Group:
     def add(obj: CliContext, name: str | None, file: str | None, **values: Any) -> None:
         name = name or (kc.auto_name() if kc.auto_name else None)
         assert name is not None
-        raw = kc.to_doc(values, load_fields(file, kind))
+        raw = _mib_names(obj, kind, kc.to_doc(values, load_fields(file, kind)), values)
         secret = None
         if kind == "token":
             secret = new_token_secret()
@@ -216,7 +216,7 @@ def _make_group(kc: KindCli) -> click.Group:
             raw = dump_doc(current.doc)
             raw.update(changes)
             raw = apply_sets(kind, raw, sets)
-            raw = kc.to_doc(values, raw)
+            raw = _mib_names(obj, kind, kc.to_doc(values, raw), values)
             _keep_stored_urls(kind, n, raw, current.doc)
             _keep_stored_secrets(kind, n, raw, current.doc)
             doc = parse_doc(kind, n, raw)
@@ -321,6 +321,19 @@ def _make_group(kc: KindCli) -> click.Group:
             click.echo(f"{len(names)} {_plural(kind, len(names))} removed")
 
     return group
+
+
+def _mib_names(
+    obj: CliContext, kind: str, raw: dict[str, Any], values: dict[str, Any]
+) -> dict[str, Any]:
+    """A profile's object names resolved through the MIBs given with --mib, now: what is
+    stored, and all the poller sees, is numeric."""
+    if kind != "profile" or not values.get("mibs"):
+        return raw
+    from kemi_stats.mibs import MibLibrary, resolve_profile_names
+
+    library = MibLibrary.local(values.get("mib_dirs") or (), obj.settings.data_dir)
+    return resolve_profile_names(raw, library.oids(values["mibs"]))
 
 
 def _plural(kind: str, count: int) -> str:

@@ -70,6 +70,10 @@ class MibLibrary:
                     out[node["oid"]] = str(node.get("name") or symbol)
         return out
 
+    def oids(self, modules: Sequence[str]) -> dict[str, str]:
+        """Object name -> numeric OID for every object of ``modules``."""
+        return {name: oid for oid, name in self.names(modules).items()}
+
     def load(self, name: str) -> dict[str, Any] | None:
         """The cached JSON of an already compiled module (None: not compiled, or a stub)."""
         if name not in self._modules:

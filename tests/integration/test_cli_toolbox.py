@@ -320,3 +320,39 @@ def test_target_test_never_prints_a_scrape_urls_secrets(cli: Cli) -> None:
     failed = cli("target", "test", "--scrape-url", url, "--deadline", "2s", ok=False)
     assert failed.returncode == 1 and "connection" in failed.stderr
     assert "S3CRETPW" not in failed.stderr and "QSECRET" not in failed.stderr
+
+
+def test_profile_names_resolve_through_mibs_when_written(
+    cli: Cli, registry: Registry, tmp_path: Path
+) -> None:
+    cli.env["KEMI_DATA_DIR"] = str(tmp_path / "data")
+    # names the registry does not know offline: only UCD-SNMP-MIB's file defines them
+    cli("profile", "add", "ucd-named", "--mib", "UCD-SNMP-MIB",
+        "--scalar", "memShared=UCD-SNMP-MIB::memShared",
+        "--scalar", "ssCpuRawKernel=ssCpuRawKernel.0:counter")  # fmt: skip
+    doc = registry.get("profile", "ucd-named").doc
+    assert [(s.name, s.oid, s.type) for s in doc.scalars] == [
+        ("memShared", "1.3.6.1.4.1.2021.4.13", "gauge"),
+        ("ssCpuRawKernel", "1.3.6.1.4.1.2021.11.55.0", "counter"),
+    ]
+    (tmp_path / "table.yaml").write_text(
+        "tables:\n  - name: dskTable\n    index_label: dskIndex\n"
+        "    columns: [{name: dskTotal, oid: 'UCD-SNMP-MIB::dskTotal'}]\n"
+        "    lookups: [{label: dskPath, oid: dskPath}]\n"
+    )
+    cli(
+        "profile",
+        "update",
+        "ucd-named",
+        "-f",
+        str(tmp_path / "table.yaml"),
+        "--mib",
+        "UCD-SNMP-MIB",
+    )
+    table = registry.get("profile", "ucd-named").doc.tables[0]
+    assert (table.columns[0].oid, table.lookups[0].oid) == (
+        "1.3.6.1.4.1.2021.9.1.6", "1.3.6.1.4.1.2021.9.1.2")  # fmt: skip
+    # without the MIB the name is unknown: one line naming it, nothing written
+    unknown = cli("profile", "add", "nope", "--scalar", "m=UCD-SNMP-MIB::dskTotal", ok=False)
+    assert unknown.returncode == 1 and "dskTotal" in unknown.stderr
+    assert not registry.exists("profile", "nope")
