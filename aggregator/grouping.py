@@ -14,14 +14,19 @@ built per sample, and a record is a ``join`` of the pairs.
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable, Mapping
 from itertools import chain
+from typing import Any
 
 from aggregator.rejection import over_limit
 from kemi_stats.batch_writer import PreparedSeries, SeriesCache, encode_prepared_batch, pack_double
 from kemi_stats.codec import decode_batch
 from kemi_stats.model import MetricKind, SampleBatch, Source
 
-__all__ = ["BatchBuilder", "FloatGroup", "Group", "LabelKey", "label_key"]
+__all__ = [
+    "BatchBuilder", "FloatGroup", "FloatGroupsAt", "FloatGroupsByStamp", "Group", "LabelKey",
+    "label_key",
+]  # fmt: skip
 
 LabelKey = tuple[tuple[str, str], ...]
 #: one (resource, time)'s samples: series identity -> the encoded sample
@@ -118,34 +123,82 @@ class BatchBuilder:
         """The Kafka records: (resource id, encoded SampleBatch), one per resource and time,
         or several when its samples encode to more than ``max_bytes`` (split by sample).
 
+        A (resource, time) with samples in both kinds of group is one record: what a
+        reader computes from one batch (an expression over two metrics) sees them all.
         A single sample too large for a record is a 413 Rejection.
         """
         revision = self.config_revision
-        records = []
-        for (resource, time_ms), group in self._groups.items():
-            if group:
-                value = encode_prepared_batch(
-                    resource, time_ms, Source.PUSH, group.values(), revision
-                )
-                if len(value) <= max_bytes:
-                    records.append((resource.encode(), value))
-                else:
-                    records += _split(resource, time_ms, list(group.values()), revision, max_bytes)
-        for (resource, time_ms), floats in self._floats.items():
+        records: list[tuple[bytes, bytes]] = []
+        floats_of = self._floats
+        for key, group in self._groups.items():
+            floats = floats_of.get(key)
+            samples: Iterable[bytes] = group.values()
             if floats:
-                value = encode_prepared_batch(
-                    resource, time_ms, Source.PUSH, chain.from_iterable(floats.items()), revision
-                )
-                if len(value) <= max_bytes:
-                    records.append((resource.encode(), value))
-                else:
-                    samples = [head + double for head, double in floats.items()]
-                    records += _split(resource, time_ms, samples, revision, max_bytes)
+                samples = chain(samples, chain.from_iterable(floats.items()))
+            elif not group:
+                continue
+            self._record(records, key, samples, revision, max_bytes)
+        groups = self._groups
+        for key, floats in floats_of.items():
+            if floats and key not in groups:
+                self._record(records, key, chain.from_iterable(floats.items()), revision, max_bytes)
         return records
+
+    def _record(
+        self,
+        records: list[tuple[bytes, bytes]],
+        key: tuple[str, int],
+        samples: Iterable[bytes],
+        revision: int,
+        max_bytes: int,
+    ) -> None:
+        """Append the record(s) of one (resource, time) to ``records``."""
+        resource, time_ms = key
+        value = encode_prepared_batch(resource, time_ms, Source.PUSH, samples, revision)
+        if len(value) <= max_bytes:
+            records.append((resource.encode(), value))
+            return
+        whole = [*self._groups.get(key, {}).values()]
+        whole += [head + double for head, double in self._floats.get(key, {}).items()]
+        records += _split(resource, time_ms, whole, revision, max_bytes)
 
     def batches(self) -> list[SampleBatch]:
         """The records as a reader sees them (decoded)."""
         return [decode_batch(value) for _, value in self.records()]
+
+
+class FloatGroupsAt(dict[str, FloatGroup]):
+    """Float groups by resource, all at one time: missing ones come from ``out``.
+
+    Bulk paths look a run's groups up with ``map(groups.__getitem__, resources)``.
+    """
+
+    __slots__ = ("out", "time_ms")
+
+    def __init__(self, out: BatchBuilder, time_ms: int) -> None:
+        super().__init__()
+        self.out = out
+        self.time_ms = time_ms
+
+    def __missing__(self, resource: str) -> FloatGroup:
+        group = self[resource] = self.out.float_group(resource, self.time_ms)
+        return group
+
+
+class FloatGroupsByStamp(dict[tuple[str, Hashable], FloatGroup]):
+    """Float groups by (resource, a time's text or bytes); ``stamps`` gives its milliseconds."""
+
+    __slots__ = ("out", "stamps")
+
+    def __init__(self, out: BatchBuilder, stamps: Mapping[Any, int]) -> None:
+        super().__init__()
+        self.out = out
+        self.stamps = stamps
+
+    def __missing__(self, key: tuple[str, Hashable]) -> FloatGroup:
+        resource, stamp = key
+        group = self[key] = self.out.float_group(resource, self.stamps[stamp])
+        return group
 
 
 def _split(

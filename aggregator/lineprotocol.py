@@ -24,14 +24,17 @@ Any invalid line rejects the whole request (400 naming the line).
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 from aggregator.grant import Grant, ResourceError
 from aggregator.grouping import BatchBuilder, label_key
+from aggregator.lineprotocol_bulk import BodyLines, Head, KnownHeads
 from aggregator.names import KIND_NAMES, NameMapper
 from aggregator.rejection import Rejection, invalid, over_limit
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import PRECISIONS, TimeWindow
+from kemi_stats.batch_writer import SeriesCache
 from kemi_stats.model import MetricKind
 from kemi_stats.names import InvalidSeries, metric_name_expected, name_limits
 
@@ -44,6 +47,8 @@ _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
 _FLOAT_CHARS = frozenset("0123456789.eE+-")
 _I64 = (-(1 << 63), (1 << 63) - 1)
 _U64_MAX = (1 << 64) - 1
+#: tokens whose heads are kept at once (a token changed is a new grant)
+_GRANTS_MAX = 64
 
 
 class _LineError(Exception):
@@ -146,14 +151,7 @@ def _split_line(line: str) -> tuple[str, list[tuple[str, str]], list[tuple[str, 
         raise _LineError(
             "no fields" if len(parts) < 2 else "unexpected text after the timestamp", line, _SHAPE
         )
-    measurement, _, tag_text = head.partition(",")
-    tags: list[tuple[str, str]] = []
-    if tag_text:
-        for item in tag_text.split(","):
-            key, eq, value = item.partition("=")
-            if not eq:
-                raise _LineError(f"tag {key!r} has no value", item, "key=value")
-            tags.append((key, value))
+    measurement, tags = _split_head(head)
     fields: list[tuple[str, str]] = []
     for item in body.split(","):
         key, eq, value = item.partition("=")
@@ -199,7 +197,12 @@ def _field_value(key: str, raw: str) -> int | float | None:
 
 
 class LineProtocolParser:
-    """Parses line-protocol bodies into a :class:`BatchBuilder`; settings resolved once."""
+    """Parses line-protocol bodies into a :class:`BatchBuilder`; settings resolved once.
+
+    Lines of heads seen before go in bulk (:mod:`aggregator.lineprotocol_bulk`); what a
+    head means is kept per token, up to ``series_cache`` heads. Every other line goes
+    through :meth:`_line`, in its place.
+    """
 
     def __init__(self, settings: AggregatorSettings) -> None:
         self.kind_tag = settings.kind_tag
@@ -209,6 +212,10 @@ class LineProtocolParser:
         self.max_lines = settings.max_lines
         self.max_metric = name_limits().metric_max_length
         self.names = NameMapper()
+        self.series_cache = settings.series_cache
+        self.series_cache_chars = settings.series_cache_bytes // 2
+        self._known: dict[Grant, KnownHeads] = {}
+        self._lock = threading.Lock()
 
     def parse(
         self, body: bytes, precision: str, window: TimeWindow, out: BatchBuilder, grant: Grant
@@ -231,61 +238,107 @@ class LineProtocolParser:
                 value=body[max(exc.start - 10, 0) : exc.start + 10].decode("utf-8", "replace"),
                 expected="UTF-8 text",
             ) from None
-        lines = text.count("\n") + 1
-        if lines > self.max_lines:
-            raise over_limit("lines", lines, self.max_lines, "MAX_LINES")
-        for number, raw_line in enumerate(text.split("\n"), 1):
-            if not raw_line or raw_line[0] == "#":
-                continue
-            line = raw_line[:-1] if raw_line[-1] == "\r" else raw_line
-            if not line.strip():
-                continue
-            try:
-                self._line(line, scale, window, out, grant)
-            except InvalidSeries as exc:
-                raise invalid(f"line {number}: {exc}", line=number, value=line[:80]) from None
-            except _LineError as exc:
-                if exc.status == 403:
-                    raise Rejection(
-                        403,
-                        "forbidden",
-                        f"line {number}: {exc.what}",
-                        line=number,
-                        value=exc.value,
-                        expected=exc.expected,
-                    ) from None
-                raise invalid(
-                    f"line {number}: {exc.what}",
-                    line=number,
-                    value=exc.value,
-                    expected=exc.expected,
-                ) from None
+        lines = text.split("\n")
+        if len(lines) > self.max_lines:
+            raise over_limit("lines", len(lines), self.max_lines, "MAX_LINES")
+        if not lines[-1]:
+            lines.pop()  # the body's last newline
+        with self._lock:  # bodies parse on several threads; what heads mean is shared
+            bulk = BodyLines(
+                lines,
+                self._heads(grant),
+                lambda head: self._describe(head, grant, out.series),
+                lambda stamp: _stamp_ms(stamp, scale, window),
+                self.max_fields,
+            )
+        start = 0
+        for index in bulk.odd:
+            bulk.take(start, index, out)
+            self._odd_line(index + 1, lines[index], scale, window, out, grant)
+            start = index + 1
+        bulk.take(start, len(lines), out)
 
-    def _line(
+    def _odd_line(
         self,
-        line: str,
+        number: int,
+        raw_line: str,
         scale: tuple[int, int],
         window: TimeWindow,
         out: BatchBuilder,
         grant: Grant,
     ) -> None:
-        if line.count(",") > self.max_labels + self.max_fields + 2:
-            # a 100k-tag line is refused before it is split
-            tags_guess = line.split(" ", 1)[0].count(",")
-            if tags_guess > self.max_labels:
-                raise _LineError(
-                    f"{tags_guess} tags (at most {self.max_labels})", line[:80], "fewer tags"
-                )
-        measurement, tags, fields, ts = _split_line(line)
+        """Line ``number``, read in full; a Rejection naming it if it is invalid."""
+        if not raw_line or raw_line[0] == "#":
+            return
+        line = raw_line[:-1] if raw_line[-1] == "\r" else raw_line
+        if not line.strip():
+            return
+        try:
+            self._line(line, scale, window, out, grant)
+        except InvalidSeries as exc:
+            raise invalid(f"line {number}: {exc}", line=number, value=line[:80]) from None
+        except _LineError as exc:
+            if exc.status == 403:
+                raise Rejection(
+                    403,
+                    "forbidden",
+                    f"line {number}: {exc.what}",
+                    line=number,
+                    value=exc.value,
+                    expected=exc.expected,
+                ) from None
+            raise invalid(
+                f"line {number}: {exc.what}",
+                line=number,
+                value=exc.value,
+                expected=exc.expected,
+            ) from None
+
+    def _heads(self, grant: Grant) -> KnownHeads:
+        known = self._known.get(grant)
+        if known is None:
+            if len(self._known) >= _GRANTS_MAX:
+                self._known.clear()
+            known = self._known[grant] = KnownHeads(self.series_cache, self.series_cache_chars)
+        return known
+
+    def _describe(self, text: str, grant: Grant, series: SeriesCache) -> Head | None:
+        """What head ``text`` means for ``grant``; None if its lines are invalid (the slow
+        path says why) or need a scan (escapes are taken slowly)."""
+        if text.count(",") > self.max_labels:  # _line's guard for many tags decides
+            return None
+        try:
+            measurement, tags = _split_head(text)
+            resource, labels, kind = self._head(text, measurement, tags, grant)
+        except (_LineError, InvalidSeries):
+            return None
+        lkey = label_key(labels)
+
+        def series_of(key: str) -> bytes | None:
+            if not key:
+                return None
+            metric = self.names.metric(measurement, key)
+            if len(metric) > self.max_metric:
+                return None
+            metric_kind = kind if kind is not None else grant.counters.kind(metric)
+            if metric_kind is not MetricKind.GAUGE:
+                return None
+            try:
+                return series.get(metric, labels, lkey, metric_kind).float_head
+            except InvalidSeries:
+                return None
+
+        return Head(resource, measurement, series_of)
+
+    def _head(
+        self, line: str, measurement: str, tags: list[tuple[str, str]], grant: Grant
+    ) -> tuple[str, dict[str, str], MetricKind | None]:
+        """A line's resource, labels and kind from its measurement and tags."""
         if not measurement:
             raise _LineError("measurement is empty", line, _SHAPE)
         if len(tags) > self.max_labels + 2:
             raise _LineError(
                 f"{len(tags)} tags (at most {self.max_labels})", line[:80], "fewer tags"
-            )
-        if len(fields) > self.max_fields:
-            raise _LineError(
-                f"{len(fields)} fields (at most {self.max_fields})", line[:80], "fewer fields"
             )
         kind: MetricKind | None = None
         tag_map: dict[str, str] = {}
@@ -312,20 +365,30 @@ class LineProtocolParser:
             raise _LineError(
                 f"{len(labels)} labels (at most {self.max_labels})", line[:80], "fewer"
             )
-        if ts:
-            body = ts[1:] if ts[0] == "-" else ts
-            if not (body.isascii() and body.isdigit()):
-                raise _LineError(f"timestamp {ts!r} is not an integer", ts, "an integer timestamp")
-            if len(body) > 19:
+        return resource, labels, kind
+
+    def _line(
+        self,
+        line: str,
+        scale: tuple[int, int],
+        window: TimeWindow,
+        out: BatchBuilder,
+        grant: Grant,
+    ) -> None:
+        if line.count(",") > self.max_labels + self.max_fields + 2:
+            # a 100k-tag line is refused before it is split
+            tags_guess = line.split(" ", 1)[0].count(",")
+            if tags_guess > self.max_labels:
                 raise _LineError(
-                    f"timestamp of {len(body)} digits is outside int64", ts[:40], "a time near now"
+                    f"{tags_guess} tags (at most {self.max_labels})", line[:80], "fewer tags"
                 )
-            time_ms = int(ts) * scale[0] // scale[1]
-            problem = window.problem(time_ms)
-            if problem:
-                raise _LineError(f"timestamp {ts} {problem}", ts, "a time near now")
-        else:
-            time_ms = window.now_ms
+        measurement, tags, fields, ts = _split_line(line)
+        if len(fields) > self.max_fields:
+            raise _LineError(
+                f"{len(fields)} fields (at most {self.max_fields})", line[:80], "fewer fields"
+            )
+        resource, labels, kind = self._head(line, measurement, tags, grant)
+        time_ms = _checked_stamp_ms(ts, scale, window) if ts else window.now_ms
         group = out.group(resource, time_ms)
         lkey = label_key(labels)
         for key, raw in fields:
@@ -350,6 +413,11 @@ class LineProtocolParser:
                     metric_name_expected(),
                 )
             metric_kind = kind if kind is not None else grant.counters.kind(metric)
+            if metric_kind is MetricKind.GAUGE and type(number) is float:
+                # where the bulk path puts a float gauge: a series named by both keeps its last
+                series = out.series.get(metric, labels, lkey, metric_kind)
+                out.put_float(out.float_group(resource, time_ms), series, number)
+                continue
             if metric_kind is MetricKind.FLOAT_COUNTER:
                 if number < 0:
                     raise _LineError(f"field {key!r}: counter value {number} is negative", number)
@@ -357,6 +425,45 @@ class LineProtocolParser:
             elif metric_kind is not MetricKind.GAUGE:
                 number = _counter_value(key, number)
             out.put(group, metric, number, labels, lkey, metric_kind)
+
+
+def _split_head(head: str) -> tuple[str, list[tuple[str, str]]]:
+    """A head without escapes split into measurement and tags."""
+    measurement, _, tag_text = head.partition(",")
+    tags: list[tuple[str, str]] = []
+    if tag_text:
+        for item in tag_text.split(","):
+            key, eq, value = item.partition("=")
+            if not eq:
+                raise _LineError(f"tag {key!r} has no value", item, "key=value")
+            tags.append((key, value))
+    return measurement, tags
+
+
+def _checked_stamp_ms(ts: str, scale: tuple[int, int], window: TimeWindow) -> int:
+    """A timestamp's milliseconds; a _LineError if it is not an integer or out of the window."""
+    body = ts[1:] if ts[0] == "-" else ts
+    if not (body.isascii() and body.isdigit()):
+        raise _LineError(f"timestamp {ts!r} is not an integer", ts, "an integer timestamp")
+    if len(body) > 19:
+        raise _LineError(
+            f"timestamp of {len(body)} digits is outside int64", ts[:40], "a time near now"
+        )
+    time_ms = int(ts) * scale[0] // scale[1]
+    problem = window.problem(time_ms)
+    if problem:
+        raise _LineError(f"timestamp {ts} {problem}", ts, "a time near now")
+    return time_ms
+
+
+def _stamp_ms(ts: str, scale: tuple[int, int], window: TimeWindow) -> int | None:
+    """For the bulk path: a timestamp's milliseconds (now if none), or None if refused."""
+    if not ts:
+        return window.now_ms
+    try:
+        return _checked_stamp_ms(ts, scale, window)
+    except _LineError:
+        return None
 
 
 def _counter_value(key: str, value: int | float) -> int:

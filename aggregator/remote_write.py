@@ -37,7 +37,7 @@ import cramjam
 from google.protobuf.message import DecodeError
 
 from aggregator.grant import Grant, ResourceError
-from aggregator.grouping import BatchBuilder, FloatGroup
+from aggregator.grouping import BatchBuilder, FloatGroupsAt, FloatGroupsByStamp
 from aggregator.names import NameMapper
 from aggregator.proto import remote_pb2 as pb
 from aggregator.rejection import invalid, over_limit
@@ -265,37 +265,6 @@ class _Request:
         if self._families is None:
             self._families = self.parser._families(self.grant.name)
         return self._families
-
-
-class _ByResource(dict[str, FloatGroup]):
-    """A run's float groups by resource, all at one time: missing ones come from ``out``."""
-
-    __slots__ = ("out", "time_ms")
-
-    def __init__(self, out: BatchBuilder, time_ms: int) -> None:
-        super().__init__()
-        self.out = out
-        self.time_ms = time_ms
-
-    def __missing__(self, resource: str) -> FloatGroup:
-        group = self[resource] = self.out.float_group(resource, self.time_ms)
-        return group
-
-
-class _ByResourceAndTail(dict[tuple[str, bytes], FloatGroup]):
-    """A run's float groups by resource and the time's bytes (``stamps`` reads them)."""
-
-    __slots__ = ("out", "stamps")
-
-    def __init__(self, out: BatchBuilder, stamps: dict[bytes, int]) -> None:
-        super().__init__()
-        self.out = out
-        self.stamps = stamps
-
-    def __missing__(self, key: tuple[str, bytes]) -> FloatGroup:
-        resource, tail = key
-        group = self[key] = self.out.float_group(resource, self.stamps[tail])
-        return group
 
 
 # Where the parts of a usual series are (see _SAMPLE_HEAD): its labels and the sample's
@@ -572,10 +541,10 @@ def _take(
     """
     if len(stamps) == 1:  # one time for the whole run: groups by resource
         (stamp,) = stamps.values()
-        groups: _ByResource | _ByResourceAndTail = _ByResource(out, stamp)
+        groups: FloatGroupsAt | FloatGroupsByStamp = FloatGroupsAt(out, stamp)
         keys: Iterable[object] = map(_RESOURCE, found)
     else:
-        groups = _ByResourceAndTail(out, stamps)
+        groups = FloatGroupsByStamp(out, stamps)
         keys = zip(map(_RESOURCE, found), map(_TAIL, raws), strict=True)
     runs = map(groups.__getitem__, keys)  # type: ignore[arg-type]
     deque(map(setitem, runs, map(_FLOAT_HEAD, found), map(_VALUE, raws)), maxlen=0)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aggregator.grant import Grant
 from aggregator.grouping import BatchBuilder
@@ -230,3 +235,60 @@ def test_telegraf_cpu_time_is_a_float_counter() -> None:
         "cpu_time_user": (MetricKind.FLOAT_COUNTER, 1234.56),
         "cpu_usage_user": (MetricKind.GAUGE, 3.5),
     }
+
+
+_HEADS = ("cpu,host=a", "cpu,host=b,cpu=cpu1", "cpu,host=a,kemi_kind=counter", "cpu,host=a\\ b",
+          "cpu,site=x", ",host=a", "cpu,host=a,cpu=", "cpu,host=a\\=b")  # fmt: skip
+_FIELD_KEYS = ("usage", "idle", "")
+_FIELD_VALUES = ("1.5", "-2.5", "3i", "4u", "t", '"text"', "1e999", "nan", "1.2.3", "", "+7")
+_STAMPS = (str(NOW_NS), str(NOW_NS + 1_000_000_000), "", "12", "x1", f"{NOW_NS}\r")
+_SPECIAL = ("", "# a comment", "   ", "cpu,host=a usage=1.5  " + str(NOW_NS), "cpu,host=a")
+
+
+def _outcome(parse_body: Callable[[BatchBuilder], None]) -> object:
+    out = BatchBuilder()
+    try:
+        parse_body(out)
+    except Rejection as exc:
+        return ("refused", exc.status, str(exc))
+    written = {(b.resource_id, b.time_ms, s.metric, tuple(sorted(s.labels.items())), repr(s.value),
+                s.kind) for b in out.batches() for s in b.samples}  # fmt: skip
+    return written, out.samples, out.dropped_fields, len(out.records())
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(
+                st.sampled_from(_HEADS),
+                st.lists(
+                    st.tuples(st.sampled_from(_FIELD_KEYS), st.sampled_from(_FIELD_VALUES)),
+                    min_size=1,
+                    max_size=3,
+                ),
+                st.sampled_from(_STAMPS),
+            ).map(lambda t: f"{t[0]} {','.join(f'{k}={v}' for k, v in t[1])} {t[2]}".rstrip(" ")),
+            st.sampled_from(_SPECIAL),
+        ),
+        max_size=12,
+    ),
+    st.booleans(),
+)
+def test_bulk_and_line_by_line_parsing_agree(lines: list[str], warm: bool) -> None:
+    """Lines of known heads go in bulk, the rest one by one in their place: the outcome
+    (what is written, dropped or refused, and the records) is the one of reading every
+    line on its own, in order."""
+    body = "\n".join(lines).encode()
+    parser = LineProtocolParser(AggregatorSettings())
+    if warm:  # heads and field keys seen before
+        with contextlib.suppress(Rejection):
+            parser.parse(body, "ns", WINDOW, BatchBuilder(), GRANT)
+    reference = LineProtocolParser(AggregatorSettings())
+
+    def line_by_line(out: BatchBuilder) -> None:
+        for number, line in enumerate(body.decode().split("\n"), 1):
+            reference._odd_line(number, line, (1, 1_000_000), WINDOW, out, GRANT)
+
+    bulk = _outcome(lambda out: parser.parse(body, "ns", WINDOW, out, GRANT))
+    assert bulk == _outcome(line_by_line)
