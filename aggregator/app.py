@@ -25,6 +25,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import chain
+from typing import NamedTuple
 
 import orjson
 from aiohttp import web
@@ -75,6 +77,13 @@ Refuse = Callable[[web.Request, Rejection], web.Response]
 _THROTTLE_STATUSES = frozenset({429, 503})
 _IDENTITY = frozenset({"identity", ""})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Records(NamedTuple):
+    """A request's Kafka records (key, value) and their bytes."""
+
+    records: list[tuple[bytes, bytes]]
+    size: int
 
 
 def _no_content(request: web.Request, out: BatchBuilder) -> web.Response:
@@ -181,7 +190,7 @@ class PushHandler:
         window: TimeWindow,
         grant: Grant,
         revision: int,
-    ) -> tuple[BatchBuilder, list[tuple[bytes, bytes]]]:
+    ) -> tuple[BatchBuilder, Records]:
         """Decompress, parse and check a body against the request limits; encode its records."""
         config = self.config
         body = decode_body(raw, encoding, config.max_body_bytes, config.max_gzip_members)
@@ -192,15 +201,15 @@ class PushHandler:
         if out.resources > config.max_resources:
             raise over_limit("resources", out.resources, config.max_resources, "MAX_RESOURCES")
         records = out.records(config.max_record_bytes)
-        size = sum(len(k) + len(v) for k, v in records)
+        size = sum(map(len, chain.from_iterable(records)))
         if size > config.max_inflight_bytes:
             # more than may ever await Kafka's acks at once: a 429 would be retried forever
             raise over_limit("encoded bytes", size, config.max_inflight_bytes, "MAX_INFLIGHT_BYTES")
-        return out, records
+        return out, Records(records, size)
 
     async def _parse_on_thread(
-        self, work: Callable[[], tuple[BatchBuilder, list[tuple[bytes, bytes]]]], size: int
-    ) -> tuple[BatchBuilder, list[tuple[bytes, bytes]]]:
+        self, work: Callable[[], tuple[BatchBuilder, Records]], size: int
+    ) -> tuple[BatchBuilder, Records]:
         """Run ``work`` on a parse thread; 429 while ``max_parse_queue_bytes`` of bodies wait."""
         limit = self.config.max_parse_queue_bytes
         if self.parse_queue_bytes and self.parse_queue_bytes + size > limit:
@@ -254,7 +263,7 @@ class PushHandler:
                     "nothing was written, retry later",
                     retry_after=wait,
                 )
-            await self.delivery.deliver(records)
+            await self.delivery.deliver(records.records, records.size)
         except Exception as exc:
             rejection = exc if isinstance(exc, Rejection) else internal_error(request, exc)
             token = grant.name if grant is not None else ""
@@ -268,7 +277,7 @@ class PushHandler:
             REQUEST_SECONDS.labels(name).observe(time.perf_counter() - started)
             return endpoint.refuse(request, rejection)
         SAMPLES_ACCEPTED.labels(grant.name).inc(out.samples)
-        BATCHES_ACCEPTED.inc(len(records))
+        BATCHES_ACCEPTED.inc(len(records.records))
         if out.dropped_fields:
             FIELDS_DROPPED.labels(grant.name).inc(out.dropped_fields)
         if out.dropped:

@@ -186,11 +186,11 @@ class Delivery:
             503, "kafka_unavailable", message, retry_after=self.config.retry_after_unavailable
         )
 
-    async def deliver(self, records: list[tuple[bytes, bytes]]) -> None:
-        """Return once Kafka acknowledged every record (key, value); 429/503 Rejection otherwise."""
+    async def deliver(self, records: list[tuple[bytes, bytes]], size: int) -> None:
+        """Return once Kafka acknowledged every record (key, value), ``size`` bytes in all;
+        a 429/503 Rejection otherwise."""
         if not records:
             return
-        size = sum(len(k) + len(v) for k, v in records)
         producer = self.producer
         if producer is None or not self.available:
             raise self._unavailable(

@@ -19,7 +19,13 @@ from itertools import chain
 from typing import Any
 
 from aggregator.rejection import over_limit
-from kemi_stats.batch_writer import PreparedSeries, SeriesCache, encode_prepared_batch, pack_double
+from kemi_stats.batch_writer import (
+    PreparedSeries,
+    SeriesCache,
+    encode_float_batches,
+    encode_prepared_batch,
+    pack_double,
+)
 from kemi_stats.codec import decode_batch
 from kemi_stats.model import MetricKind, SampleBatch, Source
 
@@ -130,7 +136,8 @@ class BatchBuilder:
         revision = self.config_revision
         records: list[tuple[bytes, bytes]] = []
         floats_of = self._floats
-        for key, group in self._groups.items():
+        groups = self._groups
+        for key, group in groups.items():
             floats = floats_of.get(key)
             samples: Iterable[bytes] = group.values()
             if floats:
@@ -138,10 +145,14 @@ class BatchBuilder:
             elif not group:
                 continue
             self._record(records, key, samples, revision, max_bytes)
-        groups = self._groups
-        for key, floats in floats_of.items():
-            if floats and key not in groups:
-                self._record(records, key, chain.from_iterable(floats.items()), revision, max_bytes)
+        only_floats: Iterable[tuple[tuple[str, int], FloatGroup]] = floats_of.items()
+        if groups or not all(floats_of.values()):
+            only_floats = [(k, f) for k, f in only_floats if f and k not in groups]
+        for key, value in encode_float_batches(only_floats, Source.PUSH, revision):
+            if len(value) <= max_bytes:
+                records.append((key[0].encode(), value))
+            else:
+                records += self._split(key, revision, max_bytes)
         return records
 
     def _record(
@@ -158,9 +169,15 @@ class BatchBuilder:
         if len(value) <= max_bytes:
             records.append((resource.encode(), value))
             return
+        records += self._split(key, revision, max_bytes)
+
+    def _split(
+        self, key: tuple[str, int], revision: int, max_bytes: int
+    ) -> list[tuple[bytes, bytes]]:
+        """One (resource, time)'s samples of both kinds as records of at most ``max_bytes``."""
         whole = [*self._groups.get(key, {}).values()]
         whole += [head + double for head, double in self._floats.get(key, {}).items()]
-        records += _split(resource, time_ms, whole, revision, max_bytes)
+        return _split(key[0], key[1], whole, revision, max_bytes)
 
     def batches(self) -> list[SampleBatch]:
         """The records as a reader sees them (decoded)."""
@@ -173,15 +190,15 @@ class FloatGroupsAt(dict[str, FloatGroup]):
     Bulk paths look a run's groups up with ``map(groups.__getitem__, resources)``.
     """
 
-    __slots__ = ("out", "time_ms")
+    __slots__ = ("floats", "time_ms")
 
     def __init__(self, out: BatchBuilder, time_ms: int) -> None:
         super().__init__()
-        self.out = out
+        self.floats = out._floats
         self.time_ms = time_ms
 
     def __missing__(self, resource: str) -> FloatGroup:
-        group = self[resource] = self.out.float_group(resource, self.time_ms)
+        group = self[resource] = self.floats.setdefault((resource, self.time_ms), {})
         return group
 
 

@@ -245,6 +245,7 @@ class LineProtocolParser:
             lines.pop()  # the body's last newline
         with self._lock:  # bodies parse on several threads; what heads mean is shared
             bulk = BodyLines(
+                text,
                 lines,
                 self._heads(grant),
                 lambda head: self._describe(head, grant, out.series),

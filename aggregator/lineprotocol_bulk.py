@@ -21,7 +21,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 from itertools import accumulate, chain, repeat
-from operator import add, attrgetter, itemgetter, setitem
+from operator import add, attrgetter, setitem
 
 from aggregator.grouping import BatchBuilder, FloatGroupsAt, FloatGroupsByStamp
 from kemi_stats.batch_writer import pack_double
@@ -29,13 +29,11 @@ from kemi_stats.batch_writer import pack_double
 __all__ = ["BodyLines", "Head", "KnownHeads"]
 
 _FLOAT_CHARS = frozenset("0123456789.eE+-")
-_FIRST = itemgetter(0)
-_SECOND = itemgetter(1)
-_THIRD = itemgetter(2)
+_FLOAT_BYTES = b"0123456789.eE+-"
 _RESOURCE = attrgetter("resource")
 _FIELDS = attrgetter("fields")
-#: what an odd line is split into, so the maps over every line need no test
-_PLACEHOLDER = ["", "_=0", ""]
+#: what stands for an odd line, so the maps over every line need no test
+_PLACEHOLDER = " _=0 "
 
 
 class Head:
@@ -101,6 +99,7 @@ class BodyLines:
 
     def __init__(
         self,
+        text: str,
         lines: list[str],
         known: KnownHeads,
         describe: Callable[[str], Head | None],
@@ -109,29 +108,33 @@ class BodyLines:
     ) -> None:
         n = len(lines)
         odd: set[int] = set()
-        parts = list(map(str.split, lines, repeat(" ")))
-        if list(map(len, parts)).count(3) != n:
-            for i, split in enumerate(parts):
-                if len(split) == 2 and split[1]:
-                    split.append("")  # no timestamp: the time the request came
-                elif len(split) != 3:
-                    odd.add(i)
-        joined = "\n".join(lines)
-        if "\\" in joined or '"' in joined or "#" in joined:
+        usual = lines
+        if "\\" in text or '"' in text or "#" in text:
             odd.update(i for i, line in enumerate(lines) if _needs_scan(line))
-        for i in odd:
-            parts[i] = _PLACEHOLDER
-        heads = self._heads(list(map(_FIRST, parts)), known, describe, odd)
-        fields_text = list(map(_SECOND, parts))
-        self._fields(fields_text, heads, odd, max_fields)
-        stamps_text = list(map(_THIRD, parts))
+        spaces = list(map(str.count, lines, repeat(" ")))
+        if spaces.count(2) != n:
+            for i, count in enumerate(spaces):
+                if count != 2:
+                    odd.add(i)
+        if odd:
+            usual = lines.copy()
+            for i in odd:
+                usual[i] = _PLACEHOLDER
+        elif text.endswith("\n"):
+            text = text[:-1]
+        # every line is "head fields stamp" now: one split of the whole body
+        parts = (text.replace("\n", " ") if usual is lines else " ".join(usual)).split(" ")
+        heads = self._heads(parts[0::3], known, describe, odd)
+        self._fields(parts[1::3], heads, odd, max_fields)
+        stamps_text = parts[2::3]
         stamps: dict[str, int] = {}
-        for text in set(stamps_text):  # most lines of a body share their time
-            ms = stamp_ms(text)
+        distinct = set(stamps_text)
+        for stamp in distinct:  # most lines of a body share their time
+            ms = stamp_ms(stamp)
             if ms is not None:
-                stamps[text] = ms
-        if len(stamps) != len(set(stamps_text)):
-            odd.update(i for i, text in enumerate(stamps_text) if text not in stamps)
+                stamps[stamp] = ms
+        if len(stamps) != len(distinct):
+            odd.update(i for i, stamp in enumerate(stamps_text) if stamp not in stamps)
         self.odd = sorted(odd)
         self.n = n
         self._heads_of = heads
@@ -189,7 +192,7 @@ class BodyLines:
         keys = flat[0::2]
         values = flat[1::2]
         line_of: list[int] | None = None
-        if not _FLOAT_CHARS.issuperset("".join(values)):
+        if "".join(values).encode().translate(None, _FLOAT_BYTES):  # another character
             line_of = _line_of(per_line)
             for j, value in enumerate(values):
                 if not _FLOAT_CHARS.issuperset(value):

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from itertools import chain
 
 from kemi_stats.codec import KIND_TO_PB, SCHEMA_VERSION, SOURCE_TO_PB
 from kemi_stats.model import MetricKind, Source
 from kemi_stats.names import check_series
 
-__all__ = ["PreparedSeries", "SeriesCache", "encode_prepared_batch", "pack_double"]
+__all__ = [
+    "PreparedSeries", "SeriesCache", "encode_float_batches", "encode_prepared_batch",
+    "pack_double",
+]  # fmt: skip
 
 _DOUBLE = struct.Struct("<d")
 #: a double as a protobuf writes it (little-endian IEEE 754)
@@ -130,6 +134,29 @@ def encode_prepared_batch(
     parts = [_batch_head(resource_id), _batch_fields(time_ms, source, config_revision)]
     parts.extend(samples)
     return b"".join(parts)
+
+
+def encode_float_batches(
+    groups: Iterable[tuple[tuple[str, int], dict[bytes, bytes]]],
+    source: Source,
+    config_revision: int = 0,
+) -> Iterator[tuple[tuple[str, int], bytes]]:
+    """``encode_prepared_batch`` of many (resource, time) groups of double samples
+    (``PreparedSeries.float_head`` -> the double's 8 bytes), each a ``SampleBatch``.
+
+    The per-batch work a push of thousands of resources repeats thousands of times,
+    done once: the fields of each time, the loop's names.
+    """
+    fields_at: dict[int, bytes] = {}
+    head = _batch_head
+    join = b"".join
+    items = chain.from_iterable
+    for key, floats in groups:
+        resource, time_ms = key
+        fields = fields_at.get(time_ms)
+        if fields is None:
+            fields = fields_at[time_ms] = _batch_fields(time_ms, source, config_revision)
+        yield key, join((head(resource), fields, *items(floats.items())))
 
 
 @functools.lru_cache(maxsize=65536)

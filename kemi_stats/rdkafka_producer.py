@@ -139,17 +139,19 @@ class AckedProducer:
 
         self._producer.poll(0)  # the acks already in: earlier requests answer sooner
         produce = self._producer.produce
-        for i, (key, value) in enumerate(records):
-            try:
-                produce(topic, value, key, on_delivery=delivered)
-            except (BufferError, KafkaException) as exc:
-                # the unproduced ones never get a callback: count them down here
-                unsent = len(records) - i
-                failures.extend([f"refused: {exc}"] * unsent)
-                left[0] -= unsent
-                if left[0] == 0:
-                    settle()
-                break
+        sent = 0
+        try:
+            for key, value in records:
+                # positional (partition -1: the partitioner's): no keyword parsing per record
+                produce(topic, value, key, -1, delivered)
+                sent += 1
+        except (BufferError, KafkaException) as exc:
+            # the unproduced ones never get a callback: count them down here
+            unsent = len(records) - sent
+            failures.extend([f"refused: {exc}"] * unsent)
+            left[0] -= unsent
+            if left[0] == 0:
+                settle()
         if not records:
             settle()
         return future
