@@ -51,10 +51,18 @@ POINTS_DROPPED = Counter(
     "Points or series left out of an accepted request (the rest was written), by reason",
     ["endpoint", "reason", "token"],
 )
+# with several worker processes: bytes in flight add up; Kafka counts as available
+# while any worker of the instance reaches it
 INFLIGHT_BYTES = Gauge(
-    "kemi_aggregator_inflight_bytes", "Encoded bytes handed to Kafka and not yet acknowledged"
+    "kemi_aggregator_inflight_bytes",
+    "Encoded bytes handed to Kafka and not yet acknowledged",
+    multiprocess_mode="livesum",
 )
-KAFKA_AVAILABLE = Gauge("kemi_aggregator_kafka_available", "1 while Kafka answers, else 0")
+KAFKA_AVAILABLE = Gauge(
+    "kemi_aggregator_kafka_available",
+    "1 while Kafka answers, else 0",
+    multiprocess_mode="livemax",
+)
 REQUEST_SECONDS = Histogram(
     "kemi_aggregator_request_seconds",
     "Push request latency, body read to response",

@@ -14,6 +14,8 @@ import ssl
 from aggregator.app import PushHandler, build_app
 from aggregator.auth import KINDS, TokenIndex
 from aggregator.delivery import Delivery
+from aggregator.processes import RATE_FILE, shared_dir, supervise, worker_index
+from aggregator.ratelimit import RateLimiter, SharedBuckets
 from aggregator.settings import AggregatorSettings
 from kemi_stats.registry.live import LiveView
 from kemi_stats.runtime import ServiceRuntime
@@ -44,8 +46,14 @@ def main(settings: Settings | None = None) -> int:
     settings = settings if settings is not None else load_settings()
     config = AggregatorSettings()
     context = tls_context(config)  # a ConfigError: one line, by kemi_stats.runtime.run_main
+    worker = worker_index()
+    if config.processes > 1 and worker is None:
+        return supervise(settings, config.processes)
     delivery = Delivery(settings, config)
+    shared = shared_dir()
     handler = PushHandler(config, TokenIndex(), delivery)
+    if shared is not None:
+        handler.limiter = RateLimiter(buckets=SharedBuckets(shared / RATE_FILE))
     runtime = ServiceRuntime(
         NAME,
         settings,
@@ -54,6 +62,10 @@ def main(settings: Settings | None = None) -> int:
         auto_decompress=False,
         ssl_context=context,
         admin_port=config.admin_port,
+        # one of several workers on the port; the first registers the instance
+        reuse_port=worker is not None,
+        register=not worker,
+        worker=worker,
     )
     handler.health = runtime.health
 

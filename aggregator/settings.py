@@ -53,6 +53,9 @@ class AggregatorSettings(BaseSettings):
     max_record_bytes: int = Field(default=MAX_RECORD_BYTES, ge=64 * 1024)
     #: bodies larger than this are decompressed and parsed on a thread, off the event loop
     inline_parse_bytes: int = Field(default=64 * 1024, ge=0)
+    #: processes serving the port (SO_REUSEPORT), each a whole aggregator; above 1 the
+    #: started process supervises them (:mod:`aggregator.processes`)
+    processes: int = Field(default=1, ge=1, le=64)
     #: threads that decompress and parse large bodies (the rest wait for one)
     parse_threads: int = Field(default=2, ge=1)
     #: bytes of bodies that may wait for a parse thread (429 beyond, as for Kafka)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -39,7 +40,13 @@ from typing import Any
 import orjson
 import uvloop
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 
 from kemi_stats.errors import KemiError
 from kemi_stats.registry.instances import InstanceRegistration, describe, instance_id
@@ -81,7 +88,13 @@ class ServiceRuntime:
         auto_decompress: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         admin_port: int | None = None,
+        reuse_port: bool = False,
+        register: bool = True,
+        worker: int | None = None,
     ) -> None:
+        """``reuse_port``: listen with SO_REUSEPORT, beside other processes of the service
+        on the same port; ``register``: keep this instance's registration in etcd;
+        ``worker``: this process's index among them, shown on its health pages."""
         self.name = name
         self.settings = settings
         self.started = time.time()
@@ -102,6 +115,9 @@ class ServiceRuntime:
         self.admin_port = admin_port
         self._auto_decompress = auto_decompress
         self._ssl_context = ssl_context
+        self._reuse_port = reuse_port
+        self._register = register
+        self.worker = worker
 
     def add_check(self, name: str, check: HealthCheck) -> None:
         """Register a named readiness check shown by ``/readyz`` and ``/healthz``."""
@@ -130,6 +146,8 @@ class ServiceRuntime:
             "status": "ok",
             "uptime_seconds": self._uptime(),
         }
+        if self.worker is not None:
+            body["worker"] = self.worker
         return _json(body)
 
     async def _readyz(self, request: web.Request) -> web.Response:
@@ -141,11 +159,13 @@ class ServiceRuntime:
             "uptime_seconds": self._uptime(),
             "checks": results,
         }
+        if self.worker is not None:
+            body["worker"] = self.worker
         return _json(body, 200 if healthy else 503)
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(
-            body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
+            body=generate_latest(_metrics_registry()), headers={"Content-Type": CONTENT_TYPE_LATEST}
         )
 
     async def start_http(self) -> None:
@@ -165,7 +185,14 @@ class ServiceRuntime:
         await runner.setup()
         self._runners.append(runner)
         host = self.settings.http_host
-        site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
+        site = web.TCPSite(
+            runner,
+            host,
+            port,
+            reuse_address=True,
+            reuse_port=self._reuse_port or None,
+            ssl_context=ssl_context,
+        )
         try:
             await site.start()
         except OSError as exc:
@@ -207,7 +234,8 @@ class ServiceRuntime:
             await self.start_http()
             registration = None
             try:
-                registration = self.registration().start()
+                if self._register:
+                    registration = self.registration().start()
                 await main(self)
             finally:
                 # revoked first: `kemi-stats services` drops a stopping instance at once
@@ -225,6 +253,16 @@ class ServiceRuntime:
             print(f"{self.name}: {exc}", file=sys.stderr)
             return 1
         return 0
+
+
+def _metrics_registry() -> CollectorRegistry:
+    """This process's metrics, or those of every process of the service when they share a
+    ``PROMETHEUS_MULTIPROC_DIR`` (several aggregator workers on one port)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
 
 
 def run_main(name: str, module: str) -> int:
