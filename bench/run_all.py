@@ -15,7 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORDER = [
-    "codec", "poller", "scrape", "aggregator", "remote_write", "calculator", "alerting",
+    "codec", "poller", "scrape", "aggregator", "lineprotocol", "remote_write", "calculator", "alerting",
     "forwarder", "console", "cli",
 ]  # fmt: skip
 
