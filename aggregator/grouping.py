@@ -30,8 +30,7 @@ from kemi_stats.codec import decode_batch
 from kemi_stats.model import MetricKind, SampleBatch, Source
 
 __all__ = [
-    "BatchBuilder", "FloatGroup", "FloatGroupsAt", "FloatGroupsByStamp", "Group", "LabelKey",
-    "label_key",
+    "BatchBuilder", "FloatGroup", "Group", "GroupsAt", "GroupsByStamp", "LabelKey", "label_key",
 ]  # fmt: skip
 
 LabelKey = tuple[tuple[str, str], ...]
@@ -95,6 +94,10 @@ class BatchBuilder:
         if group is None:
             group = self._floats[key] = {}
         return group
+
+    def groups_of(self, *, floats: bool) -> dict[tuple[str, int], dict[bytes, bytes]]:
+        """The float groups or the others, by (resource, time), for :class:`GroupsAt`."""
+        return self._floats if floats else self._groups
 
     def put_float(self, group: FloatGroup, series: PreparedSeries, value: float) -> None:
         """Add a double sample (a float group's entry; the parser's shortcut writes them too)."""
@@ -184,37 +187,38 @@ class BatchBuilder:
         return [decode_batch(value) for _, value in self.records()]
 
 
-class FloatGroupsAt(dict[str, FloatGroup]):
-    """Float groups by resource, all at one time: missing ones come from ``out``.
+class GroupsAt(dict[str, dict[bytes, bytes]]):
+    """Groups by resource, all at one time, from a BatchBuilder's ``groups_of``: missing
+    ones are made there. Bulk paths look a run's groups up with
+    ``map(groups.__getitem__, resources)``."""
 
-    Bulk paths look a run's groups up with ``map(groups.__getitem__, resources)``.
-    """
+    __slots__ = ("store", "time_ms")
 
-    __slots__ = ("floats", "time_ms")
-
-    def __init__(self, out: BatchBuilder, time_ms: int) -> None:
+    def __init__(self, store: dict[tuple[str, int], dict[bytes, bytes]], time_ms: int) -> None:
         super().__init__()
-        self.floats = out._floats
+        self.store = store
         self.time_ms = time_ms
 
-    def __missing__(self, resource: str) -> FloatGroup:
-        group = self[resource] = self.floats.setdefault((resource, self.time_ms), {})
+    def __missing__(self, resource: str) -> dict[bytes, bytes]:
+        group = self[resource] = self.store.setdefault((resource, self.time_ms), {})
         return group
 
 
-class FloatGroupsByStamp(dict[tuple[str, Hashable], FloatGroup]):
-    """Float groups by (resource, a time's text or bytes); ``stamps`` gives its milliseconds."""
+class GroupsByStamp(dict[tuple[str, Hashable], dict[bytes, bytes]]):
+    """Groups by (resource, a time's text or bytes); ``stamps`` gives its milliseconds."""
 
-    __slots__ = ("out", "stamps")
+    __slots__ = ("stamps", "store")
 
-    def __init__(self, out: BatchBuilder, stamps: Mapping[Any, int]) -> None:
+    def __init__(
+        self, store: dict[tuple[str, int], dict[bytes, bytes]], stamps: Mapping[Any, int]
+    ) -> None:
         super().__init__()
-        self.out = out
+        self.store = store
         self.stamps = stamps
 
-    def __missing__(self, key: tuple[str, Hashable]) -> FloatGroup:
+    def __missing__(self, key: tuple[str, Hashable]) -> dict[bytes, bytes]:
         resource, stamp = key
-        group = self[key] = self.out.float_group(resource, self.stamps[stamp])
+        group = self[key] = self.store.setdefault((resource, self.stamps[stamp]), {})
         return group
 
 

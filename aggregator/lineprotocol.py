@@ -34,7 +34,7 @@ from aggregator.names import KIND_NAMES, NameMapper
 from aggregator.rejection import Rejection, invalid, over_limit
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import PRECISIONS, TimeWindow
-from kemi_stats.batch_writer import SeriesCache
+from kemi_stats.batch_writer import PreparedSeries, SeriesCache
 from kemi_stats.model import MetricKind
 from kemi_stats.names import InvalidSeries, metric_name_expected, name_limits
 
@@ -243,6 +243,8 @@ class LineProtocolParser:
             raise over_limit("lines", len(lines), self.max_lines, "MAX_LINES")
         if not lines[-1]:
             lines.pop()  # the body's last newline
+        if not lines:
+            return
         with self._lock:  # bodies parse on several threads; what heads mean is shared
             bulk = BodyLines(
                 text,
@@ -315,7 +317,7 @@ class LineProtocolParser:
             return None
         lkey = label_key(labels)
 
-        def series_of(key: str) -> bytes | None:
+        def series_of(key: str) -> PreparedSeries | None:
             if not key:
                 return None
             metric = self.names.metric(measurement, key)
@@ -325,7 +327,7 @@ class LineProtocolParser:
             if metric_kind is not MetricKind.GAUGE:
                 return None
             try:
-                return series.get(metric, labels, lkey, metric_kind).float_head
+                return series.get(metric, labels, lkey, metric_kind)
             except InvalidSeries:
                 return None
 
@@ -414,11 +416,6 @@ class LineProtocolParser:
                     metric_name_expected(),
                 )
             metric_kind = kind if kind is not None else grant.counters.kind(metric)
-            if metric_kind is MetricKind.GAUGE and type(number) is float:
-                # where the bulk path puts a float gauge: a series named by both keeps its last
-                series = out.series.get(metric, labels, lkey, metric_kind)
-                out.put_float(out.float_group(resource, time_ms), series, number)
-                continue
             if metric_kind is MetricKind.FLOAT_COUNTER:
                 if number < 0:
                     raise _LineError(f"field {key!r}: counter value {number} is negative", number)

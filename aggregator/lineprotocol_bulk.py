@@ -5,7 +5,8 @@ every interval. What a head means for a token (its resource id, and for each fie
 the series' encoding up to its double) is worked out once and kept (:class:`Head`,
 in a :class:`KnownHeads`). A body's lines are then split, looked up and checked with
 ``map``s over all of them, and runs of usual lines go into their float groups the
-same way: no Python line runs per line or per field.
+same way (as ``BatchBuilder.put`` would: series identity -> encoded sample): no Python
+line runs per line or per field.
 
 A usual line is ``head fields timestamp`` with single spaces, no escape and no
 quote, a known head, and float fields of gauge series. Every other line (a new head
@@ -23,15 +24,19 @@ from collections.abc import Callable
 from itertools import accumulate, chain, repeat
 from operator import add, attrgetter, setitem
 
-from aggregator.grouping import BatchBuilder, FloatGroupsAt, FloatGroupsByStamp
-from kemi_stats.batch_writer import pack_double
+from aggregator.grouping import BatchBuilder, GroupsAt, GroupsByStamp
+from kemi_stats.batch_writer import PreparedSeries, pack_double
+from kemi_stats.model import MetricKind
 
 __all__ = ["BodyLines", "Head", "KnownHeads"]
 
 _FLOAT_CHARS = frozenset("0123456789.eE+-")
 _FLOAT_BYTES = b"0123456789.eE+-"
+_NOT_SEPARATORS = bytes(b for b in range(256) if b not in b",=")
 _RESOURCE = attrgetter("resource")
 _FIELDS = attrgetter("fields")
+_IDENTITY = attrgetter("identity")
+_FLOAT_HEAD = attrgetter("float_head")
 #: what stands for an odd line, so the maps over every line need no test
 _PLACEHOLDER = " _=0 "
 
@@ -39,33 +44,38 @@ _PLACEHOLDER = " _=0 "
 class Head:
     """What one head means for one token: the resource and its fields' series.
 
-    ``fields`` maps a field key to ``PreparedSeries.float_head`` of its series, for
-    gauge series (a float field of one goes out as its 8 bytes); it fills as keys come.
+    ``fields`` maps a field key to its :class:`PreparedSeries`, for gauge series (a
+    float field of one is its ``float_head`` and 8 bytes); it fills as keys come.
     """
 
     __slots__ = ("fields", "measurement", "resource", "series_of")
 
     def __init__(
-        self, resource: str, measurement: str, series_of: Callable[[str], bytes | None]
+        self,
+        resource: str,
+        measurement: str,
+        series_of: Callable[[str], PreparedSeries | None],
     ) -> None:
         self.resource = resource
         self.measurement = measurement
-        #: field key -> the float head of its gauge series; None if it is not one
+        #: field key -> its gauge series; None if it is not one
         self.series_of = series_of
-        self.fields: dict[str, bytes] = {}
+        self.fields: dict[str, PreparedSeries] = {}
 
-    def field(self, key: str) -> bytes | None:
-        """The float head of field ``key``'s series, worked out and kept the first time."""
-        head = self.series_of(key)
-        if head is not None:
-            self.fields[key] = head
-        return head
+    def field(self, key: str) -> PreparedSeries | None:
+        """Field ``key``'s series, worked out and kept the first time."""
+        series = self.series_of(key)
+        if series is not None:
+            self.fields[key] = series
+        return series
 
 
+#: stands for the series of an odd line's fields (never written)
+_PLACEHOLDER_SERIES = PreparedSeries("_", {}, MetricKind.GAUGE)
 #: the head of odd lines; it knows their placeholder field, so finding every field's
 #: series finds none missing unless a known line has a new key
 _NO_HEAD = Head("", "", lambda key: None)
-_NO_HEAD.fields["_"] = b""
+_NO_HEAD.fields["_"] = _PLACEHOLDER_SERIES
 
 
 class KnownHeads:
@@ -157,7 +167,8 @@ class BodyLines:
             if head is not None:
                 continue
             text = texts[i]
-            if i in odd or not text:
+            if i in odd or not text:  # a line starting with a space is odd too
+                odd.add(i)
                 found[i] = _NO_HEAD
                 continue
             if text not in new:
@@ -181,17 +192,24 @@ class BodyLines:
             odd.update(i for i, c in enumerate(commas) if c >= max_fields)
             for i in odd:
                 fields_text[i], commas[i] = "_=0", 0
-        flat = ",".join(fields_text).replace(",", "=").split("=")
         per_line = list(map(add, commas, repeat(1)))
-        if len(flat) != 2 * sum(per_line):  # a field without "=", or with two
-            bad = {i for i, text in enumerate(fields_text) if text.count("=") != commas[i] + 1}
+        joined = ",".join(fields_text)
+        # every field is "key=value": the separators alternate "=,=,...=", or keys and
+        # values would shift (a field without "=" beside one with two)
+        separators = joined.encode().translate(None, _NOT_SEPARATORS)
+        line_of: list[int] | None = None
+        if separators != b"=," * (sum(per_line) - 1) + b"=":
+            line_of = _line_of(per_line)
+            items = joined.split(",")
+            bad = {line_of[j] for j, item in enumerate(items) if item.count("=") != 1}
             odd.update(bad)
             for i in bad:
                 fields_text[i], commas[i], per_line[i] = "_=0", 0, 1
-            flat = ",".join(fields_text).replace(",", "=").split("=")
+            joined = ",".join(fields_text)
+            line_of = None
+        flat = joined.replace(",", "=").split("=")
         keys = flat[0::2]
         values = flat[1::2]
-        line_of: list[int] | None = None
         if "".join(values).encode().translate(None, _FLOAT_BYTES):  # another character
             line_of = _line_of(per_line)
             for j, value in enumerate(values):
@@ -213,39 +231,48 @@ class BodyLines:
             line_of = line_of or _line_of(per_line)
             odd.update(line_of[j] for j, f in enumerate(floats) if not math.isfinite(f))
         series_maps = chain.from_iterable(map(repeat, map(_FIELDS, heads), per_line))
-        float_heads = list(map(dict.get, series_maps, keys))
-        if None in float_heads:
+        found = list(map(dict.get, series_maps, keys))
+        if None in found:
             line_of = line_of or _line_of(per_line)
-            for j, float_head in enumerate(float_heads):
-                if float_head is None and line_of[j] not in odd:
-                    float_head = heads[line_of[j]].field(keys[j])
-                    if float_head is None:  # not a gauge, or an invalid name
+            for j, series in enumerate(found):
+                if series is None:
+                    if line_of[j] not in odd:
+                        series = heads[line_of[j]].field(keys[j])
+                    if series is None:  # not a gauge, an invalid name, or an odd line
                         odd.add(line_of[j])
-                    else:
-                        float_heads[j] = float_head
+                        series = _PLACEHOLDER_SERIES
+                    found[j] = series
         self._per_line = per_line
         self._offsets = list(accumulate(per_line, initial=0))
-        self._float_heads = float_heads
+        self._identities = list(map(_IDENTITY, found))
+        self._float_heads = list(map(_FLOAT_HEAD, found))
         self._floats = floats
 
     def take(self, start: int, end: int, out: BatchBuilder) -> None:
-        """Put lines ``start`` to ``end`` (none of them odd) in their float groups, in C."""
+        """Put lines ``start`` to ``end`` (none of them odd) in their groups, in C.
+
+        Each sample goes in as ``BatchBuilder.put`` puts it (series identity -> encoded
+        sample), so a series named again by an odd line, whatever its value's type,
+        keeps the last value.
+        """
         if start >= end:
             return
         heads = self._heads_of[start:end]
-        groups: FloatGroupsAt | FloatGroupsByStamp
+        groups: GroupsAt | GroupsByStamp
         if len(self._stamps) == 1:
             (stamp,) = self._stamps.values()
-            groups = FloatGroupsAt(out, stamp)
+            groups = GroupsAt(out.groups_of(floats=False), stamp)
             line_groups = map(groups.__getitem__, map(_RESOURCE, heads))
         else:
-            groups = FloatGroupsByStamp(out, self._stamps)
+            groups = GroupsByStamp(out.groups_of(floats=False), self._stamps)
             keys = zip(map(_RESOURCE, heads), self._stamps_text[start:end], strict=True)
             line_groups = map(groups.__getitem__, keys)
         field_groups = chain.from_iterable(map(repeat, line_groups, self._per_line[start:end]))
         first, last = self._offsets[start], self._offsets[end]
-        values = map(pack_double, self._floats[first:last])
-        deque(map(setitem, field_groups, self._float_heads[first:last], values), maxlen=0)
+        samples = map(
+            add, self._float_heads[first:last], map(pack_double, self._floats[first:last])
+        )
+        deque(map(setitem, field_groups, self._identities[first:last], samples), maxlen=0)
 
 
 def _needs_scan(line: str) -> bool:

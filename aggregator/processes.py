@@ -15,7 +15,9 @@ The supervisor gives them:
 
 A worker that dies is started again (after a second, then up to 30 s while it keeps
 dying quickly). SIGTERM or SIGINT stops every worker and waits for them: each finishes
-its requests (every accepted request was acknowledged by Kafka before its 204).
+its requests (every accepted request was acknowledged by Kafka before its 204). A worker
+gets SIGTERM when the supervisor ends in any way, killed too: none outlives it on the
+port.
 Connections a dead worker held are closed; their clients retry on another.
 """
 
@@ -37,6 +39,7 @@ from prometheus_client import multiprocess
 from kemi_stats.registry.instances import instance_id
 from kemi_stats.runtime import setup_logging
 from kemi_stats.settings import Settings
+from kemi_stats.stack.process import die_with
 
 __all__ = ["RATE_FILE", "WORKER_VAR", "supervise", "worker_index"]
 
@@ -76,7 +79,10 @@ class _Worker:
         self.first = True
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "aggregator"], env=self.env)
+        # SIGTERM when the supervisor ends, even killed: no worker outlives it on the port
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aggregator"], env=self.env, preexec_fn=die_with(os.getpid())
+        )
         self.started = time.monotonic()
         log.info("aggregator: worker %d started (pid %d)", self.index, self.proc.pid)
 
@@ -101,32 +107,37 @@ def supervise(settings: Settings, processes: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    status = 0
     try:
         for worker in workers:
             worker.start()
         log.info("aggregator: %d worker processes on one port", processes)
-        status = 0
         while not stopping and not status:
             time.sleep(0.2)
             for worker in workers:
                 status = status or _tend(worker)
-        for worker in workers:
-            if worker.proc is not None and worker.proc.poll() is None:
-                worker.proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_WAIT
-        for worker in workers:
-            if worker.proc is None:
-                continue
-            try:
-                worker.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                log.warning("aggregator: worker %d did not stop; killing it", worker.index)
-                worker.proc.kill()
-                worker.proc.wait()
-        log.info("aggregator: stopped")
-        return status
     finally:
+        _stop_all(workers)
         shutil.rmtree(shared, ignore_errors=True)
+    log.info("aggregator: stopped")
+    return status
+
+
+def _stop_all(workers: list[_Worker]) -> None:
+    """SIGTERM every worker still running, wait for them (bounded), kill the late ones."""
+    for worker in workers:
+        if worker.proc is not None and worker.proc.poll() is None:
+            worker.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + _STOP_WAIT
+    for worker in workers:
+        if worker.proc is None:
+            continue
+        try:
+            worker.proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            log.warning("aggregator: worker %d did not stop; killing it", worker.index)
+            worker.proc.kill()
+            worker.proc.wait()
 
 
 def _tend(worker: _Worker) -> int:

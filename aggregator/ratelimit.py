@@ -156,14 +156,16 @@ class RateLimiter:
         """None if admitted (and charged), else the whole seconds to wait before retrying."""
         if rate <= 0:
             return None
-        now = self._clock()
         refused: list[float] = []
 
         def charge(bucket: Bucket | None) -> Bucket:
+            # read under the lock of shared buckets: a stamp never moves back
+            now = self._clock()
             old_rate, level, stamp = bucket if bucket is not None else (rate, rate, now)
             if old_rate != rate:
                 level = min(level, rate)
-            level = min(rate, level + max(0.0, now - stamp) * rate)
+            now = max(now, stamp)
+            level = min(rate, level + (now - stamp) * rate)
             if level <= 0:
                 refused.append(level)
                 return (rate, level, now)

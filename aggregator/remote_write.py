@@ -37,7 +37,7 @@ import cramjam
 from google.protobuf.message import DecodeError
 
 from aggregator.grant import Grant, ResourceError
-from aggregator.grouping import BatchBuilder, FloatGroupsAt, FloatGroupsByStamp
+from aggregator.grouping import BatchBuilder, GroupsAt, GroupsByStamp
 from aggregator.names import NameMapper
 from aggregator.proto import remote_pb2 as pb
 from aggregator.rejection import invalid, over_limit
@@ -541,10 +541,10 @@ def _take(
     """
     if len(stamps) == 1:  # one time for the whole run: groups by resource
         (stamp,) = stamps.values()
-        groups: FloatGroupsAt | FloatGroupsByStamp = FloatGroupsAt(out, stamp)
+        groups: GroupsAt | GroupsByStamp = GroupsAt(out.groups_of(floats=True), stamp)
         keys: Iterable[object] = map(_RESOURCE, found)
     else:
-        groups = FloatGroupsByStamp(out, stamps)
+        groups = GroupsByStamp(out.groups_of(floats=True), stamps)
         keys = zip(map(_RESOURCE, found), map(_TAIL, raws), strict=True)
     runs = map(groups.__getitem__, keys)  # type: ignore[arg-type]
     deque(map(setitem, runs, map(_FLOAT_HEAD, found), map(_VALUE, raws)), maxlen=0)

@@ -114,7 +114,7 @@ def instance_id(host: str | None = None, pid: int | None = None) -> str:
     """``<hostname>-<pid>``, with characters a key segment should not hold replaced by ``_``;
     ``KEMI_INSTANCE_ID`` when set (the workers of one aggregator share their supervisor's)."""
     if host is None and pid is None and os.environ.get("KEMI_INSTANCE_ID"):
-        return os.environ["KEMI_INSTANCE_ID"]
+        return _UNSAFE.sub("_", os.environ["KEMI_INSTANCE_ID"])
     host = host if host is not None else socket.gethostname()
     pid = pid if pid is not None else os.getpid()
     return _UNSAFE.sub("_", f"{host}-{pid}")

@@ -20,6 +20,7 @@ from pathlib import Path
 
 __all__ = [
     "cmdline",
+    "die_with",
     "pid_alive",
     "process_start",
     "runs",
@@ -36,7 +37,7 @@ if sys.platform == "linux":
         _libc_prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 
-def _die_with(parent: int) -> Callable[[], None]:
+def die_with(parent: int) -> Callable[[], None]:
     """A ``preexec_fn`` that makes the child receive SIGTERM when ``parent`` ends.
 
     It runs in the child between fork and exec; if the parent already ended in between,
@@ -76,7 +77,7 @@ def spawn(
             env=dict(env) if env is not None else None,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_die_with(os.getpid()) if die_with_parent else None,
+            preexec_fn=die_with(os.getpid()) if die_with_parent else None,
         )
     finally:
         log.close()

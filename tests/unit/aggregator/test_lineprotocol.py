@@ -239,10 +239,12 @@ def test_telegraf_cpu_time_is_a_float_counter() -> None:
 
 _HEADS = ("cpu,host=a", "cpu,host=b,cpu=cpu1", "cpu,host=a,kemi_kind=counter", "cpu,host=a\\ b",
           "cpu,site=x", ",host=a", "cpu,host=a,cpu=", "cpu,host=a\\=b")  # fmt: skip
-_FIELD_KEYS = ("usage", "idle", "")
-_FIELD_VALUES = ("1.5", "-2.5", "3i", "4u", "t", '"text"', "1e999", "nan", "1.2.3", "", "+7")
+_FIELD_KEYS = ("usage", "idle", "", "_")
+_FIELD_VALUES = ("1.5", "-2.5", "3i", "4u", "t", '"text"', "1e999", "nan", "1.2.3", "", "+7",
+                 "1=2", "9=idle")  # fmt: skip
 _STAMPS = (str(NOW_NS), str(NOW_NS + 1_000_000_000), "", "12", "x1", f"{NOW_NS}\r")
-_SPECIAL = ("", "# a comment", "   ", "cpu,host=a usage=1.5  " + str(NOW_NS), "cpu,host=a")
+_SPECIAL = ("", "# a comment", "   ", "  ", "cpu,host=a usage=1.5  " + str(NOW_NS), "cpu,host=a",
+            f" _=1.5 {NOW_NS}", f"cpu,host=a usage=1=idle,5 {NOW_NS}", f"cpu,host=a idle {NOW_NS}")  # fmt: skip
 
 
 def _outcome(parse_body: Callable[[BatchBuilder], None]) -> object:
@@ -292,3 +294,17 @@ def test_bulk_and_line_by_line_parsing_agree(lines: list[str], warm: bool) -> No
 
     bulk = _outcome(lambda out: parser.parse(body, "ns", WINDOW, out, GRANT))
     assert bulk == _outcome(line_by_line)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_series_given_twice_keeps_its_last_value_whatever_its_type(warm: bool) -> None:
+    parser = LineProtocolParser(AggregatorSettings())
+    float_then_int = f"cpu,host=a usage=1.5 {NOW_NS}\ncpu,host=a usage=2i {NOW_NS}"
+    if warm:  # the float line then goes in bulk
+        parser.parse(float_then_int.encode(), "ns", WINDOW, BatchBuilder(), GRANT)
+    for body, value in ((float_then_int, 2), (f"cpu,host=a usage=2i {NOW_NS}\n"
+                                               f"cpu,host=a usage=1.5 {NOW_NS}", 1.5)):  # fmt: skip
+        out = BatchBuilder()
+        parser.parse(body.encode(), "ns", WINDOW, out, GRANT)
+        (batch,) = out.batches()
+        assert [s.value for s in batch.samples] == [value] and out.samples == 1
