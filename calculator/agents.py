@@ -2,7 +2,8 @@
 -> group aggregates; plus the timer that closes windows and buckets the clock has passed.
 
 At-least-once: Faust commits an input offset only after the records produced for it
-were handed to the producer (and the producer acks with acks=all). A crash repeats
+were acknowledged (raw batches: by librdkafka, awaited per take; group aggregates: by
+Faust's producer, flushed before a commit; both with acks=all). A crash repeats
 what came after the last commit (at most ``commit_interval`` seconds of input):
 pass-through records and point-expression outputs are sent again with the same key,
 time and value; counter readings and window inputs at or before the time already in
@@ -11,9 +12,16 @@ the table are recognised as repeats and yield no second rate or window value.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
+import weakref
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from faust.streams import _current_event
+from faust.types import EventT
 
 from calculator import metrics
 from calculator.app import app, calc_settings, settings
@@ -23,11 +31,20 @@ from calculator.processor import Result
 from calculator.state import GroupState, ResourceState
 from calculator.tables import group_table, resource_table
 from calculator.topics import groups_topic, raw_topic
-from kemi_stats.codec import MAX_RECORD_BYTES, decode_batch, encode_batch_records
+from kemi_stats.codec import (
+    KAFKA_MAX_REQUEST_BYTES,
+    MAX_RECORD_BYTES,
+    decode_batch,
+    encode_batch_records,
+)
 from kemi_stats.errors import CodecError
+from kemi_stats.kafka_security import rdkafka_options
 from kemi_stats.model import SampleBatch
+from kemi_stats.rdkafka_producer import AckedProducer, DeliveryFailed
 
-__all__ = ["aggregate_groups", "calculate", "close_by_clock", "definitions"]
+__all__ = [
+    "aggregate_groups", "calculate", "close_by_clock", "close_producer", "definitions",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +69,27 @@ def _account(res: Result, samples_in: int) -> None:
 
 @app.agent(raw_topic)
 async def calculate(stream: Any) -> None:
-    """Pass every raw batch through unchanged and add what the definitions derive from it."""
-    async for event in stream.events():
+    """Pass every raw batch through unchanged and add what the definitions derive from it.
+
+    Records come in takes (up to ``take_max`` of them, or what arrived within
+    ``take_within`` seconds): a resource's state is read and written once per take,
+    whatever number of its batches the take holds. Faust acks a take's events (and may
+    then commit their offsets) only after this returns, when every record produced
+    for them was handed to its producer, which Faust flushes before committing.
+    """
+    async for events in stream.take_events(calc_settings.take_max, calc_settings.take_within):
+        await _calculate(events)
+
+
+async def _calculate(events: Sequence[EventT]) -> None:
+    started = time.perf_counter()
+    definitions.refresh()
+    processor = definitions.processor
+    #: resource id -> its state and the last event of the take that carried it
+    states: dict[bytes, tuple[ResourceState, EventT]] = {}
+    sends: list[tuple[str, bytes, bytes]] = []
+    for event in events:
         raw: bytes = event.value
-        started = time.perf_counter()
         try:
             batch = decode_batch(raw)
         except CodecError as exc:
@@ -63,31 +97,117 @@ async def calculate(stream: Any) -> None:
             log.error("%s: record at offset %s skipped: %s", calc_settings.input_topic,
                       event.message.offset, exc)  # fmt: skip
             continue
-        definitions.refresh()
         rid = batch.key
-        state = ResourceState.from_bytes(resource_table.get(rid))
-        marks = _closed_windows.pop(rid, None)
-        if marks:
-            for wkey, start in marks.items():
-                w = state.windows.get(wkey)
-                if w is not None and w[0] == start:
-                    del state.windows[wkey]
-        res = definitions.processor.process(batch, state)
-        # write state before any await, so the clock timer never sees a stale window
-        resource_table[rid] = state.to_bytes()
+        held = states.get(rid)
+        state = held[0] if held is not None else _load(rid, event)
+        res = processor.process(batch, state)
+        states[rid] = (state, event)
         if len(raw) <= MAX_RECORD_BYTES:
-            await _produce(_OUT, event.key or rid, raw)
+            sends.append((_OUT, event.key or rid, raw))
         else:  # written before records were split by size: passed on in parts
-            for value in encode_batch_records(batch):
-                await _produce(_OUT, rid, value)
+            sends.extend((_OUT, rid, value) for value in encode_batch_records(batch))
         for out in res.derived:
-            for value in encode_batch_records(out):
-                await _produce(_OUT, rid, value)
+            sends.extend((_OUT, rid, value) for value in encode_batch_records(out))
         for c in res.contributions:
             key, value = encode_contribution(c)
-            await _produce(_GROUPS, key, value)
+            sends.append((_GROUPS, key, value))
         _account(res, len(batch.samples))
-        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+    # every state is written before any await, so the clock timer never sees a stale window
+    for rid, (state, event) in states.items():
+        with _as_event(event):
+            resource_table[rid] = state.to_bytes()
+    await _send_all(sends)
+    metrics.BATCH_SECONDS.observe((time.perf_counter() - started) / max(len(events), 1))
+
+
+async def _send_all(sends: list[tuple[str, bytes, bytes]]) -> None:
+    """Produce a take's records through librdkafka and wait until Kafka acked every one.
+
+    Faust acks the take's events (and so may commit their offsets) only once this has
+    returned: at-least-once, as when Faust's own producer is flushed before a commit.
+    librdkafka costs a few microseconds of CPU per record where aiokafka's send costs
+    tens (``bench/RESULTS.md``, calculator). While a record fails (Kafka away, a
+    timeout), the take's records are sent again, with a growing pause: the take is not
+    done until all are acked, and a record sent twice is a repeat with the same key,
+    time and value, as after a crash.
+    """
+    if not sends:
+        return
+    by_topic: dict[str, list[tuple[bytes, bytes]]] = {}
+    for topic, key, value in sends:
+        by_topic.setdefault(topic, []).append((key, value))
+    pause = 0.5
+    while True:
+        producer = await _producer()
+        acks = [producer.send_all(t, records) for t, records in by_topic.items()]
+        try:
+            await asyncio.gather(*acks)
+            return
+        except DeliveryFailed as exc:
+            await asyncio.gather(*acks, return_exceptions=True)
+            log.warning("%s: %d records of a take not acknowledged (%s); sending them again "
+                        "in %.1f s", calc_settings.output_topic, len(sends), exc, pause)  # fmt: skip
+            if producer.fatal:
+                await close_producer()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 30.0)
+
+
+_PRODUCER: list[AckedProducer] = []
+
+
+async def _producer() -> AckedProducer:
+    """The agents' librdkafka producer, made on the worker's loop when first needed."""
+    if not _PRODUCER:
+        _PRODUCER.append(
+            AckedProducer(
+                settings.kafka_bootstrap,
+                client_id=f"{calc_settings.app_id}-out",
+                idempotent=False,
+                linger_ms=calc_settings.linger_ms,
+                delivery_timeout=calc_settings.delivery_timeout,
+                queue_bytes=64 << 20,
+                max_request_bytes=KAFKA_MAX_REQUEST_BYTES,
+                security=rdkafka_options(settings),
+            )
+        )
+    return _PRODUCER[0]
+
+
+async def close_producer() -> None:
+    """Wait (bounded) for the records in flight, then close the producer."""
+    if _PRODUCER:
+        unsent = await _PRODUCER.pop().close(calc_settings.delivery_timeout)
+        if unsent:
+            log.warning("%d produced records were not acknowledged before the stop", unsent)
+
+
+def _load(rid: bytes, event: EventT) -> ResourceState:
+    """``rid``'s state from the table, less the windows the clock timer closed."""
+    with _as_event(event):
+        state = ResourceState.from_bytes(resource_table.get(rid))
+    marks = _closed_windows.pop(rid, None)
+    if marks:
+        for wkey, start in marks.items():
+            w = state.windows.get(wkey)
+            if w is not None and w[0] == start:
+                del state.windows[wkey]
+    return state
+
+
+@contextlib.contextmanager
+def _as_event(event: EventT) -> Iterator[None]:
+    """Make ``event`` Faust's current event for a table read or write.
+
+    The table's store and changelog follow the current event's partition; inside a
+    take that is the take's last event, so each resource's read and write run under
+    an event of its own (its partition), as they would one record at a time.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
 
 
 @app.agent(groups_topic)

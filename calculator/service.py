@@ -35,7 +35,10 @@ def register_instance(app: Any, settings: Settings) -> None:
         ASSIGNMENTS.update(app, ())
 
     async def stopping(sender: Any, **_: Any) -> None:
+        from calculator.agents import close_producer
+
         await registration.stop()
+        await close_producer()
 
     async def start() -> None:
         registration.start()

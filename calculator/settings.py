@@ -42,5 +42,13 @@ class CalculatorSettings(BaseSettings):
     #: Real Kafka: keep True. The local broker's end offsets are wrong (docs/local-stack.md), so the
     #: local stack and tests set KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK=false.
     recovery_consistency_check: bool = True
+    #: raw records processed together (a resource's state is read and written once per take)
+    take_max: int = Field(default=2000, ge=1)
+    #: seconds a take waits for more records before it is processed (latency it may add)
+    take_within: float = Field(default=0.1, gt=0)
+    #: librdkafka's linger for the records of a take (latency it may add)
+    linger_ms: float = Field(default=2.0, ge=0)
+    #: how long a take's records may wait for Kafka's acks before the agent stops
+    delivery_timeout: float = Field(default=30.0, gt=0)
     #: seconds between offset commits (at-least-once: a crash repeats at most this much)
     commit_interval: float = Field(default=2.0, gt=0)
