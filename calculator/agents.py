@@ -74,9 +74,12 @@ async def calculate(stream: Any) -> None:
     Records come in takes (up to ``take_max`` of them, or what arrived within
     ``take_within`` seconds): a resource's state is read and written once per take,
     whatever number of its batches the take holds. Faust acks a take's events (and may
-    then commit their offsets) only after this returns, when every record produced
-    for them was handed to its producer, which Faust flushes before committing.
+    then commit their offsets) once this loop's body returns, and it also acks them if
+    the body raises: so the body does not raise. A record that cannot be read or
+    processed is skipped, logged and counted (as one record at a time did), and the
+    take's records are sent until Kafka has acknowledged every one.
     """
+    await _producer()  # a producer that cannot be made fails the agent before any take
     async for events in stream.take_events(calc_settings.take_max, calc_settings.take_within):
         await _calculate(events)
 
@@ -98,9 +101,17 @@ async def _calculate(events: Sequence[EventT]) -> None:
                       event.message.offset, exc)  # fmt: skip
             continue
         rid = batch.key
-        held = states.get(rid)
-        state = held[0] if held is not None else _load(rid, event)
-        res = processor.process(batch, state)
+        try:
+            held = states.get(rid)
+            state = held[0] if held is not None else _load(rid, event)
+            res = processor.process(batch, state)
+        except Exception as exc:  # a bug or a broken stored state: this record only
+            metrics.PROCESS_ERRORS.labels(calc_settings.input_topic).inc()
+            log.error("%s: resource %s: record at partition %s offset %s not processed "
+                      "(passed on unchanged): %r", calc_settings.input_topic, batch.resource_id,
+                      event.message.partition, event.message.offset, exc, exc_info=exc)  # fmt: skip
+            sends.append((_OUT, event.key or rid, raw))
+            continue
         states[rid] = (state, event)
         if len(raw) <= MAX_RECORD_BYTES:
             sends.append((_OUT, event.key or rid, raw))
@@ -120,37 +131,54 @@ async def _calculate(events: Sequence[EventT]) -> None:
     metrics.BATCH_SECONDS.observe((time.perf_counter() - started) / max(len(events), 1))
 
 
+#: bytes of a take's records handed to librdkafka at once (its queue holds twice that)
+_CHUNK_BYTES = 16 << 20
+
+
 async def _send_all(sends: list[tuple[str, bytes, bytes]]) -> None:
     """Produce a take's records through librdkafka and wait until Kafka acked every one.
 
     Faust acks the take's events (and so may commit their offsets) only once this has
-    returned: at-least-once, as when Faust's own producer is flushed before a commit.
-    librdkafka costs a few microseconds of CPU per record where aiokafka's send costs
-    tens (``bench/RESULTS.md``, calculator). While a record fails (Kafka away, a
-    timeout), the take's records are sent again, with a growing pause: the take is not
-    done until all are acked, and a record sent twice is a repeat with the same key,
-    time and value, as after a crash.
+    returned: at-least-once. librdkafka costs a few microseconds of CPU per record where
+    aiokafka's send costs tens (``bench/RESULTS.md``, calculator). Records go in chunks
+    of at most ``_CHUNK_BYTES``, each acknowledged before the next is handed over, so a
+    take of large records never fills the producer's queue. While a chunk fails (Kafka
+    away, a timeout, a record refused), it is sent again after a growing pause and an
+    error naming the reason: the take is not done until all are acked, and a record
+    sent twice is a repeat with the same key, time and value, as after a crash.
     """
-    if not sends:
-        return
+    start = 0
+    while start < len(sends):
+        end, size = start, 0
+        while end < len(sends) and (end == start or size + len(sends[end][2]) <= _CHUNK_BYTES):
+            size += len(sends[end][1]) + len(sends[end][2])
+            end += 1
+        await _send_chunk(sends[start:end])
+        start = end
+
+
+async def _send_chunk(chunk: list[tuple[str, bytes, bytes]]) -> None:
     by_topic: dict[str, list[tuple[bytes, bytes]]] = {}
-    for topic, key, value in sends:
+    for topic, key, value in chunk:
         by_topic.setdefault(topic, []).append((key, value))
     pause = 0.5
     while True:
         producer = await _producer()
-        acks = [producer.send_all(t, records) for t, records in by_topic.items()]
-        try:
-            await asyncio.gather(*acks)
+        acks = {t: producer.send_all(t, records) for t, records in by_topic.items()}
+        results = await asyncio.gather(*acks.values(), return_exceptions=True)
+        failed = {t: r for t, r in zip(acks, results, strict=True) if r is not None}
+        if not failed:
             return
-        except DeliveryFailed as exc:
-            await asyncio.gather(*acks, return_exceptions=True)
-            log.warning("%s: %d records of a take not acknowledged (%s); sending them again "
-                        "in %.1f s", calc_settings.output_topic, len(sends), exc, pause)  # fmt: skip
-            if producer.fatal:
-                await close_producer()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 30.0)
+        for topic, exc in failed.items():
+            if not isinstance(exc, DeliveryFailed):
+                raise exc
+            log.error("%s: %d of %d records not acknowledged (%s); sending them again in "
+                      "%.1f s", topic, exc.failed, len(by_topic[topic]), exc.reason, pause)  # fmt: skip
+        by_topic = {t: by_topic[t] for t in failed}
+        if producer.fatal:
+            await close_producer()
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 30.0)
 
 
 _PRODUCER: list[AckedProducer] = []
@@ -164,6 +192,8 @@ async def _producer() -> AckedProducer:
                 settings.kafka_bootstrap,
                 client_id=f"{calc_settings.app_id}-out",
                 idempotent=False,
+                # one request in flight per broker: a retry cannot reorder a partition
+                max_in_flight=1,
                 linger_ms=calc_settings.linger_ms,
                 delivery_timeout=calc_settings.delivery_timeout,
                 queue_bytes=64 << 20,

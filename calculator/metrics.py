@@ -13,6 +13,7 @@ __all__ = [
     "DEFINITIONS_INVALID",
     "DROPPED",
     "GROUP_INPUTS",
+    "PROCESS_ERRORS",
     "PRODUCED",
     "RELOADS",
     "SAMPLES_IN",
@@ -21,6 +22,11 @@ __all__ = [
 BATCHES = Counter("kemi_calculator_batches", "Raw batches processed")
 SAMPLES_IN = Counter("kemi_calculator_samples_in", "Raw samples processed (and passed through)")
 PRODUCED = Counter("kemi_calculator_derived_samples", "Derived samples produced", ["kind"])
+PROCESS_ERRORS = Counter(
+    "kemi_calculator_process_errors",
+    "Raw batches whose calculation failed (passed on unchanged, nothing derived), by topic",
+    ["topic"],
+)
 DROPPED = Counter(
     "kemi_calculator_dropped",
     "Derived samples not produced, by definition and reason "

@@ -48,7 +48,7 @@ class CalculatorSettings(BaseSettings):
     take_within: float = Field(default=0.1, gt=0)
     #: librdkafka's linger for the records of a take (latency it may add)
     linger_ms: float = Field(default=2.0, ge=0)
-    #: how long a take's records may wait for Kafka's acks before the agent stops
+    #: how long a take's record may wait for Kafka's ack before it is sent again
     delivery_timeout: float = Field(default=30.0, gt=0)
     #: seconds between offset commits (at-least-once: a crash repeats at most this much)
     commit_interval: float = Field(default=2.0, gt=0)

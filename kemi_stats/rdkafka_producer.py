@@ -58,8 +58,11 @@ class AckedProducer:
         queue_bytes: int,
         max_request_bytes: int = 8 << 20,
         security: Mapping[str, Any] | None = None,
+        max_in_flight: int | None = None,
     ) -> None:
-        """``security``: the TLS/SASL properties (:func:`kemi_stats.kafka_security.rdkafka_options`)."""
+        """``security``: the TLS/SASL properties (:func:`kemi_stats.kafka_security.rdkafka_options`);
+        ``max_in_flight``: requests in flight per broker (1 keeps a partition's order
+        through retries without idempotence)."""
         self.bootstrap = bootstrap
         config: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
@@ -78,6 +81,8 @@ class AckedProducer:
             "error_cb": self._error,
             **(security or {}),
         }
+        if max_in_flight is not None:
+            config["max.in.flight.requests.per.connection"] = max_in_flight
         self._producer = Producer(config)
         self.last_error = ""
         self.fatal = False
