@@ -14,7 +14,7 @@ built per sample, and a record is a ``join`` of the pairs.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from itertools import chain
 from typing import Any
 
@@ -22,7 +22,7 @@ from aggregator.rejection import over_limit
 from kemi_stats.batch_writer import (
     PreparedSeries,
     SeriesCache,
-    encode_float_batches,
+    encode_batches,
     encode_prepared_batch,
     pack_double,
 )
@@ -132,52 +132,25 @@ class BatchBuilder:
         """The Kafka records: (resource id, encoded SampleBatch), one per resource and time,
         or several when its samples encode to more than ``max_bytes`` (split by sample).
 
-        A (resource, time) with samples in both kinds of group is one record: what a
-        reader computes from one batch (an expression over two metrics) sees them all.
         A single sample too large for a record is a 413 Rejection.
         """
         revision = self.config_revision
+        samples = chain(
+            ((key, group.values()) for key, group in self._groups.items() if group),
+            ((key, chain.from_iterable(f.items())) for key, f in self._floats.items() if f),
+        )
         records: list[tuple[bytes, bytes]] = []
-        floats_of = self._floats
-        groups = self._groups
-        for key, group in groups.items():
-            floats = floats_of.get(key)
-            samples: Iterable[bytes] = group.values()
-            if floats:
-                samples = chain(samples, chain.from_iterable(floats.items()))
-            elif not group:
-                continue
-            self._record(records, key, samples, revision, max_bytes)
-        only_floats: Iterable[tuple[tuple[str, int], FloatGroup]] = floats_of.items()
-        if groups or not all(floats_of.values()):
-            only_floats = [(k, f) for k, f in only_floats if f and k not in groups]
-        for key, value in encode_float_batches(only_floats, Source.PUSH, revision):
+        for key, value in encode_batches(samples, Source.PUSH, revision):
             if len(value) <= max_bytes:
                 records.append((key[0].encode(), value))
             else:
                 records += self._split(key, revision, max_bytes)
         return records
 
-    def _record(
-        self,
-        records: list[tuple[bytes, bytes]],
-        key: tuple[str, int],
-        samples: Iterable[bytes],
-        revision: int,
-        max_bytes: int,
-    ) -> None:
-        """Append the record(s) of one (resource, time) to ``records``."""
-        resource, time_ms = key
-        value = encode_prepared_batch(resource, time_ms, Source.PUSH, samples, revision)
-        if len(value) <= max_bytes:
-            records.append((resource.encode(), value))
-            return
-        records += self._split(key, revision, max_bytes)
-
     def _split(
         self, key: tuple[str, int], revision: int, max_bytes: int
     ) -> list[tuple[bytes, bytes]]:
-        """One (resource, time)'s samples of both kinds as records of at most ``max_bytes``."""
+        """One (resource, time)'s samples as records of at most ``max_bytes`` each."""
         whole = [*self._groups.get(key, {}).values()]
         whole += [head + double for head, double in self._floats.get(key, {}).items()]
         return _split(key[0], key[1], whole, revision, max_bytes)

@@ -331,7 +331,7 @@ class LineProtocolParser:
             except InvalidSeries:
                 return None
 
-        return Head(resource, measurement, series_of)
+        return Head(resource, series_of)
 
     def _head(
         self, line: str, measurement: str, tags: list[tuple[str, str]], grant: Grant

@@ -30,7 +30,6 @@ from kemi_stats.model import MetricKind
 
 __all__ = ["BodyLines", "Head", "KnownHeads"]
 
-_FLOAT_CHARS = frozenset("0123456789.eE+-")
 _FLOAT_BYTES = b"0123456789.eE+-"
 _NOT_SEPARATORS = bytes(b for b in range(256) if b not in b",=")
 _RESOURCE = attrgetter("resource")
@@ -48,16 +47,10 @@ class Head:
     float field of one is its ``float_head`` and 8 bytes); it fills as keys come.
     """
 
-    __slots__ = ("fields", "measurement", "resource", "series_of")
+    __slots__ = ("fields", "resource", "series_of")
 
-    def __init__(
-        self,
-        resource: str,
-        measurement: str,
-        series_of: Callable[[str], PreparedSeries | None],
-    ) -> None:
+    def __init__(self, resource: str, series_of: Callable[[str], PreparedSeries | None]) -> None:
         self.resource = resource
-        self.measurement = measurement
         #: field key -> its gauge series; None if it is not one
         self.series_of = series_of
         self.fields: dict[str, PreparedSeries] = {}
@@ -74,7 +67,7 @@ class Head:
 _PLACEHOLDER_SERIES = PreparedSeries("_", {}, MetricKind.GAUGE)
 #: the head of odd lines; it knows their placeholder field, so finding every field's
 #: series finds none missing unless a known line has a new key
-_NO_HEAD = Head("", "", lambda key: None)
+_NO_HEAD = Head("", lambda key: None)
 _NO_HEAD.fields["_"] = _PLACEHOLDER_SERIES
 
 
@@ -146,7 +139,6 @@ class BodyLines:
         if len(stamps) != len(distinct):
             odd.update(i for i, stamp in enumerate(stamps_text) if stamp not in stamps)
         self.odd = sorted(odd)
-        self.n = n
         self._heads_of = heads
         self._stamps_text = stamps_text
         self._stamps = stamps
@@ -213,7 +205,7 @@ class BodyLines:
         if "".join(values).encode().translate(None, _FLOAT_BYTES):  # another character
             line_of = _line_of(per_line)
             for j, value in enumerate(values):
-                if not _FLOAT_CHARS.issuperset(value):
+                if value.encode().translate(None, _FLOAT_BYTES):
                     odd.add(line_of[j])
                     values[j] = "0"
         try:

@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 #: set in a worker's environment: its index (0 to processes - 1)
 WORKER_VAR = "KEMI_AGGREGATOR_WORKER"
-#: set in a worker's environment: the folder of the shared metrics and rate limits
-SHARED_VAR = "KEMI_AGGREGATOR_SHARED_DIR"
+#: set in a worker's environment: the run's folder the workers share, for prometheus_client's
+#: metric files and the rate-limit file
 MULTIPROC_VAR = "PROMETHEUS_MULTIPROC_DIR"
 RATE_FILE = "rate-limits"
 #: a worker that ran less than this before dying is restarted after a growing pause
@@ -63,7 +63,8 @@ def worker_index() -> int | None:
 
 
 def shared_dir() -> Path | None:
-    value = os.environ.get(SHARED_VAR)
+    """The folder the workers of one supervisor share, or None."""
+    value = os.environ.get(MULTIPROC_VAR) if worker_index() is not None else None
     return Path(value) if value else None
 
 
@@ -96,8 +97,7 @@ def supervise(settings: Settings, processes: int) -> int:
     """
     setup_logging("aggregator", settings.log_level)
     shared = Path(tempfile.mkdtemp(prefix="kemi-aggregator-"))
-    env = {**os.environ, SHARED_VAR: str(shared), MULTIPROC_VAR: str(shared),
-           "KEMI_INSTANCE_ID": instance_id()}  # fmt: skip
+    env = {**os.environ, MULTIPROC_VAR: str(shared), "KEMI_INSTANCE_ID": instance_id()}
     workers = [_Worker(i, env) for i in range(processes)]
     stopping = False
 

@@ -37,11 +37,8 @@ Bucket = tuple[float, float, float]
 
 
 class Buckets(Protocol):
-    def update(self, name: str, change: Callable[[Bucket | None], Bucket]) -> Bucket:
+    def update(self, name: str, change: Callable[[Bucket | None], Bucket]) -> None:
         """Replace ``name``'s bucket by ``change(bucket)`` (None: none yet), atomically."""
-        ...
-
-    def forget(self, name: str) -> None: ...
 
 
 class LocalBuckets:
@@ -50,12 +47,8 @@ class LocalBuckets:
     def __init__(self) -> None:
         self._buckets: dict[str, Bucket] = {}
 
-    def update(self, name: str, change: Callable[[Bucket | None], Bucket]) -> Bucket:
-        bucket = self._buckets[name] = change(self._buckets.get(name))
-        return bucket
-
-    def forget(self, name: str) -> None:
-        self._buckets.pop(name, None)
+    def update(self, name: str, change: Callable[[Bucket | None], Bucket]) -> None:
+        self._buckets[name] = change(self._buckets.get(name))
 
 
 #: one slot: the token name's 8-byte digest (0: free), then rate, level, stamp
@@ -72,7 +65,6 @@ class SharedBuckets:
     """
 
     def __init__(self, path: Path, slots: int = 4096) -> None:
-        self.path = path
         self.slots = slots
         size = slots * _SLOT.size
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -94,26 +86,25 @@ class SharedBuckets:
         finally:
             fcntl.lockf(self._lock_fd, fcntl.LOCK_UN)
 
-    def _slot(self, digest: int, claim: bool) -> int | None:
+    def _slot(self, digest: int) -> int | None:
+        """The slot holding ``digest``, or the first free one on its probe; None: full."""
         start = digest % self.slots
         for i in range(self.slots):
             at = (start + i) % self.slots
             held = _SLOT.unpack_from(self._map, at * _SLOT.size)[0]
-            if held == digest or (held == 0 and claim):
+            if held == digest or held == 0:
                 return at
-            if held == 0:
-                return None
         return None
 
-    def update(self, name: str, change: Callable[[Bucket | None], Bucket]) -> Bucket:
+    def update(self, name: str, change: Callable[[Bucket | None], Bucket]) -> None:
         digest = _digest(name)
         with self._locked():
-            at = self._slot(digest, claim=True)
+            at = self._slot(digest)
             if at is not None:
                 held, rate, level, stamp = _SLOT.unpack_from(self._map, at * _SLOT.size)
                 bucket = change((rate, level, stamp) if held else None)
                 _SLOT.pack_into(self._map, at * _SLOT.size, digest, *bucket)
-                return bucket
+                return
         if not self.full:
             log.warning(
                 "rate limits: all %d shared slots are taken; token %s (and any further one) "
@@ -122,21 +113,7 @@ class SharedBuckets:
                 name,
             )
         self.full = True
-        return self._local.update(name, change)
-
-    def forget(self, name: str) -> None:
-        # a slot stays taken (probing needs no holes); the next charge starts it over
-        digest = _digest(name)
-        with self._locked():
-            at = self._slot(digest, claim=False)
-            if at is not None:
-                rate = _SLOT.unpack_from(self._map, at * _SLOT.size)[1]
-                _SLOT.pack_into(self._map, at * _SLOT.size, digest, rate, rate, time.monotonic())
-        self._local.forget(name)
-
-    def close(self) -> None:
-        self._map.close()
-        os.close(self._lock_fd)
+        self._local.update(name, change)
 
 
 def _digest(name: str) -> int:
@@ -175,6 +152,3 @@ class RateLimiter:
         if refused:
             return max(1, math.ceil(-refused[0] / rate + 1e-9))
         return None
-
-    def forget(self, name: str) -> None:
-        self.buckets.forget(name)

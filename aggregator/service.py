@@ -62,9 +62,6 @@ def main(settings: Settings | None = None) -> int:
         auto_decompress=False,
         ssl_context=context,
         admin_port=config.admin_port,
-        # one of several workers on the port; the first registers the instance
-        reuse_port=worker is not None,
-        register=not worker,
         worker=worker,
     )
     handler.health = runtime.health

@@ -22,6 +22,7 @@ from typing import Any
 
 from faust.streams import _current_event
 from faust.types import EventT
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from calculator import metrics
 from calculator.app import app, calc_settings, settings
@@ -143,42 +144,55 @@ async def _send_all(sends: list[tuple[str, bytes, bytes]]) -> None:
     aiokafka's send costs tens (``bench/RESULTS.md``, calculator). Records go in chunks
     of at most ``_CHUNK_BYTES``, each acknowledged before the next is handed over, so a
     take of large records never fills the producer's queue. While a chunk fails (Kafka
-    away, a timeout, a record refused), it is sent again after a growing pause and an
-    error naming the reason: the take is not done until all are acked, and a record
+    away, a timeout, a record refused), it is sent again after a growing pause (0.5 s
+    doubling to 30 s, tenacity) and an error naming the topic and the reason: the take is not done until all are acked, and a record
     sent twice is a repeat with the same key, time and value, as after a crash.
     """
-    start = 0
-    while start < len(sends):
-        end, size = start, 0
-        while end < len(sends) and (end == start or size + len(sends[end][2]) <= _CHUNK_BYTES):
-            size += len(sends[end][1]) + len(sends[end][2])
-            end += 1
-        await _send_chunk(sends[start:end])
-        start = end
+    chunk: list[tuple[str, bytes, bytes]] = []
+    size = 0
+    for record in sends:
+        if chunk and size + len(record[2]) > _CHUNK_BYTES:
+            await _send_chunk(chunk)
+            chunk, size = [], 0
+        chunk.append(record)
+        size += len(record[2])
+    if chunk:
+        await _send_chunk(chunk)
 
 
 async def _send_chunk(chunk: list[tuple[str, bytes, bytes]]) -> None:
-    by_topic: dict[str, list[tuple[bytes, bytes]]] = {}
+    pending: dict[str, list[tuple[bytes, bytes]]] = {}
     for topic, key, value in chunk:
-        by_topic.setdefault(topic, []).append((key, value))
-    pause = 0.5
-    while True:
-        producer = await _producer()
-        acks = {t: producer.send_all(t, records) for t, records in by_topic.items()}
-        results = await asyncio.gather(*acks.values(), return_exceptions=True)
-        failed = {t: r for t, r in zip(acks, results, strict=True) if r is not None}
-        if not failed:
-            return
-        for topic, exc in failed.items():
-            if not isinstance(exc, DeliveryFailed):
-                raise exc
-            log.error("%s: %d of %d records not acknowledged (%s); sending them again in "
-                      "%.1f s", topic, exc.failed, len(by_topic[topic]), exc.reason, pause)  # fmt: skip
-        by_topic = {t: by_topic[t] for t in failed}
+        pending.setdefault(topic, []).append((key, value))
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception_type(DeliveryFailed),
+        wait=wait_exponential(multiplier=0.5, max=30.0),
+        reraise=True,
+    ):
+        with attempt:
+            await _send_pending(pending)
+
+
+async def _send_pending(pending: dict[str, list[tuple[bytes, bytes]]]) -> None:
+    """Send each topic's records of ``pending``; the acked topics leave it. DeliveryFailed
+    if any topic's records were not all acknowledged (they are sent again, whole)."""
+    producer = await _producer()
+    acks = {topic: producer.send_all(topic, records) for topic, records in pending.items()}
+    results = await asyncio.gather(*acks.values(), return_exceptions=True)
+    failed: DeliveryFailed | None = None
+    for topic, result in zip(acks, results, strict=True):
+        if result is None:
+            del pending[topic]
+        elif isinstance(result, DeliveryFailed):
+            log.error("%s: %d of %d records not acknowledged (%s); sending them again",
+                      topic, result.failed, len(pending[topic]), result.reason)  # fmt: skip
+            failed = failed or result
+        else:
+            raise result
+    if failed is not None:
         if producer.fatal:
             await close_producer()
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 30.0)
+        raise failed
 
 
 _PRODUCER: list[AckedProducer] = []

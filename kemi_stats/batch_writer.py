@@ -14,14 +14,13 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Iterable, Iterator
-from itertools import chain
 
 from kemi_stats.codec import KIND_TO_PB, SCHEMA_VERSION, SOURCE_TO_PB
 from kemi_stats.model import MetricKind, Source
 from kemi_stats.names import check_series
 
 __all__ = [
-    "PreparedSeries", "SeriesCache", "encode_float_batches", "encode_prepared_batch",
+    "PreparedSeries", "SeriesCache", "encode_batches", "encode_prepared_batch",
     "pack_double",
 ]  # fmt: skip
 
@@ -136,13 +135,12 @@ def encode_prepared_batch(
     return b"".join(parts)
 
 
-def encode_float_batches(
-    groups: Iterable[tuple[tuple[str, int], dict[bytes, bytes]]],
+def encode_batches(
+    groups: Iterable[tuple[tuple[str, int], Iterable[bytes]]],
     source: Source,
     config_revision: int = 0,
 ) -> Iterator[tuple[tuple[str, int], bytes]]:
-    """``encode_prepared_batch`` of many (resource, time) groups of double samples
-    (``PreparedSeries.float_head`` -> the double's 8 bytes), each a ``SampleBatch``.
+    """``encode_prepared_batch`` of many ((resource, time), encoded samples) groups.
 
     The per-batch work a push of thousands of resources repeats thousands of times,
     done once: the fields of each time, the loop's names.
@@ -150,13 +148,12 @@ def encode_float_batches(
     fields_at: dict[int, bytes] = {}
     head = _batch_head
     join = b"".join
-    items = chain.from_iterable
-    for key, floats in groups:
+    for key, samples in groups:
         resource, time_ms = key
         fields = fields_at.get(time_ms)
         if fields is None:
             fields = fields_at[time_ms] = _batch_fields(time_ms, source, config_revision)
-        yield key, join((head(resource), fields, *items(floats.items())))
+        yield key, join((head(resource), fields, *samples))
 
 
 @functools.lru_cache(maxsize=65536)

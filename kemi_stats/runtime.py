@@ -88,13 +88,10 @@ class ServiceRuntime:
         auto_decompress: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         admin_port: int | None = None,
-        reuse_port: bool = False,
-        register: bool = True,
         worker: int | None = None,
     ) -> None:
-        """``reuse_port``: listen with SO_REUSEPORT, beside other processes of the service
-        on the same port; ``register``: keep this instance's registration in etcd;
-        ``worker``: this process's index among them, shown on its health pages."""
+        """``worker``: this process's index among several of the service on one port
+        (SO_REUSEPORT, shown on its health pages; worker 0 keeps the registration)."""
         self.name = name
         self.settings = settings
         self.started = time.time()
@@ -115,8 +112,6 @@ class ServiceRuntime:
         self.admin_port = admin_port
         self._auto_decompress = auto_decompress
         self._ssl_context = ssl_context
-        self._reuse_port = reuse_port
-        self._register = register
         self.worker = worker
 
     def add_check(self, name: str, check: HealthCheck) -> None:
@@ -190,7 +185,7 @@ class ServiceRuntime:
             host,
             port,
             reuse_address=True,
-            reuse_port=self._reuse_port or None,
+            reuse_port=self.worker is not None or None,
             ssl_context=ssl_context,
         )
         try:
@@ -234,7 +229,7 @@ class ServiceRuntime:
             await self.start_http()
             registration = None
             try:
-                if self._register:
+                if not self.worker:  # one process, or the first of several
                     registration = self.registration().start()
                 await main(self)
             finally:
