@@ -22,7 +22,9 @@ class Chunk:
     """Lines cut from consecutive records, and the offsets they cover, per partition."""
 
     seq: int
+    #: line-protocol text, one or more lines per item (a record's lines, newline-joined)
     lines: list[str] = field(default_factory=list)
+    line_count: int = 0
     points: int = 0
     records: int = 0
     #: partition -> (first offset, last offset) of its records in this chunk

@@ -110,9 +110,29 @@ class BatchEncoder:
             else:
                 fields.append(text)
             stats.points += 1
-        if not groups:
-            return
-        ts = f" {batch.time_ms}"
+        if groups:
+            self._lines(batch, groups, f" {batch.time_ms}", out)
+            stats.lines += len(groups)
+
+    def shape_lines(self, batch: SampleBatch, values: list[str], stamp: str) -> list[str]:
+        """The lines of ``batch`` with sample ``i``'s value written as ``values[i]`` and its
+        timestamp as ``stamp`` (:mod:`forwarder.shapes` passes placeholders)."""
+        groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        e = self._e
+        for s, text in zip(batch.samples, values, strict=True):
+            key = tuple(s.labels.items()) if s.labels else ()
+            groups.setdefault(key, []).append(f"{e(s.metric)}={text}")
+        out: list[str] = []
+        self._lines(batch, groups, stamp, out)
+        return out
+
+    def _lines(
+        self,
+        batch: SampleBatch,
+        groups: dict[tuple[tuple[str, str], ...], list[str]],
+        stamp: str,
+        out: list[str],
+    ) -> None:
         prefix = self._prefix
         base = batch.labels
         resource = batch.resource_id
@@ -125,5 +145,4 @@ class BatchEncoder:
                 if len(cache) >= _CACHE_LIMIT:
                     cache.clear()
                 tags = cache[(base_key, key)] = self._tags(base, dict(key), resource)
-            out.append(f"{prefix}{tags} {','.join(fields)}{ts}")
-            stats.lines += 1
+            out.append(f"{prefix}{tags} {','.join(fields)}{stamp}")

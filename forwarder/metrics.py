@@ -12,13 +12,22 @@ __all__ = [
     "POINTS_REJECTED",
     "POINTS_WRITTEN",
     "RECORDS",
+    "RECORDS_SHAPED",
     "SAMPLES_SKIPPED",
+    "SHAPES",
+    "SHAPES_COMPILED",
     "TSDB_UP",
     "WRITE_ERRORS",
     "WRITE_SECONDS",
 ]
 
 RECORDS = Counter("kemi_forwarder_records_total", "Kafka records consumed")
+RECORDS_SHAPED = Counter(
+    "kemi_forwarder_records_shaped_total",
+    "Records written from their bytes by a known shape (the fast path, forwarder.shapes)",
+)
+SHAPES = Gauge("kemi_forwarder_shapes", "Record shapes kept for the fast path")
+SHAPES_COMPILED = Counter("kemi_forwarder_shapes_compiled_total", "Record shapes compiled")
 MALFORMED = Counter(
     "kemi_forwarder_malformed_records_total", "Records skipped because they do not decode"
 )

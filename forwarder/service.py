@@ -29,6 +29,7 @@ from forwarder.alert_series import AlertSeries
 from forwarder.chunks import Chunk, Chunks
 from forwarder.lineprotocol import BatchEncoder, EncodeStats
 from forwarder.settings import ForwarderSettings, resolve_measurement
+from forwarder.shapes import Shapes
 from forwarder.visibility import VisibilityFlusher
 from forwarder.writer import Origin, TsdbWriter
 from kemi_stats.codec import decode_batch
@@ -56,6 +57,8 @@ class Forwarder:
         self.fwd = fwd if fwd is not None else ForwarderSettings()
         self.measurement = resolve_measurement(settings, self.fwd)
         self.encoder = BatchEncoder(self.measurement)
+        self.shapes = Shapes(self.encoder, self.fwd.shapes)
+        m.SHAPES.set_function(lambda: len(self.shapes))
         self.writer = TsdbWriter(settings, self.fwd)
         self.chunks = Chunks()
         self.flusher = VisibilityFlusher(
@@ -151,16 +154,29 @@ class Forwarder:
 
     def _take(self, partition: int, records: list[Any]) -> None:
         encode = self.encoder.encode
+        render = self.shapes.render
         stats = self._stats
         topic = self.fwd.topic
         limit = self.fwd.batch_lines
+        shaped, compiled = self.shapes.rendered, self.shapes.compiled
         for r in records:
             chunk = self._current
             chunk.add_offset(partition, r.offset, r.timestamp)
+            value = r.value
+            if value is not None:
+                # a record repeating a known shape: its lines straight from its bytes
+                rendered = render(r.key, value)
+                if rendered is not None:
+                    chunk.lines.append(rendered[0])
+                    chunk.line_count += rendered[1]
+                    chunk.points += rendered[2]
+                    if chunk.line_count >= limit:
+                        self._dispatch()
+                    continue
             try:
-                if r.value is None:
+                if value is None:
                     raise CodecError("record has no value")
-                batch = decode_batch(r.value)
+                batch = decode_batch(value)
             except CodecError as exc:
                 m.MALFORMED.inc()
                 log.warning(
@@ -168,12 +184,17 @@ class Forwarder:
                     topic, partition, r.offset, r.key, exc,
                 )  # fmt: skip
                 continue
-            before = stats.points
+            points, lines = stats.points, stats.lines
             encode(batch, chunk.lines, stats)
-            chunk.points += stats.points - before
-            if len(chunk.lines) >= limit:
+            chunk.points += stats.points - points
+            chunk.line_count += stats.lines - lines
+            if stats.points - points == len(batch.samples):
+                self.shapes.learn(r.key, value, batch)
+            if chunk.line_count >= limit:
                 self._dispatch()
         m.RECORDS.inc(len(records))
+        m.RECORDS_SHAPED.inc(self.shapes.rendered - shaped)
+        m.SHAPES_COMPILED.inc(self.shapes.compiled - compiled)
         if records:
             self._seen[partition] = max(self._seen.get(partition, 0), records[-1].offset + 1)
         if stats.skipped:

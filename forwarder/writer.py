@@ -150,7 +150,9 @@ class TsdbWriter:
         return random.uniform(cap / 2, cap)  # jitter, not crypto
 
     async def write(self, lines: list[str], points: int, origin: Origin) -> int:
-        """Write ``lines`` (``points`` values), retrying until settled; return points accepted."""
+        """Write ``lines`` (``points`` values), retrying until settled; return points accepted.
+
+        An item of ``lines`` may hold several lines joined by newlines (a record's)."""
         loop = asyncio.get_running_loop()
         attempt = 0
         while True:
@@ -166,8 +168,8 @@ class TsdbWriter:
                 self.last_error = str(exc)
                 delay = self._backoff(attempt)
                 log.warning(
-                    "tsdb %s: write of %d lines from %s failed (%s); retry %d in %.1f s",
-                    self.url, len(lines), origin, exc, attempt + 1, delay,
+                    "tsdb %s: write of %d points from %s failed (%s); retry %d in %.1f s",
+                    self.url, points, origin, exc, attempt + 1, delay,
                 )  # fmt: skip
                 attempt += 1
                 await asyncio.sleep(delay)
@@ -190,6 +192,8 @@ class TsdbWriter:
     async def _bisect(
         self, lines: list[str], points: int, origin: Origin, exc: WriteFailure
     ) -> int:
+        if len(lines) == 1 and "\n" in lines[0]:
+            lines = lines[0].split("\n")  # one record's lines (a raw newline is always escaped)
         if len(lines) == 1:
             rejected = _count_fields(lines[0])
             m.POINTS_REJECTED.inc(rejected)
@@ -205,8 +209,11 @@ class TsdbWriter:
         return accepted
 
 
-def _count_fields(line: str) -> int:
-    """Fields in one of our lines (field values never contain an unescaped comma)."""
+def _count_fields(text: str) -> int:
+    """Fields in one or more of our lines (field values never contain an unescaped comma)."""
+    if "\n" in text:
+        return sum(_count_fields(line) for line in text.split("\n"))
+    line = text
     fields = _unescaped_split(line, " ")
     if len(fields) < 2:
         return 0

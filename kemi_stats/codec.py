@@ -137,7 +137,10 @@ def decode_batch(data: bytes) -> SampleBatch:
         value: float | int = (
             s.real if which == "real" else s.unsigned if which == "unsigned" else s.signed
         )
-        samples.append(Sample(s.metric, value, dict(s.labels), _KIND_FROM_PB[s.kind]))
+        kind = _KIND_FROM_PB.get(s.kind)
+        if kind is None:
+            raise CodecError(f"SampleBatch: sample {s.metric!r} has unknown kind {s.kind}")
+        samples.append(Sample(s.metric, value, dict(s.labels), kind))
     return SampleBatch(
         resource_id=msg.resource_id,
         time_ms=msg.time_ms,

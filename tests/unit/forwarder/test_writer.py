@@ -99,3 +99,22 @@ async def test_refused_batch_is_bisected_down_to_the_bad_line(
 def test_count_fields_respects_escapes() -> None:
     assert _count_fields(",k=a\\ b,resource=x m\\,1=1,n=2u 5") == 2
     assert _count_fields("garbage") == 0
+
+
+async def test_a_refused_record_of_several_lines_is_split_into_its_lines() -> None:
+    w = _writer()
+    record = ",resource=a m=1 1\n,resource=a,k=v bad 1\n,resource=a n=2u 1"
+    accepted: list[str] = []
+
+    def post(part: list[str]) -> None:
+        if any("bad" in item for item in part):
+            raise RejectedWrite("http_400", "HTTP 400 bad line")
+        accepted.extend(part)
+
+    w.post = post  # type: ignore[method-assign]
+    try:
+        assert await w.write(["x m=1 1", record], 4, ORIGIN) == 3
+    finally:
+        w.close()
+    assert sorted(accepted) == [",resource=a m=1 1", ",resource=a n=2u 1", "x m=1 1"]
+    assert _count_fields(record) == 3

@@ -71,6 +71,13 @@ def test_garbage_is_a_codec_error() -> None:
         decode_batch(b"")
 
 
+def test_a_sample_of_a_kind_this_reader_does_not_know_is_a_codec_error() -> None:
+    msg = pb.SampleBatch(schema_version=SCHEMA_VERSION, resource_id="x")
+    msg.samples.add(metric="m", real=1.0, kind=9)  # an open proto3 enum keeps unknown numbers
+    with pytest.raises(CodecError, match="sample 'm' has unknown kind 9"):
+        decode_batch(msg.SerializeToString())
+
+
 def test_jobs_and_alerts_round_trip() -> None:
     job = PollJob("sw1", ["system", "if-mib"], 1000, 11000, 7, 3)
     assert decode_job(encode_job(job)) == job
