@@ -1,6 +1,6 @@
 """Forwarder throughput: points/s from a Kafka topic into VictoriaMetrics, one forwarder process.
 
-    python bench/forwarder/run.py [--batches 150000] [--shapes N] [--outage 0]
+    python bench/forwarder/run.py [--batches 150000] [--shapes N] [--forwarders N] [--outage 0]
 
 Starts its own broker (Tansu) and VictoriaMetrics on free loopback ports, fills a
 12-partition topic with SampleBatches (half interface batches: 5 interfaces x 4 Counter64
@@ -89,6 +89,8 @@ def main() -> int:
     ap.add_argument("--batches", type=int, default=150_000)
     ap.add_argument("--shapes", type=int, default=None,
                     help="KEMI_FORWARDER_SHAPES (0: every record the ordinary way)")  # fmt: skip
+    ap.add_argument("--forwarders", type=int, default=1,
+                    help="forwarder processes in one group (they share the partitions)")  # fmt: skip
     ap.add_argument("--outage", type=float, default=0.0, help="stop VictoriaMetrics this long")
     ap.add_argument("--outage-at", type=float, default=6.0, help="seconds after forwarder start")
     args = ap.parse_args()
@@ -109,20 +111,34 @@ def main() -> int:
         points = asyncio.run(fill(broker.address, args.batches))
         print(f"filled {TOPIC}: {args.batches} batches, {points} points in "
               f"{time.monotonic() - t:.1f} s")  # fmt: skip
-        http = free_port()
         env = dict(os.environ)
         env.update(
             KEMI_KAFKA_BOOTSTRAP=broker.address, KEMI_KAFKA_SESSION_TIMEOUT_MS="6000",
-            KEMI_TSDB_URL=f"http://{vm_cmd.address}", KEMI_HTTP_PORT=str(http),
+            KEMI_TSDB_URL=f"http://{vm_cmd.address}",
             KEMI_FORWARDER_TOPIC=TOPIC, KEMI_FORWARDER_GROUP_ID="bench", KEMI_LOG_LEVEL="WARNING",
             KEMI_FORWARDER_BACKOFF_MAX="2",
         )  # fmt: skip
         if args.shapes is not None:
             env["KEMI_FORWARDER_SHAPES"] = str(args.shapes)
         started = time.monotonic()
-        fw = spawn([sys.executable, "-m", "forwarder"], tmp / "forwarder.log", env=env)
-        procs.append(fw)
-        url = f"http://127.0.0.1:{http}/metrics"
+        forwarders = []
+        urls = []
+        for n in range(args.forwarders):
+            http = free_port()
+            fw = spawn(
+                [sys.executable, "-m", "forwarder"], tmp / f"forwarder-{n}.log",
+                env={**env, "KEMI_HTTP_PORT": str(http)},
+            )  # fmt: skip
+            procs.append(fw)
+            forwarders.append(fw)
+            urls.append(f"http://127.0.0.1:{http}/metrics")
+
+        def total(metric: str) -> float:
+            return sum(scrape(u, metric) for u in urls)
+
+        def fw_cpu_now() -> float:
+            return sum(cpu_seconds(p.pid) for p in forwarders)
+
         first_t = last_t = None
         first_cpu = first_written = 0.0
         samples: list[tuple[float, float]] = []
@@ -130,11 +146,11 @@ def main() -> int:
         restarted = False
         deadline = time.monotonic() + 600 + 2 * args.outage
         while time.monotonic() < deadline:
-            written = scrape(url, "kemi_forwarder_points_written_total")
+            written = total("kemi_forwarder_points_written_total")
             now = time.monotonic()
             samples.append((now, written))
             if written > 0 and first_t is None:
-                first_t, first_cpu, first_written = now, cpu_seconds(fw.pid), written
+                first_t, first_cpu, first_written = now, fw_cpu_now(), written
             if args.outage and vm_down_at is None and now - started > args.outage_at:
                 stop_pid(vm.pid)
                 vm.wait()
@@ -152,21 +168,21 @@ def main() -> int:
                 last_t = now
                 break
             time.sleep(0.1)
-        fw_cpu = cpu_seconds(fw.pid)
+        fw_cpu = fw_cpu_now()
         vm_cpu = cpu_seconds(vm.pid)
         wall = time.monotonic() - started
         if last_t is None or first_t is None:
             print(f"did not finish: {samples[-1][1]:.0f}/{points} points written")
-            print((tmp / "forwarder.log").read_text()[-3000:])
+            print((tmp / "forwarder-0.log").read_text()[-3000:])
             return 1
         steady = last_t - first_t
         urllib.request.urlopen(f"http://{vm_cmd.address}/internal/force_flush").read()
         q = urllib.parse.urlencode({"query": 'sum(count_over_time({site="pangyo"}[2h]))'})
         with urllib.request.urlopen(f"http://{vm_cmd.address}/api/v1/query?{q}") as resp:
             stored = float(json.loads(resp.read())["data"]["result"][0]["value"][1])
-        malformed = scrape(url, "kemi_forwarder_malformed_records_total")
-        errors = scrape(url, "kemi_forwarder_write_errors_total")
-        print(f"points written         {points}")
+        malformed = total("kemi_forwarder_malformed_records_total")
+        errors = total("kemi_forwarder_write_errors_total")
+        print(f"points written         {points} by {args.forwarders} forwarder process(es)")
         print(f"steady rate            {(points - first_written) / steady:,.0f} points/s "
               f"({steady:.2f} s from first to last write)")  # fmt: skip
         print(f"wall incl. group join  {wall:.2f} s ({points / wall:,.0f} points/s)")
