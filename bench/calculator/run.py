@@ -1,13 +1,14 @@
 """Calculator throughput: raw samples/s through one Faust worker, and what limits it.
 
-    python bench/calculator/run.py [--resources 500] [--steps 40]
+    python bench/calculator/run.py [--resources 500] [--steps 40] [--workers N]
 
 Starts its own broker (Tansu) and etcd on free loopback ports, registers two derived
 definitions (``if_in_bps = rate(ifHCInOctets) * 8`` and
 ``mem_used_pct = 100 * (memTotalReal - memAvailReal) / memTotalReal``), fills a
 12-partition raw topic with SampleBatches (``--resources`` resources x ``--steps`` polls,
 each batch ``--interfaces`` (default 4) x 4 Counter64 + sysUpTime + 2 memory gauges +
-1 CPU gauge = 20 samples by default), then starts ``python -m calculator`` and samples its /metrics until every
+1 CPU gauge = 20 samples by default), then starts ``--workers`` ``python -m calculator``
+processes of one app id and samples their /metrics until every
 raw sample was processed. Reports raw samples/s (first to last processed), derived
 samples produced, CPU seconds of the worker per 100k samples, and, for comparison, the
 same batches through the pure per-batch path (decode + BatchProcessor + encode, no
@@ -110,6 +111,7 @@ def main() -> None:
     parser.add_argument("--resources", type=int, default=500)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--interfaces", type=int, default=4, help="per resource (4 Counter64 each)")
+    parser.add_argument("--workers", type=int, default=1, help="Faust workers of one app id")
     args = parser.parse_args()
 
     t0 = (int(time.time()) - 86400) * 1000
@@ -127,7 +129,7 @@ def main() -> None:
 def run(args: argparse.Namespace, tmp: Path, kafka: str, etcd: str,
         encoded: list[tuple[bytes, bytes]], total: int, per: int, pure_rate: float,
         pure_produced: int) -> None:  # fmt: skip
-    calc_pid = 0
+    calc_pids: list[int] = []
     try:
         raw, out, groups = "bench.calc.raw", "bench.calc.out", "bench.calc.groups"
         ensure_topics(kafka, tuple(TopicSpec(n, PARTITIONS) for n in (raw, out, groups)))
@@ -136,39 +138,52 @@ def run(args: argparse.Namespace, tmp: Path, kafka: str, etcd: str,
                 reg.create("derived", name, Derived(expr=expr))
         asyncio.run(fill(kafka, raw, encoded))
 
-        port = free_port()
         env = {**os.environ, "KEMI_KAFKA_BOOTSTRAP": kafka,
-               "KEMI_ETCD_ENDPOINT": etcd, "KEMI_HTTP_PORT": str(port),
-               "KEMI_DATA_DIR": str(tmp / "data"), "KEMI_LOG_LEVEL": "WARNING",
+               "KEMI_ETCD_ENDPOINT": etcd, "KEMI_LOG_LEVEL": "WARNING",
                "KEMI_KAFKA_SESSION_TIMEOUT_MS": "6000",
                "KEMI_CALCULATOR_APP_ID": "bench-calc", "KEMI_CALCULATOR_INPUT_TOPIC": raw,
                "KEMI_CALCULATOR_OUTPUT_TOPIC": out, "KEMI_CALCULATOR_GROUPS_TOPIC": groups,
                "KEMI_CALCULATOR_PARTITIONS": str(PARTITIONS),
                "KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK": "false"}  # fmt: skip
         started = time.monotonic()
-        calc = spawn([sys.executable, "-m", "calculator"], tmp / "calculator.log", env=env)
-        calc_pid = calc.pid
-        metrics_url = f"http://127.0.0.1:{port}/metrics"
-        if not wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/healthz"), 60):
-            raise SystemExit(f"calculator did not start; see {tmp / 'calculator.log'}")
+        urls = []
+        for n in range(args.workers):
+            port = free_port()
+            calc = spawn(
+                [sys.executable, "-m", "calculator"], tmp / f"calculator-{n}.log",
+                env={**env, "KEMI_HTTP_PORT": str(port), "KEMI_DATA_DIR": str(tmp / f"data-{n}")},
+            )  # fmt: skip
+            calc_pids.append(calc.pid)
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            if not wait_until(lambda url=url: http_ok(f"{url}/healthz"), 60):
+                raise SystemExit(f"calculator did not start; see {tmp}/calculator-*.log")
+
+        def total_of(metric: str) -> float:
+            return sum(scrape(f"{u}/metrics", metric, unreachable=0.0) for u in urls)
+
+        def cpu_now() -> float:
+            return sum(cpu_seconds(pid) for pid in calc_pids)
+
         first_at = last_at = 0.0
         cpu_first = 0.0
         done = 0.0
         deadline = time.monotonic() + 600
         while done < total and time.monotonic() < deadline:
-            done = scrape(metrics_url, "kemi_calculator_samples_in_total", unreachable=0.0)
+            done = total_of("kemi_calculator_samples_in_total")
             now = time.monotonic()
             if done and not first_at:
-                first_at, cpu_first, first_done = now, cpu_seconds(calc_pid), done
+                first_at, cpu_first, first_done = now, cpu_now(), done
             last_at = now
             time.sleep(0.2)
-        cpu = cpu_seconds(calc_pid)
-        derived = scrape(metrics_url, "kemi_calculator_derived_samples_total", unreachable=0.0)
+        cpu = cpu_now()
+        derived = total_of("kemi_calculator_derived_samples_total")
         steady = (done - first_done) / (last_at - first_at) if last_at > first_at else 0.0
         wall = last_at - started
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
               f"{args.resources} resources x {args.steps} polls x {per} samples = {total:,} raw "
-              f"samples on {PARTITIONS} partitions; definitions: rate, expression\n")  # fmt: skip
+              f"samples on {PARTITIONS} partitions; definitions: rate, expression; "
+              f"{args.workers} worker(s)\n")  # fmt: skip
         print("| figure | result |")
         print("|---|---|")
         print(
@@ -185,8 +200,8 @@ def run(args: argparse.Namespace, tmp: Path, kafka: str, etcd: str,
             print(f"\nINCOMPLETE: {done:,.0f} of {total:,} processed; see {tmp}")
             raise SystemExit(1)
     finally:
-        if calc_pid:
-            stop_pid(calc_pid)
+        for pid in calc_pids:
+            stop_pid(pid)
 
 
 if __name__ == "__main__":
