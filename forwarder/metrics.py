@@ -16,6 +16,7 @@ __all__ = [
     "SAMPLES_SKIPPED",
     "SHAPES",
     "SHAPES_COMPILED",
+    "SHAPE_BYTES",
     "TSDB_UP",
     "WRITE_ERRORS",
     "WRITE_SECONDS",
@@ -27,6 +28,10 @@ RECORDS_SHAPED = Counter(
     "Records written from their bytes by a known shape (the fast path, forwarder.shapes)",
 )
 SHAPES = Gauge("kemi_forwarder_shapes", "Record shapes kept for the fast path")
+SHAPE_BYTES = Gauge(
+    "kemi_forwarder_shape_bytes",
+    "About the bytes the record shapes hold (bounded by KEMI_FORWARDER_SHAPE_MEMORY_MB)",
+)
 SHAPES_COMPILED = Counter("kemi_forwarder_shapes_compiled_total", "Record shapes compiled")
 MALFORMED = Counter(
     "kemi_forwarder_malformed_records_total", "Records skipped because they do not decode"

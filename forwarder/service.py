@@ -57,8 +57,9 @@ class Forwarder:
         self.fwd = fwd if fwd is not None else ForwarderSettings()
         self.measurement = resolve_measurement(settings, self.fwd)
         self.encoder = BatchEncoder(self.measurement)
-        self.shapes = Shapes(self.encoder, self.fwd.shapes)
+        self.shapes = Shapes(self.encoder, self.fwd.shape_memory_mb << 20)
         m.SHAPES.set_function(lambda: len(self.shapes))
+        m.SHAPE_BYTES.set_function(lambda: self.shapes.held_bytes)
         self.writer = TsdbWriter(settings, self.fwd)
         self.chunks = Chunks()
         self.flusher = VisibilityFlusher(

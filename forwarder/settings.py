@@ -53,8 +53,8 @@ class ForwarderSettings(BaseSettings):
     #: (see forwarder.visibility); 0 turns it off
     visibility_flush: float = Field(default=1.0, ge=0)
     max_poll_records: int = Field(default=5000, ge=1)
-    #: record shapes kept for the fast path (forwarder.shapes), about 1.5 KB each; 0: off
-    shapes: int = Field(default=50_000, ge=0)
+    #: memory for the record shapes of the fast path (forwarder.shapes); 0: off
+    shape_memory_mb: int = Field(default=64, ge=0, le=65_536)
     #: alert transitions, written as the ALERTS series (forwarder.alert_series)
     alerts_topic: str = ALERTS
     alerts_group_id: str = "kemi-forwarder-alerts"

@@ -21,18 +21,21 @@ that changed, a varint grown by a byte, a value that is not finite) returns None
 the record takes the ordinary path, which stays the reference.
 
 Only what the fast path writes exactly as the ordinary one is compiled: doubles of
-gauges and float counters (``repr``) and unsigned varints of counters (``<n>u``), with
-a positive timestamp. A record with a signed value, a counter sent as a double, an
-empty metric name, a sample without a value or a field this reader does not know
-keeps the ordinary path.
+gauges and float counters (``repr``), unsigned varints of counters (``<n>u``) and of
+integer gauges (``repr`` of the float), with a non-negative timestamp and varints of at
+most 9 bytes. A record with a signed value, a counter sent as a double or of 2**63 or more,
+an empty metric name, a sample without a value, a field this reader does not know, or
+more than :data:`MAX_HOLES` values or :data:`MAX_RECORD_BYTES` keeps the ordinary path.
 
-Shapes are kept per (Kafka key, record length) in two generations: a lookup that
-misses the young one promotes from the old one; when the young one is full the old
-one is dropped. Resources that stopped sending age out, those that send stay.
+Shapes are kept per (Kafka key, record length) in two generations, within a budget of
+bytes: a lookup that misses the young one promotes from the old one; when the young
+one holds half the budget the old one is dropped. Resources that stopped sending age
+out, those that send stay.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import struct
@@ -45,7 +48,9 @@ from typing import Any
 from forwarder.lineprotocol import BatchEncoder
 from kemi_stats.model import SampleBatch
 
-__all__ = ["Shape", "Shapes", "compile_shape"]
+__all__ = ["MAX_HOLES", "MAX_RECORD_BYTES", "NoShape", "Shape", "Shapes", "compile_shape"]
+
+log = logging.getLogger(__name__)
 
 # SampleBatch and Sample field numbers (kemi_stats/proto/kemi.proto)
 _BATCH_TIME, _BATCH_SAMPLES = 3, 6
@@ -55,7 +60,15 @@ _SAMPLE_LABELS = 5
 _GAUGE_KINDS = frozenset((0, 3))  # GAUGE, FLOAT_COUNTER: written as floats
 _COUNTER_KINDS = frozenset((1, 2))  # COUNTER32, COUNTER64: written as unsigned integers
 _KNOWN_KINDS = _GAUGE_KINDS | _COUNTER_KINDS
-_MAX_TIME_BYTES = 9  # 63 bits: a positive int64
+#: varints of at most 9 bytes (63 bits): a non-negative int64 timestamp, and counters
+#: below 2**63 (a 10-byte varint carries bits that upb drops: left to the ordinary path)
+_MAX_VARINT_BYTES = 9
+#: records with more holes than this (or more bytes) take the ordinary path: the
+#: generated code stays small, and so does a shape's memory
+MAX_HOLES = 512
+MAX_RECORD_BYTES = 32_768
+#: terms per parenthesized group in generated checks (the compiler nests long chains)
+_GROUP = 64
 #: generated render functions, by their source (shared by every shape with the same plan)
 _PLANS: dict[str, Any] = {}
 _PLANS_LIMIT = 4096
@@ -74,7 +87,7 @@ class NoShape(Exception):
 class _Hole:
     start: int
     size: int
-    #: "double", "varint" or "time"
+    #: "double" (a float), "varint" (a counter), "float" (an integer gauge) or "time"
     kind: str
     #: the sample it belongs to (-1: the timestamp)
     sample: int
@@ -117,12 +130,13 @@ def _sample_hole(data: bytes, pos: int, end: int, index: int) -> _Hole:
         elif field == _SAMPLE_UNSIGNED and wire == 0 and hole is None:
             start = pos
             pos = _varint(data, pos)[1]
+            if pos - start > _MAX_VARINT_BYTES:
+                raise NoShape("a counter of 2**63 or more")
             hole = _Hole(start, pos - start, "varint", index)
         elif field == _SAMPLE_KIND and wire == 0:
             kind, pos = _varint(data, pos)
         elif field == _SAMPLE_METRIC and wire == 2:
-            size = data[pos] if pos < end else 0
-            metric = size > 0
+            metric = _varint(data, pos)[0] > 0
             pos = _skip(data, pos, wire)
         elif field == _SAMPLE_LABELS and wire == 2:
             pos = _skip(data, pos, wire)
@@ -130,8 +144,10 @@ def _sample_hole(data: bytes, pos: int, end: int, index: int) -> _Hole:
             raise NoShape(f"sample field {field}")
     if pos != end or hole is None or not metric or kind not in _KNOWN_KINDS:
         raise NoShape("sample without a metric, a value or a known kind")
-    if (hole.kind == "double") != (kind in _GAUGE_KINDS):
-        raise NoShape("a counter as a double, or a gauge as an integer")
+    if hole.kind == "double" and kind in _COUNTER_KINDS:
+        raise NoShape("a counter sent as a double")
+    if hole.kind == "varint" and kind in _GAUGE_KINDS:
+        return _Hole(hole.start, hole.size, "float", index)  # an integer gauge: float(v)
     return hole
 
 
@@ -147,7 +163,7 @@ def _holes(data: bytes) -> list[_Hole]:
         if field == _BATCH_TIME and wire == 0 and not timed:
             start = pos
             pos = _varint(data, pos)[1]
-            if pos - start > _MAX_TIME_BYTES:
+            if pos - start > _MAX_VARINT_BYTES:
                 raise NoShape("negative timestamp")
             holes.append(_Hole(start, pos - start, "time", -1))
             timed = True
@@ -211,6 +227,12 @@ class _Layout:
         return " | ".join(parts), [f"u[{i}]" for i in full], [check]
 
 
+def _chain(terms: list[str], op: str) -> str:
+    """``terms`` joined by ``op`` in parenthesized groups (a long flat chain nests deep)."""
+    groups = [f" {op} ".join(terms[i : i + _GROUP]) for i in range(0, len(terms), _GROUP)]
+    return f" {op} ".join(f"({g})" for g in groups)
+
+
 def _source(layout: _Layout, holes: list[_Hole], order: list[int]) -> str:
     """The render function's source for ``holes`` written in text ``order``."""
     exprs: dict[int, str] = {}
@@ -228,6 +250,8 @@ def _source(layout: _Layout, holes: list[_Hole], order: list[int]) -> str:
         lasts += last
         if hole.kind == "time":
             time_expr = value
+        elif hole.kind == "float":
+            exprs[n] = f"float({value})"
         else:
             exprs[n] = value
     lines = [
@@ -238,11 +262,11 @@ def _source(layout: _Layout, holes: list[_Hole], order: list[int]) -> str:
     ]
     checks = list(lasts)
     if full:
-        checks.append(f"{' & '.join(full)} & 0x8080 == 0x8080")
-    lines.append(f"    if not ({' and '.join(f'({c})' for c in checks)}):")
+        checks.append(f"{_chain(full, '&')} & 0x8080 == 0x8080")
+    lines.append(f"    if not ({_chain([f'({c})' for c in checks], 'and')}):")
     lines.append("        return None")
     if doubles:
-        lines.append(f"    if not isfinite({' + '.join(doubles)}):")
+        lines.append(f"    if not isfinite({_chain(doubles, '+')}):")
         lines.append("        return None")
     lines.append(f"    t = {time_expr}")
     args = ", ".join("t" if holes[n].kind == "time" else exprs[n] for n in order)
@@ -261,12 +285,15 @@ def _plan(source: str) -> Any:
     return fn
 
 
-def compile_shape(data: bytes, batch: SampleBatch, encoder: BatchEncoder) -> Shape:
-    """Compile the shape of record ``data`` (decoded as ``batch``); raise NoShape if it has none."""
+def compile_shape(data: bytes, batch: SampleBatch, encoder: BatchEncoder) -> tuple[Shape, int]:
+    """Compile the shape of record ``data`` (decoded as ``batch``): the shape and about how
+    many bytes it holds; raise NoShape if the record has none."""
+    if len(data) > MAX_RECORD_BYTES:
+        raise NoShape("a record this large pays for its decoding")
     holes = _holes(data)
+    if len(holes) > MAX_HOLES:
+        raise NoShape("more values than a shape holds")
     sample_hole = {h.sample: n for n, h in enumerate(holes) if h.sample >= 0}
-    if len(sample_hole) != len(batch.samples):
-        raise NoShape("samples do not match the decoded batch")
     time_hole = next(n for n, h in enumerate(holes) if h.kind == "time")
     marks = [f"\n{sample_hole[i]}\n" for i in range(len(batch.samples))]
     texts: list[str] = []
@@ -276,19 +303,24 @@ def compile_shape(data: bytes, batch: SampleBatch, encoder: BatchEncoder) -> Sha
         n = time_hole if match.group(1) == "-" else int(match.group(1))
         order.append(n)
         kind = holes[n].kind
-        return "%r" if kind == "double" else "%d" if kind == "time" else "%du"
+        return "%d" if kind == "time" else "%du" if kind == "varint" else "%r"
 
     for line in encoder.shape_lines(batch, marks, " \n-\n"):
         texts.append(_HOLE.sub(hole, line.replace("%", "%%")))
     layout = _Layout(data, holes)
+    if len(layout.consts) < 2:  # (every hole follows a tag: a record has a run per hole)
+        raise NoShape("fewer than two constant runs")
     unpack = _interned(_STRUCTS, "<" + "".join(layout.codes), struct.Struct).unpack
     getter = itemgetter(*layout.consts)
     # constant runs repeat across resources (tags, metric names): share them
     consts = tuple(_interned(_RUNS, run, bytes) for run in getter(unpack(data)))
-    return partial(
+    fmt = "\n".join(texts)
+    shape = partial(
         _plan(_source(layout, holes, order)),
-        unpack, getter, consts, "\n".join(texts), len(texts), len(batch.samples),
+        unpack, getter, consts, fmt, len(texts), len(batch.samples),
     )  # fmt: skip
+    # what it holds alone: its format, its share of the constant runs, the tuple and call
+    return shape, len(fmt) + len(data) + 8 * len(consts) + 300
 
 
 def _interned(table: dict[Any, Any], key: Any, make: Any) -> Any:
@@ -301,43 +333,62 @@ def _interned(table: dict[Any, Any], key: Any, make: Any) -> Any:
     return obj
 
 
-class Shapes:
-    """Compiled shapes by (Kafka key, record length), in two generations of ``limit // 2``.
+def _unshaped(value: bytes) -> None:
+    """Kept for a (key, length) whose record had no shape: not compiled again each time."""
+    return None
 
+
+_Entry = tuple[tuple[Shape, int], ...]
+_UNSHAPED: _Entry = ((_unshaped, 100),)
+
+
+class Shapes:
+    """Compiled shapes by (Kafka key, record length), in two generations of half the budget.
+
+    ``budget`` is in bytes (about what the shapes hold); 0 turns the fast path off.
     Compiling costs about as much as a few records on the ordinary path, so it is kept
     to what pays: when more than one record in :data:`COMPILE_SHARE` of a window of
-    :data:`WINDOW` records needed a new shape (more resources than ``limit``, or shapes
-    that never repeat), compiling stops until the next window.
+    :data:`WINDOW` records tried to compile (more resources than the budget holds, or
+    shapes that never repeat), compiling stops until the next window. A record that has
+    no shape leaves a marker so that its resource does not try again each interval.
     """
 
     WINDOW = 10_000
     COMPILE_SHARE = 8
 
-    def __init__(self, encoder: BatchEncoder, limit: int) -> None:
+    def __init__(self, encoder: BatchEncoder, budget: int) -> None:
         self.encoder = encoder
-        self.limit = limit
-        self._young: dict[tuple[bytes | None, int], tuple[Shape, ...]] = {}
-        self._old: dict[tuple[bytes | None, int], tuple[Shape, ...]] = {}
+        self.budget = budget
+        # (key, length) -> its shapes, newest first, each with the bytes it holds
+        self._young: dict[tuple[bytes | None, int], _Entry] = {}
+        self._old: dict[tuple[bytes | None, int], _Entry] = {}
+        self._young_bytes = 0
+        self._old_bytes = 0
         #: records rendered by a shape, and shapes compiled (for /metrics)
         self.rendered = 0
         self.compiled = 0
+        self._missed = 0
         self._window_end = self.WINDOW
-        self._window_compiled = 0
-        self._seen = 0
+        self._window_tries = 0
 
     def __len__(self) -> int:
         return len(self._young) + len(self._old)
 
+    @property
+    def held_bytes(self) -> int:
+        """About what the kept shapes hold."""
+        return self._young_bytes + self._old_bytes
+
     def render(self, key: bytes | None, value: bytes) -> tuple[str, int, int] | None:
         """``(text, lines, points)`` of a record of a known shape, else None."""
         k = (key, len(value))
-        shapes = self._young.get(k)
-        if shapes is None:
-            shapes = self._old.pop(k, None)
-            if shapes is None:
+        entry = self._young.get(k)
+        if entry is None:
+            entry = self._old.get(k)
+            if entry is None:
                 return None
-            self._keep(k, shapes)
-        for shape in shapes:
+            self._keep(k, entry)
+        for shape, _ in entry:
             out = shape(value)
             if out is not None:
                 self.rendered += 1
@@ -347,26 +398,40 @@ class Shapes:
     def learn(self, key: bytes | None, value: bytes, batch: SampleBatch) -> None:
         """Compile the shape of a record that :meth:`render` missed and the ordinary path
         wrote whole (every sample a point)."""
-        seen = self.rendered + self.compiled + self._seen
-        self._seen += 1
+        self._missed += 1
+        seen = self.rendered + self._missed
         if seen >= self._window_end:
             self._window_end = seen + self.WINDOW
-            self._window_compiled = 0
-        if not self.limit or self._window_compiled * self.COMPILE_SHARE > self.WINDOW:
+            self._window_tries = 0
+        if not self.budget or self._window_tries * self.COMPILE_SHARE > self.WINDOW:
             return
+        k = (key, len(value))
+        known = self._young.get(k) or self._old.get(k) or ()
+        if known and known[0][0] is _unshaped:
+            return
+        self._window_tries += 1
         try:
-            shape = compile_shape(value, batch, self.encoder)
+            shape, size = compile_shape(value, batch, self.encoder)
         except NoShape:
+            self._keep(k, _UNSHAPED)
+            return
+        except Exception:  # compiling must never stop the forwarder: the record is written
+            log.exception("record shape of key %r: not compiled", key)
+            self._keep(k, _UNSHAPED)
             return
         self.compiled += 1
-        self._window_compiled += 1
-        k = (key, len(value))
-        known = self._young.get(k) or self._old.pop(k, None) or ()
         # two shapes per key and length: a resource that alternates two kinds of batch
-        self._keep(k, (shape, *known[:1]))
+        self._keep(k, ((shape, size), *known[:1]))
 
-    def _keep(self, k: tuple[bytes | None, int], shapes: tuple[Shape, ...]) -> None:
-        if len(self._young) >= self.limit // 2:
-            self._old = self._young
-            self._young = {}
-        self._young[k] = shapes
+    def _keep(self, k: tuple[bytes | None, int], entry: _Entry) -> None:
+        """Put ``entry`` in the young generation (in place of what ``k`` had in either)."""
+        for table, held in ((self._young, "_young_bytes"), (self._old, "_old_bytes")):
+            gone = table.pop(k, None)
+            if gone is not None:
+                setattr(self, held, getattr(self, held) - sum(size for _, size in gone))
+        size = sum(n for _, n in entry)
+        if self._young and self._young_bytes + size > self.budget // 2:
+            self._old, self._old_bytes = self._young, self._young_bytes
+            self._young, self._young_bytes = {}, 0
+        self._young[k] = entry
+        self._young_bytes += size

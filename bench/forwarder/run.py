@@ -1,6 +1,6 @@
 """Forwarder throughput: points/s from a Kafka topic into VictoriaMetrics, one forwarder process.
 
-    python bench/forwarder/run.py [--batches 150000] [--shapes N] [--forwarders N] [--outage 0]
+    python bench/forwarder/run.py [--batches 150000] [--shape-memory-mb N] [--forwarders N] [--outage 0]
 
 Starts its own broker (Tansu) and VictoriaMetrics on free loopback ports, fills a
 12-partition topic with SampleBatches (half interface batches: 5 interfaces x 4 Counter64
@@ -87,8 +87,8 @@ async def fill(bootstrap: str, batches: int) -> int:
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--batches", type=int, default=150_000)
-    ap.add_argument("--shapes", type=int, default=None,
-                    help="KEMI_FORWARDER_SHAPES (0: every record the ordinary way)")  # fmt: skip
+    ap.add_argument("--shape-memory-mb", type=int, default=None,
+                    help="KEMI_FORWARDER_SHAPE_MEMORY_MB (0: every record decoded)")  # fmt: skip
     ap.add_argument("--forwarders", type=int, default=1,
                     help="forwarder processes in one group (they share the partitions)")  # fmt: skip
     ap.add_argument("--outage", type=float, default=0.0, help="stop VictoriaMetrics this long")
@@ -118,8 +118,8 @@ def main() -> int:
             KEMI_FORWARDER_TOPIC=TOPIC, KEMI_FORWARDER_GROUP_ID="bench", KEMI_LOG_LEVEL="WARNING",
             KEMI_FORWARDER_BACKOFF_MAX="2",
         )  # fmt: skip
-        if args.shapes is not None:
-            env["KEMI_FORWARDER_SHAPES"] = str(args.shapes)
+        if args.shape_memory_mb is not None:
+            env["KEMI_FORWARDER_SHAPE_MEMORY_MB"] = str(args.shape_memory_mb)
         started = time.monotonic()
         forwarders = []
         urls = []

@@ -32,7 +32,7 @@ def _ordinary(value: bytes, encoder: BatchEncoder) -> str:
 
 
 def _learned(batch: SampleBatch) -> tuple[Shapes, bytes]:
-    shapes = Shapes(BatchEncoder(""), 100)
+    shapes = Shapes(BatchEncoder(""), 1 << 20)
     value = encode_batch(batch)
     shapes.learn(batch.key, value, decode_batch(value))
     return shapes, value
@@ -81,13 +81,14 @@ def _plain(s: Sample) -> bool:
     """Whether the fast path writes this sample: a finite gauge double or an unsigned counter."""
     if not s.metric:
         return False
-    if s.kind in (MetricKind.COUNTER32, MetricKind.COUNTER64):
-        return type(s.value) is int and s.value >= 0
-    return type(s.value) is float and math.isfinite(s.value)
+    if type(s.value) is int:
+        return 0 <= s.value < 2**63
+    return s.kind not in (MetricKind.COUNTER32, MetricKind.COUNTER64) and math.isfinite(s.value)
 
 
-def _size(value: float | int) -> int:
-    return 8 if type(value) is float else len(_varint(int(value)))
+def _size(value: float | int) -> tuple[type, int]:
+    """How a value is encoded: its type and its length in bytes."""
+    return type(value), 8 if type(value) is float else len(_varint(int(value)))
 
 
 def _gauges(values: list[float], resource: str = "host:web-1") -> SampleBatch:
@@ -104,8 +105,8 @@ def _counters(values: list[int]) -> SampleBatch:
 
 
 def test_the_next_interval_of_a_resource_takes_the_fast_path() -> None:
-    shapes, _ = _learned(_counters([10**12, 5, 2**64 - 1]))
-    later = dataclasses.replace(_counters([10**12 + 999, 6, 2**64 - 2]), time_ms=T0 + 60_000)
+    shapes, _ = _learned(_counters([10**12, 5, 2**63 - 1]))
+    later = dataclasses.replace(_counters([10**12 + 999, 6, 2**63 - 2]), time_ms=T0 + 60_000)
     value = encode_batch(later)
     rendered = shapes.render(later.key, value)
     assert rendered is not None
@@ -151,6 +152,7 @@ def _varint(n: int) -> bytes:
         Sample("temp", -4, {}),  # a signed value
         Sample("ifInOctets", 5.0, {}, MetricKind.COUNTER32),  # a counter sent as a double
         Sample("", 1.0, {}),  # no metric name
+        Sample("ifHCInOctets", 2**63, {}, MetricKind.COUNTER64),  # bits upb would drop
     ],
 )
 def test_records_the_fast_path_does_not_write_exactly_have_no_shape(sample: Sample) -> None:
@@ -170,12 +172,58 @@ def test_a_percent_sign_in_a_label_is_written_as_it_is() -> None:
 
 
 def test_shapes_are_bounded_and_a_resource_still_sending_keeps_its_shape() -> None:
-    shapes = Shapes(BatchEncoder(""), limit=4)
+    shapes = Shapes(BatchEncoder(""), budget=8_000)
     keep = _gauges([1.0], resource="keep")
-    for i in range(20):
+    for i in range(40):
         for batch in (keep, _gauges([1.0], resource=f"gone-{i}")):
             value = encode_batch(batch)
             if shapes.render(batch.key, value) is None:
                 shapes.learn(batch.key, value, decode_batch(value))
-        assert len(shapes) <= 4
+        assert shapes.held_bytes <= 8_000
+    assert 2 < len(shapes) < 20
     assert shapes.render(keep.key, encode_batch(keep)) is not None
+
+
+def test_poller_batches_with_integer_gauges_take_the_fast_path() -> None:
+    batch = _counters([10**12, 7])
+    batch.samples += [Sample("snmp_up", 1), Sample("snmp_values", 2)]  # ints, kind gauge
+    shapes, _ = _learned(batch)
+    later = dataclasses.replace(batch, time_ms=T0 + 60_000)
+    rendered = shapes.render(later.key, encode_batch(later))
+    assert rendered is not None and "snmp_up=1.0,snmp_values=2.0" in rendered[0]
+    assert rendered[0] == _ordinary(encode_batch(later), BatchEncoder(""))
+
+
+def test_a_record_without_a_shape_is_not_compiled_again_each_interval() -> None:
+    batch = SampleBatch("r", T0, Source.PUSH, [Sample("temp", -4, {})])
+    shapes, value = _learned(batch)
+    tries = shapes._window_tries
+    for _ in range(5):
+        assert shapes.render(batch.key, value) is None
+        shapes.learn(batch.key, value, batch)
+    assert shapes._window_tries == tries == 1
+
+
+def test_a_large_record_stays_on_the_ordinary_path_and_never_stops_the_forwarder() -> None:
+    big = _gauges([float(i) for i in range(3000)])
+    shapes, value = _learned(big)
+    assert shapes.render(big.key, value) is None
+    wide = _gauges([float(i) for i in range(500)])  # under the bounds: long generated checks
+    shapes, value = _learned(wide)
+    assert shapes.render(wide.key, value) is not None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4))
+def test_bytes_changed_anywhere_render_as_the_ordinary_path_reads_them_or_not_at_all(
+    changes: list[tuple[int, int]],
+) -> None:
+    batch = _counters([10**12, 2**62, 3])
+    batch.samples += [Sample("cpu", 0.25), Sample("snmp_up", 1)]
+    shapes, value = _learned(batch)
+    mangled = bytearray(value)
+    for at, byte in changes:
+        mangled[at % len(mangled)] = byte
+    rendered = shapes.render(batch.key, bytes(mangled))
+    if rendered is not None:
+        assert rendered[0] == _ordinary(bytes(mangled), BatchEncoder(""))
