@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["format_duration", "parse_duration"]
@@ -18,6 +19,12 @@ def parse_duration(text: str | float | int) -> float:
         if text < 0:
             raise ValueError(f"{text!r} is negative (expected a duration >= 0)")
         return float(text)
+    return _parse_text(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(text: str) -> float:
+    """Seconds in a written duration (registries repeat a handful: cached)."""
     s = text.strip().lower()
     try:
         value = float(s)
@@ -36,6 +43,7 @@ def parse_duration(text: str | float | int) -> float:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
 def format_duration(seconds: float) -> str:
     """The shortest exact form of ``seconds`` (``300`` -> ``5m``)."""
     if seconds == 0:

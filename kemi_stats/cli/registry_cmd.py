@@ -6,6 +6,7 @@ anything is written; an error is one line naming the field and the value.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -263,15 +264,22 @@ def _make_group(kc: KindCli) -> click.Group:
             filters.get("filter_enabled"),
         )
         invalid: list[str] = []
-        entries = obj.registry.list(kind, on_invalid=lambda key, reason: invalid.append(reason))
-        if kind == "counters":
-            entries += _builtin_counters({e.name for e in entries})
+        # read, filtered and printed a page at a time, in name order (etcd's key order)
+        entries: Iterable[Entry] = obj.registry.iter_entries(
+            kind, on_invalid=lambda key, reason: invalid.append(reason)
+        )
         if chosen.active:
-            entries = [e for e in entries if chosen.matches(e)]
-        print_entries(kind, sorted(entries, key=lambda e: e.name), output or "table")
+            entries = filter(chosen.matches, entries)
+        kept: list[Entry] = []
+        if kind in ("counters", "token"):  # few; counters merge the built-in ones
+            kept = list(entries)
+            if kind == "counters":
+                kept += [e for e in _builtin_counters({e.name for e in kept}) if chosen.matches(e)]
+            entries = sorted(kept, key=lambda e: e.name)
+        print_entries(kind, entries, output or "table")
         for reason in invalid:
             click.echo(f"warning: skipped invalid entry: {reason}", err=True)
-        warning = any_resource_warning(entries) if kind == "token" else None
+        warning = any_resource_warning(kept) if kind == "token" else None
         if warning:
             click.echo(warning, err=True)
 

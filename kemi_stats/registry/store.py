@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,22 +243,41 @@ class Registry:
         self, prefix: str, revision: int | None = None
     ) -> tuple[int, list[tuple[str, bytes, int]]]:
         """Every (key, value, mod_revision) under ``prefix`` at one revision, read in pages."""
-        end = _prefix_end(prefix)
-        start = prefix
+        pages = self.pages(prefix, revision)
         rows: list[tuple[str, bytes, int]] = []
-        with self._errors(f"read {prefix}"):
-            while True:
-                resp = self._client.get_range_response(
-                    start, end, limit=_PAGE, revision=revision, sort_order="ascend"
-                )
-                if revision is None:
-                    revision = int(resp.header.revision)
-                for kv in resp.kvs:
-                    rows.append((kv.key.decode(), kv.value, int(kv.mod_revision)))
-                if not resp.more or not resp.kvs:
-                    break
-                start = resp.kvs[-1].key.decode() + "\x00"
+        for at, page in pages:
+            revision = at
+            rows += page
         return int(revision or 0), rows
+
+    def pages(
+        self, prefix: str, revision: int | None = None
+    ) -> Iterator[tuple[int, list[tuple[str, bytes, int]]]]:
+        """Pages of (key, value, mod_revision) under ``prefix`` in key order, all read at one
+        revision (the first page's), each with that revision.
+
+        No server-side sort: etcd returns a range in key order anyway, and a sorted range
+        request makes etcd 3.4 read the whole rest of the range for every page (a list of
+        100,000 targets took 9.6 s instead of 4)."""
+        end = _prefix_end(prefix)
+
+        def page(start: str, at: int | None) -> Any:
+            return self._client.get_range_response(start, end, limit=_PAGE, revision=at)
+
+        # the next page is read (in a thread: gRPC lets go of the GIL) while the caller
+        # works on this one
+        with self._errors(f"read {prefix}"), ThreadPoolExecutor(1, "kemi-etcd-page") as pool:
+            resp = page(prefix, revision)
+            at = int(resp.header.revision) if revision is None else revision
+            while True:
+                kvs = resp.kvs
+                ahead = None
+                if resp.more and kvs:
+                    ahead = pool.submit(page, kvs[-1].key.decode() + "\x00", at)
+                yield at, [(kv.key.decode(), kv.value, int(kv.mod_revision)) for kv in kvs]
+                if ahead is None:
+                    break
+                resp = ahead.result()
 
     def get(self, kind: str, name: str) -> Entry:
         with self._errors(f"read {self.key(kind, name)}"):
@@ -273,16 +293,24 @@ class Registry:
 
     def list(self, kind: str, on_invalid: Callable[[str, str], None] | None = None) -> list[Entry]:
         """Every valid entry of ``kind``; invalid ones go to ``on_invalid(key, reason)``."""
-        _, rows = self.scan(self.kind_prefix(kind))
-        out = []
-        for key, value, mod in rows:
-            name = key[len(self.kind_prefix(kind)) :]
-            try:
-                out.append(Entry(kind, name, self.decode(kind, name, value), mod))
-            except (ValidationError, orjson.JSONDecodeError) as exc:
-                if on_invalid:
-                    on_invalid(key, str(exc))
-        return out
+        return list(self.iter_entries(kind, on_invalid))
+
+    def iter_entries(
+        self, kind: str, on_invalid: Callable[[str, str], None] | None = None
+    ) -> Iterator[Entry]:
+        """Every valid entry of ``kind`` by name, read a page at a time (one revision), so a
+        caller can print the first before the last is read; invalid ones go to
+        ``on_invalid(key, reason)``."""
+        prefix = self.kind_prefix(kind)
+        skip = len(prefix)
+        for _, rows in self.pages(prefix):
+            for key, value, mod in rows:
+                name = key[skip:]
+                try:
+                    yield Entry(kind, name, self.decode(kind, name, value), mod)
+                except (ValidationError, orjson.JSONDecodeError) as exc:
+                    if on_invalid:
+                        on_invalid(key, str(exc))
 
     # --- writes -----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -231,3 +232,28 @@ def test_receiver_headers_are_masked_and_kept_by_apply(
     assert "no difference" in cli("apply", "-f", str(tmp_path / "reg"), "--dry-run").stdout
     cli("apply", "-f", str(tmp_path / "reg"))
     assert registry.get("receiver", "hdr").doc.headers == {"Authorization": "Bearer TOPSECRET"}
+
+
+def test_a_long_list_streams_in_name_order_from_one_revision(
+    cli: Cli, registry: Registry, tmp_path: Path
+) -> None:
+    _seed(cli)
+    targets = tmp_path / "targets.csv"
+    _write_csv(targets, 1_600)  # four pages of etcd reads
+    cli("target", "import", str(targets))
+    names = [f"dev-{i:05d}" for i in range(1_600)]
+
+    listed = cli("target", "list", "-o", "json").stdout
+    assert list(json.loads(listed)) == names
+    rows = list(
+        csv.reader(cli("target", "list", "--label", "site=s1", "-o", "csv").stdout.splitlines())
+    )
+    assert [r[0] for r in rows[1:]] == names[1::5]
+
+    # what changes while a list is being read is not in it: every page is read at the first's revision
+    entries = registry.iter_entries("target")
+    first = next(entries)
+    registry.delete("target", names[-1])
+    registry.put("target", "dev-99999", first.doc)
+    assert [first.name, *(e.name for e in entries)] == names
+    assert [e.name for e in registry.iter_entries("target")][-2:] == [names[-2], "dev-99999"]
