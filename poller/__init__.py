@@ -5,21 +5,30 @@
 ``kemi.metrics.raw``.
 """
 
-from poller.collect import TargetState, collect, failure_batch
-from poller.errors import REASONS, PollError
-from poller.plan import PollPlan, compile_plan
-from poller.settings import PollerSettings
-from poller.snmp import SnmpClient, SnmpSession
+from typing import Any
 
-__all__ = [
-    "REASONS",
-    "PollError",
-    "PollPlan",
-    "PollerSettings",
-    "SnmpClient",
-    "SnmpSession",
-    "TargetState",
-    "collect",
-    "compile_plan",
-    "failure_batch",
-]
+# The scheduler imports poller.scheduler, which runs this file: the SNMP client (pysnmp)
+# is imported only when one of these names is used, not for every process of the package.
+_EXPORTS = {
+    "REASONS": "poller.errors",
+    "PollError": "poller.errors",
+    "PollPlan": "poller.plan",
+    "PollerSettings": "poller.settings",
+    "SnmpClient": "poller.snmp",
+    "SnmpSession": "poller.snmp",
+    "TargetState": "poller.collect",
+    "collect": "poller.collect",
+    "compile_plan": "poller.plan",
+    "failure_batch": "poller.collect",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'poller' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

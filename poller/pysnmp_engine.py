@@ -13,38 +13,50 @@ and different keys would otherwise overwrite each other mid-poll.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from typing import Any
-
-from pysnmp.hlapi.v3arch.asyncio import (
-    USM_AUTH_HMAC96_MD5,
-    USM_AUTH_HMAC96_SHA,
-    USM_AUTH_HMAC128_SHA224,
-    USM_AUTH_HMAC192_SHA256,
-    USM_AUTH_HMAC256_SHA384,
-    USM_AUTH_HMAC384_SHA512,
-    USM_AUTH_NONE,
-    USM_PRIV_CBC56_DES,
-    USM_PRIV_CFB128_AES,
-    USM_PRIV_CFB192_AES,
-    USM_PRIV_CFB256_AES,
-    USM_PRIV_NONE,
-    CommunityData,
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    SnmpEngine,
-    UdpTransportTarget,
-    UsmUserData,
-    bulk_cmd,
-    get_cmd,
-    next_cmd,
-)
-from pysnmp.proto import errind, rfc1902, rfc1905
 
 from kemi_stats.registry.models import Credential, Target
 from poller.ber import END_OF_MIB, GET, GETBULK, SnmpValue, oid_bytes, oid_text
 from poller.errors import PollError
+
+# pysnmp imports its MIB compiler whenever pysmi is installed (and it is: the CLI compiles
+# MIBs with it), and pysmi brings requests, jinja2 and lark: 8 MiB and 70 ms in every
+# poller process. The poller sends numeric OIDs only, so pysnmp is imported with pysmi
+# hidden (its compiler then says "not available" if ever asked); pysmi stays importable.
+_HIDE_PYSMI = "pysmi" not in sys.modules
+if _HIDE_PYSMI:
+    sys.modules["pysmi"] = None  # type: ignore[assignment]
+try:
+    from pysnmp.hlapi.v3arch.asyncio import (
+        USM_AUTH_HMAC96_MD5,
+        USM_AUTH_HMAC96_SHA,
+        USM_AUTH_HMAC128_SHA224,
+        USM_AUTH_HMAC192_SHA256,
+        USM_AUTH_HMAC256_SHA384,
+        USM_AUTH_HMAC384_SHA512,
+        USM_AUTH_NONE,
+        USM_PRIV_CBC56_DES,
+        USM_PRIV_CFB128_AES,
+        USM_PRIV_CFB192_AES,
+        USM_PRIV_CFB256_AES,
+        USM_PRIV_NONE,
+        CommunityData,
+        ContextData,
+        ObjectIdentity,
+        ObjectType,
+        SnmpEngine,
+        UdpTransportTarget,
+        UsmUserData,
+        bulk_cmd,
+        get_cmd,
+        next_cmd,
+    )
+    from pysnmp.proto import errind, rfc1902, rfc1905
+finally:
+    if _HIDE_PYSMI:
+        del sys.modules["pysmi"]
 
 __all__ = ["ExchangeTimedOut", "PysnmpEngines", "PysnmpExchange", "convert_value"]
 
