@@ -11,6 +11,7 @@ from __future__ import annotations
 import faust
 
 from calculator.settings import PORT, CalculatorSettings
+from calculator.transport import CalculatorApp
 from kemi_stats.codec import KAFKA_MAX_REQUEST_BYTES
 from kemi_stats.kafka_security import faust_options
 from kemi_stats.settings import Settings, load_settings
@@ -21,7 +22,7 @@ __all__ = ["app", "calc_settings", "create_app", "settings"]
 def create_app(settings: Settings, calc: CalculatorSettings) -> faust.App:
     """The calculator's Faust app for these settings (TLS/SASL in its broker credentials)."""
     port = settings.http_port if settings.http_port is not None else PORT
-    return faust.App(
+    app = CalculatorApp(
         calc.app_id,
         **faust_options(settings),
         store="rocksdb://",
@@ -45,6 +46,8 @@ def create_app(settings: Settings, calc: CalculatorSettings) -> faust.App:
         table_standby_replicas=0,
         logging_config=None,
     )
+    app.fetch_max_wait_ms = calc.fetch_max_wait_ms
+    return app
 
 
 settings: Settings = load_settings()

@@ -50,5 +50,8 @@ class CalculatorSettings(BaseSettings):
     linger_ms: float = Field(default=2.0, ge=0)
     #: how long a take's record may wait for Kafka's ack before it is sent again
     delivery_timeout: float = Field(default=30.0, gt=0)
+    #: longest a fetch of the raw topic waits for data (Faust's fixed 1,500 ms otherwise;
+    #: a broker may hold a fetch that long on a quiet stream: latency up to this much)
+    fetch_max_wait_ms: int = Field(default=100, ge=1, le=5000)
     #: seconds between offset commits (at-least-once: a crash repeats at most this much)
     commit_interval: float = Field(default=2.0, gt=0)
