@@ -3,32 +3,8 @@
 ``poller.scheduler`` puts one PollJob per target per interval on ``kemi.poll-jobs``;
 ``poller.worker`` processes consume them as one group and publish SampleBatches to
 ``kemi.metrics.raw``.
+
+The package itself imports nothing: the scheduler's processes import ``poller.scheduler``
+and must not load the SNMP client (pysnmp) the workers use; import names from their
+modules (``poller.collect``, ``poller.snmp``, ...).
 """
-
-from typing import Any
-
-# The scheduler imports poller.scheduler, which runs this file: the SNMP client (pysnmp)
-# is imported only when one of these names is used, not for every process of the package.
-_EXPORTS = {
-    "REASONS": "poller.errors",
-    "PollError": "poller.errors",
-    "PollPlan": "poller.plan",
-    "PollerSettings": "poller.settings",
-    "SnmpClient": "poller.snmp",
-    "SnmpSession": "poller.snmp",
-    "TargetState": "poller.collect",
-    "collect": "poller.collect",
-    "compile_plan": "poller.plan",
-    "failure_batch": "poller.collect",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'poller' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)

@@ -6,7 +6,7 @@ anything is written; an error is one line naming the field and the value.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from kemi_stats.cli.selection import (
     filter_options,
     match_option,
 )
-from kemi_stats.errors import ValidationError
+from kemi_stats.errors import RegistryError, ValidationError
 from kemi_stats.redact import is_redacted, redact_url
 from kemi_stats.registry.models import KINDS, Receiver, Token, token_hash
 from kemi_stats.registry.store import MASK, Entry, Registry, dump_doc, parse_doc
@@ -264,9 +264,17 @@ def _make_group(kc: KindCli) -> click.Group:
             filters.get("filter_enabled"),
         )
         invalid: list[str] = []
+        read = 0
+
+        def counted(items: Iterable[Entry]) -> Iterator[Entry]:
+            nonlocal read
+            for entry in items:
+                read += 1
+                yield entry
+
         # read, filtered and printed a page at a time, in name order (etcd's key order)
-        entries: Iterable[Entry] = obj.registry.iter_entries(
-            kind, on_invalid=lambda key, reason: invalid.append(reason)
+        entries: Iterable[Entry] = counted(
+            obj.registry.iter_entries(kind, on_invalid=lambda key, reason: invalid.append(reason))
         )
         if chosen.active:
             entries = filter(chosen.matches, entries)
@@ -276,7 +284,12 @@ def _make_group(kc: KindCli) -> click.Group:
             if kind == "counters":
                 kept += [e for e in _builtin_counters({e.name for e in kept}) if chosen.matches(e)]
             entries = sorted(kept, key=lambda e: e.name)
-        print_entries(kind, entries, output or "table")
+        try:
+            print_entries(kind, entries, output or "table")
+        except RegistryError as exc:
+            if read:  # some of it is printed already: say that it is not all
+                fail(f"{exc} (the list above is incomplete: it stopped after {read} entries)")
+            raise
         for reason in invalid:
             click.echo(f"warning: skipped invalid entry: {reason}", err=True)
         warning = any_resource_warning(kept) if kind == "token" else None

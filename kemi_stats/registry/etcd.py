@@ -274,6 +274,11 @@ def _unavailable(label: str, action: str, exc: BaseException) -> BackendUnavaila
             f"etcd {label}: {action}: etcd requires authentication (set KEMI_ETCD_USER "
             "and KEMI_ETCD_PASSWORD)"
         )
+    if "required revision has been compacted" in detail:
+        return BackendUnavailable(
+            f"etcd {label}: {action}: the revision the read began at is compacted (the read "
+            "took longer than etcd keeps old revisions); run it again"
+        )
     if "Unwrap failed" in detail:  # etcd ended the handshake: it wants a client certificate
         detail = "etcd refused the connection: no or unknown client certificate"
     if any(word in detail for word in ("certificate", "SSL", "Tls", "TLS", "TSI_")):

@@ -271,13 +271,16 @@ class Registry:
             at = int(resp.header.revision) if revision is None else revision
             while True:
                 kvs = resp.kvs
-                ahead = None
-                if resp.more and kvs:
-                    ahead = pool.submit(page, kvs[-1].key.decode() + "\x00", at)
-                yield at, [(kv.key.decode(), kv.value, int(kv.mod_revision)) for kv in kvs]
-                if ahead is None:
+                if not (resp.more and kvs):
+                    yield at, [(kv.key.decode(), kv.value, int(kv.mod_revision)) for kv in kvs]
                     break
-                resp = ahead.result()
+                after = kvs[-1].key.decode() + "\x00"
+                try:
+                    ahead = pool.submit(page, after, at)
+                except RuntimeError:  # no new threads at interpreter shutdown: read it here
+                    ahead = None
+                yield at, [(kv.key.decode(), kv.value, int(kv.mod_revision)) for kv in kvs]
+                resp = ahead.result() if ahead is not None else page(after, at)
 
     def get(self, kind: str, name: str) -> Entry:
         with self._errors(f"read {self.key(kind, name)}"):

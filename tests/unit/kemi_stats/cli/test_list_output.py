@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 import orjson
 import pytest
 import yaml
+from click.testing import CliRunner
 
 from kemi_stats.cli.output import BLOCK, print_entries, shown
+from kemi_stats.errors import BackendUnavailable
 from kemi_stats.registry.models import Target
 from kemi_stats.registry.store import Entry
 
@@ -62,3 +65,26 @@ def test_table_columns_line_up_from_the_first_block(capsys: pytest.CaptureFixtur
     at = lines[0].index("HOST")
     assert all(line[at - 2 : at] == "  " and line[at] != " " for line in lines[1:])
     assert _printed(capsys, "table", []).startswith("NAME")
+
+
+class _FailingRegistry:
+    """Two pages' worth of targets, then etcd goes away."""
+
+    def iter_entries(self, kind: str, on_invalid: object = None) -> Iterator[Entry]:
+        yield from _entries()[:1500]
+        raise BackendUnavailable("etcd 127.0.0.1:2379: read /kemi/targets/: unreachable (reset)")
+
+
+def test_a_list_that_etcd_cuts_short_says_that_what_it_printed_is_incomplete(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kemi_stats.cli.context import CliContext
+    from kemi_stats.cli.main import cli
+
+    monkeypatch.setattr(CliContext, "registry", property(lambda self: _FailingRegistry()))
+    result = CliRunner().invoke(cli, ["target", "list", "-o", "csv"])
+    assert result.exit_code == 1
+    assert result.stdout.count("\n") == 1 + BLOCK  # the first block was printed as it came
+    assert result.stderr.strip().endswith(
+        "unreachable (reset) (the list above is incomplete: it stopped after 1500 entries)"
+    )
