@@ -39,6 +39,8 @@ def aggregator(
             "token", "limited", Token(hash=_hash(LIMITED), resource_prefix="", rate_limit=RATE)
         )
         assert wait_until(lambda: len(_workers(agg)) == 2, 30), agg.proc.log_tail()
+        # a worker process exists before it listens and is ready (slower on a cold machine)
+        assert wait_until(lambda: _ready_workers(agg) == {0, 1}, 60), agg.proc.log_tail()
         yield agg
 
 
@@ -47,6 +49,19 @@ def _workers(agg: Aggregator) -> list[int]:
     assert agg.proc.proc is not None
     pid = agg.proc.proc.pid
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _ready_workers(agg: Aggregator) -> set[object]:
+    """The workers that answered /healthz with ok over a few new connections."""
+    ready = set()
+    for _ in range(20):
+        try:
+            health = _health(agg)
+        except OSError:  # refused, or 503 while a worker is not ready yet
+            continue
+        if health.get("status") == "ok":
+            ready.add(health["worker"])
+    return ready
 
 
 def _health(agg: Aggregator) -> dict[str, object]:
