@@ -46,6 +46,9 @@ from aggregator.timestamps import TimeWindow
 from kemi_stats.batch_writer import PreparedSeries
 from kemi_stats.model import MetricKind
 from kemi_stats.names import series_problem
+from kemi_stats.protowire import MalformedWire as _Malformed
+from kemi_stats.protowire import read_varint as _varint
+from kemi_stats.protowire import skip_field as _skip
 
 __all__ = ["REMOTE_WRITE_ENCODINGS", "RemoteWriteParser", "snappy_uncompressed_length"]
 
@@ -79,29 +82,6 @@ def _is_stale(value: float) -> bool:
     return _BITS.unpack(_DOUBLE.pack(value))[0] == _STALE_NAN_BITS
 
 
-class _Malformed(Exception):
-    """A series' bytes do not decode."""
-
-
-def _varint(data: bytes, i: int) -> tuple[int, int]:
-    """The varint at ``data[i]`` and the offset after it."""
-    byte = data[i]
-    if byte < 0x80:
-        return byte, i + 1
-    result = byte & 0x7F
-    shift = 7
-    i += 1
-    while True:
-        byte = data[i]
-        result |= (byte & 0x7F) << shift
-        i += 1
-        if byte < 0x80:
-            return result, i
-        shift += 7
-        if shift > 63:
-            raise _Malformed("varint longer than 10 bytes")
-
-
 def _varint_or_none(data: bytes) -> int | None:
     """The int64 varint that is all of ``data``, or None if it is not exactly one."""
     try:
@@ -111,21 +91,6 @@ def _varint_or_none(data: bytes) -> int | None:
     if end != len(data):
         return None
     return value - (1 << 64) if value >= 1 << 63 else value
-
-
-def _skip(data: bytes, tag: int, i: int) -> int:
-    """The offset after the value of a field with ``tag`` starting at ``i``."""
-    wire = tag & 7
-    if wire == 0:
-        return _varint(data, i)[1]
-    if wire == 1:
-        return i + 8
-    if wire == 2:
-        length, i = _varint(data, i)
-        return i + length
-    if wire == 5:
-        return i + 4
-    raise _Malformed(f"wire type {wire}")
 
 
 def _labels_end(raw: bytes) -> int:

@@ -47,6 +47,7 @@ from typing import Any
 
 from forwarder.lineprotocol import BatchEncoder
 from kemi_stats.model import SampleBatch
+from kemi_stats.protowire import MalformedWire, read_varint, skip_field
 
 __all__ = ["MAX_HOLES", "MAX_RECORD_BYTES", "NoShape", "Shape", "Shapes", "compile_shape"]
 
@@ -55,8 +56,7 @@ log = logging.getLogger(__name__)
 # SampleBatch and Sample field numbers (kemi_stats/proto/kemi.proto)
 _BATCH_TIME, _BATCH_SAMPLES = 3, 6
 _BATCH_OTHER = {1: 0, 2: 2, 4: 0, 5: 2, 7: 0}  # field -> wire type
-_SAMPLE_METRIC, _SAMPLE_REAL, _SAMPLE_UNSIGNED, _SAMPLE_KIND = 1, 2, 3, 6
-_SAMPLE_LABELS = 5
+_SAMPLE_METRIC, _SAMPLE_REAL, _SAMPLE_UNSIGNED, _SAMPLE_LABELS, _SAMPLE_KIND = 1, 2, 3, 5, 6
 _GAUGE_KINDS = frozenset((0, 3))  # GAUGE, FLOAT_COUNTER: written as floats
 _COUNTER_KINDS = frozenset((1, 2))  # COUNTER32, COUNTER64: written as unsigned integers
 _KNOWN_KINDS = _GAUGE_KINDS | _COUNTER_KINDS
@@ -93,53 +93,29 @@ class _Hole:
     sample: int
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise NoShape("truncated varint")
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if b < 0x80:
-            return result, pos
-        shift += 7
-
-
-def _skip(data: bytes, pos: int, wire: int) -> int:
-    if wire == 0:
-        return _varint(data, pos)[1]
-    if wire == 2:
-        size, pos = _varint(data, pos)
-        if pos + size > len(data):
-            raise NoShape("truncated field")
-        return pos + size
-    raise NoShape(f"wire type {wire}")
-
-
 def _sample_hole(data: bytes, pos: int, end: int, index: int) -> _Hole:
     hole: _Hole | None = None
     kind = 0
     metric = False
     while pos < end:
-        tag, pos = _varint(data, pos)
+        tag, pos = read_varint(data, pos)
         field, wire = tag >> 3, tag & 7
         if field == _SAMPLE_REAL and wire == 1 and hole is None:
             hole = _Hole(pos, 8, "double", index)
             pos += 8
         elif field == _SAMPLE_UNSIGNED and wire == 0 and hole is None:
             start = pos
-            pos = _varint(data, pos)[1]
+            pos = read_varint(data, pos)[1]
             if pos - start > _MAX_VARINT_BYTES:
                 raise NoShape("a counter of 2**63 or more")
             hole = _Hole(start, pos - start, "varint", index)
         elif field == _SAMPLE_KIND and wire == 0:
-            kind, pos = _varint(data, pos)
+            kind, pos = read_varint(data, pos)
         elif field == _SAMPLE_METRIC and wire == 2:
-            metric = _varint(data, pos)[0] > 0
-            pos = _skip(data, pos, wire)
+            metric = read_varint(data, pos)[0] > 0
+            pos = skip_field(data, tag, pos)
         elif field == _SAMPLE_LABELS and wire == 2:
-            pos = _skip(data, pos, wire)
+            pos = skip_field(data, tag, pos)
         else:
             raise NoShape(f"sample field {field}")
     if pos != end or hole is None or not metric or kind not in _KNOWN_KINDS:
@@ -153,33 +129,40 @@ def _sample_hole(data: bytes, pos: int, end: int, index: int) -> _Hole:
 
 def _holes(data: bytes) -> list[_Hole]:
     """The value and timestamp holes of a SampleBatch record, in byte order."""
+    try:
+        return _read_holes(data)
+    except (MalformedWire, IndexError) as exc:  # IndexError: a read past the end
+        raise NoShape(f"not a SampleBatch: {exc}") from None
+
+
+def _read_holes(data: bytes) -> list[_Hole]:
     holes: list[_Hole] = []
     pos = 0
     samples = 0
     timed = False
     while pos < len(data):
-        tag, pos = _varint(data, pos)
+        tag, pos = read_varint(data, pos)
         field, wire = tag >> 3, tag & 7
         if field == _BATCH_TIME and wire == 0 and not timed:
             start = pos
-            pos = _varint(data, pos)[1]
+            pos = read_varint(data, pos)[1]
             if pos - start > _MAX_VARINT_BYTES:
                 raise NoShape("negative timestamp")
             holes.append(_Hole(start, pos - start, "time", -1))
             timed = True
         elif field == _BATCH_SAMPLES and wire == 2:
-            size, pos = _varint(data, pos)
+            size, pos = read_varint(data, pos)
             if pos + size > len(data):
                 raise NoShape("truncated sample")
             holes.append(_sample_hole(data, pos, pos + size, samples))
             samples += 1
             pos += size
         elif _BATCH_OTHER.get(field) == wire:
-            pos = _skip(data, pos, wire)
+            pos = skip_field(data, tag, pos)
         else:
             raise NoShape(f"batch field {field}")
-    if not timed or not samples:
-        raise NoShape("no timestamp or no samples")
+    if pos != len(data) or not timed or not samples:
+        raise NoShape("a field past the end, no timestamp or no samples")
     return holes
 
 
@@ -212,8 +195,8 @@ class _Layout:
             self.consts.append(len(self.codes))
             self.codes.append(f"{len(data) - pos}s")
 
-    def varint(self, n: int) -> tuple[str, list[str], list[str]]:
-        """Hole ``n`` as (value expression, pieces with both continuation bits, last checks)."""
+    def varint(self, n: int) -> tuple[str, list[str], str]:
+        """Hole ``n`` as (value expression, pieces with both continuation bits, last check)."""
         items = self.pieces[n]
         parts: list[str] = []
         for k, i in enumerate(items):
@@ -224,7 +207,7 @@ class _Layout:
                 parts.append(f"(u[{i}] & 0x7F | u[{i}] >> 1 & 0x3F80){shift}")
         *full, last = items
         check = f"u[{last}] < 0x80" if self.codes[last] == "B" else f"u[{last}] & 0x8080 == 0x80"
-        return " | ".join(parts), [f"u[{i}]" for i in full], [check]
+        return " | ".join(parts), [f"u[{i}]" for i in full], check
 
 
 def _chain(terms: list[str], op: str) -> str:
@@ -247,7 +230,7 @@ def _source(layout: _Layout, holes: list[_Hole], order: list[int]) -> str:
             continue
         value, f, last = layout.varint(n)
         full += f
-        lasts += last
+        lasts.append(last)
         if hole.kind == "time":
             time_expr = value
         elif hole.kind == "float":
@@ -342,6 +325,10 @@ _Entry = tuple[tuple[Shape, int], ...]
 _UNSHAPED: _Entry = ((_unshaped, 100),)
 
 
+def _size(entry: _Entry) -> int:
+    return sum(size for _, size in entry)
+
+
 class Shapes:
     """Compiled shapes by (Kafka key, record length), in two generations of half the budget.
 
@@ -425,11 +412,9 @@ class Shapes:
 
     def _keep(self, k: tuple[bytes | None, int], entry: _Entry) -> None:
         """Put ``entry`` in the young generation (in place of what ``k`` had in either)."""
-        for table, held in ((self._young, "_young_bytes"), (self._old, "_old_bytes")):
-            gone = table.pop(k, None)
-            if gone is not None:
-                setattr(self, held, getattr(self, held) - sum(size for _, size in gone))
-        size = sum(n for _, n in entry)
+        self._young_bytes -= _size(self._young.pop(k, ()))
+        self._old_bytes -= _size(self._old.pop(k, ()))
+        size = _size(entry)
         if self._young and self._young_bytes + size > self.budget // 2:
             self._old, self._old_bytes = self._young, self._young_bytes
             self._young, self._young_bytes = {}, 0
