@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from kemi_stats.stack.process import pid_alive, process_start, runs, spawn, wait_until
+from kemi_stats.stack.process import cmdline, pid_alive, process_start, runs, spawn, wait_until
 from kemi_stats.stack.servers import free_ports
 from kemi_stats.stack.state import ComponentState, StackState
 
@@ -72,6 +72,8 @@ def test_a_reused_pid_is_not_the_recorded_process(
 ) -> None:
     proc = spawn(SLEEP, tmp_path / "sleep.log")
     sleepers.append(proc)
+    # until the exec is done the command line is empty, and runs() cannot tell it apart
+    assert wait_until(lambda: cmdline(proc.pid), 5)
     started = process_start(proc.pid)
     assert started is not None
     assert runs(proc.pid, SLEEP, started)
