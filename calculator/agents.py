@@ -26,9 +26,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from calculator import metrics
 from calculator.app import app, calc_settings, settings
-from calculator.groups import decode_contribution, encode_contribution
+from calculator.groups import decode_contributions, encode_contributions, group_key
 from calculator.live import LiveDefinitions
-from calculator.processor import Result
+from calculator.processor import Contribution, Result
 from calculator.state import GroupState, ResourceState
 from calculator.tables import group_table, resource_table
 from calculator.topics import groups_topic, raw_topic
@@ -38,6 +38,7 @@ from kemi_stats.codec import (
     decode_batch,
     encode_batch_records,
 )
+from kemi_stats.consumer.lag import LagClock
 from kemi_stats.errors import CodecError
 from kemi_stats.kafka_security import rdkafka_options
 from kemi_stats.model import SampleBatch
@@ -55,6 +56,8 @@ definitions = LiveDefinitions(settings, calc_settings)
 # are remembered here and dropped from the state by the next record of their key.
 _closed_windows: dict[bytes, dict[str, int]] = {}
 _closed_buckets: dict[bytes, set[int]] = {}
+
+_lag = LagClock(calc_settings.app_id, calc_settings.input_topic)
 
 
 def _account(res: Result, samples_in: int) -> None:
@@ -82,7 +85,12 @@ async def calculate(stream: Any) -> None:
     """
     await _producer()  # a producer that cannot be made fails the agent before any take
     async for events in stream.take_events(calc_settings.take_max, calc_settings.take_within):
+        if not events:
+            continue
+        stamps = [e.message.timestamp for e in events]
+        _lag.take_began(min(stamps) * 1000, max(stamps) * 1000)
         await _calculate(events)
+        _lag.take_done()
 
 
 async def _calculate(events: Sequence[EventT]) -> None:
@@ -92,6 +100,8 @@ async def _calculate(events: Sequence[EventT]) -> None:
     #: resource id -> its state and the last event of the take that carried it
     states: dict[bytes, tuple[ResourceState, EventT]] = {}
     sends: list[tuple[str, bytes, bytes]] = []
+    #: the take's contributions by group, sent as one groups record per group
+    bundles: dict[str, list[Contribution]] = {}
     for event in events:
         raw: bytes = event.value
         try:
@@ -121,9 +131,10 @@ async def _calculate(events: Sequence[EventT]) -> None:
         for out in res.derived:
             sends.extend((_OUT, rid, value) for value in encode_batch_records(out))
         for c in res.contributions:
-            key, value = encode_contribution(c)
-            sends.append((_GROUPS, key, value))
+            bundles.setdefault(group_key(c.definition, c.group_labels), []).append(c)
         _account(res, len(batch.samples))
+    for contributions in bundles.values():
+        sends.extend((_GROUPS, key, value) for key, value in encode_contributions(contributions))
     # every state is written before any await, so the clock timer never sees a stale window
     for rid, (state, event) in states.items():
         with _as_event(event):
@@ -256,25 +267,53 @@ def _as_event(event: EventT) -> Iterator[None]:
 
 @app.agent(groups_topic)
 async def aggregate_groups(stream: Any) -> None:
-    """Fold the contributions of each group into per-bucket aggregates."""
-    async for event in stream.events():
+    """Fold the contributions of each group into per-bucket aggregates.
+
+    In takes (``group_take_max`` records, or what came within ``group_take_within``
+    seconds): a group's state is read and written once per take, whatever number of its
+    records the take holds. A group's state holds every member of its open buckets, so a
+    write per record would cost the changelog the whole group each time. Aggregates are
+    emitted only when a bucket closes, a bucket's length plus its grace after its start,
+    so waiting up to a second for a take delays no aggregate by more than that.
+    """
+    async for events in stream.take_events(
+        calc_settings.group_take_max, calc_settings.group_take_within
+    ):
+        await _aggregate(events)
+
+
+async def _aggregate(events: Sequence[EventT]) -> None:
+    definitions.refresh()
+    #: group key -> its contributions in the take, and the take's last event of the group
+    groups: dict[bytes, tuple[list[Contribution], EventT]] = {}
+    for event in events:
         try:
-            c = decode_contribution(event.value)
+            contributions = decode_contributions(event.value)
         except CodecError as exc:
             metrics.DECODE_ERRORS.labels(calc_settings.groups_topic).inc()
-            log.error("%s: record skipped: %s", calc_settings.groups_topic, exc)
+            log.error("%s: record at partition %s offset %s skipped: %s", calc_settings.groups_topic,
+                      event.message.partition, event.message.offset, exc)  # fmt: skip
             continue
-        definitions.refresh()
-        gkey: bytes = event.key
-        state = GroupState.from_bytes(group_table.get(gkey))
+        gkey: bytes = event.key  # type: ignore[assignment]  # the groups topic is keyed by bytes
+        held = groups.get(gkey)
+        if held is not None:
+            held[0].extend(contributions)
+        groups[gkey] = (held[0] if held is not None else contributions, event)
+    outs: list[SampleBatch] = []
+    for gkey, (contributions, event) in groups.items():
+        with _as_event(event):
+            state = GroupState.from_bytes(group_table.get(gkey))
         for start in _closed_buckets.pop(gkey, ()):
             state.buckets.pop(start, None)
             state.closed_through = max(state.closed_through, start)
-        outs, status = definitions.aggregator.add(c, state)
-        group_table[gkey] = state.to_bytes()
-        metrics.GROUP_INPUTS.labels(status).inc()
-        for out in outs:
-            await _emit(out)
+        for c in contributions:
+            closed, status = definitions.aggregator.add(c, state)
+            outs += closed
+            metrics.GROUP_INPUTS.labels(status).inc()
+        with _as_event(event):
+            group_table[gkey] = state.to_bytes()
+    for out in outs:
+        await _emit(out)
 
 
 _OUT = calc_settings.output_topic

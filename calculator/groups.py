@@ -1,14 +1,16 @@
 """Aggregates across resources: contributions keyed by group, folded per time bucket.
 
-The per-resource path emits one :class:`Contribution` per series; it travels on the
-groups topic as a one-sample ``SampleBatch`` keyed by the group key
-(``site_in_bps/site=pangyo``), so every input of one group meets on one partition.
+The per-resource path emits one :class:`Contribution` per series; a take's contributions
+to one group travel on the groups topic together, as a ``SampleBatch`` of one sample per
+contribution keyed by the group key (``site_in_bps/site=pangyo``), so every input of one group meets on one partition.
 There the latest value of each member is kept per time bucket; a bucket closes when
 the group's newest input (or the wall clock) is past its end plus the grace period,
 and its aggregate is emitted with the resource id ``group:site=pangyo``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from calculator.definitions import CompiledDefinition, DefinitionSet
 from calculator.processor import Contribution
@@ -19,9 +21,11 @@ from kemi_stats.errors import CodecError
 from kemi_stats.model import Sample, SampleBatch, Source
 
 __all__ = [
+    "BUNDLE",
     "GroupAggregator",
-    "decode_contribution",
+    "decode_contributions",
     "encode_contribution",
+    "encode_contributions",
     "group_key",
     "group_resource_id",
 ]
@@ -39,33 +43,66 @@ def group_resource_id(group_labels: dict[str, str]) -> str:
     return "group:" + ",".join(f"{k}={group_labels[k]}" for k in sorted(group_labels))
 
 
+#: sample labels of a bundled contribution: its resource and its time (ms); a name that a
+#: series label cannot have (names follow Prometheus, which keeps ``__`` for itself)
+_MEMBER = "__member"
+_AT = "__at"
+#: contributions in one groups record, at most
+BUNDLE = 500
+
+
 def encode_contribution(c: Contribution) -> tuple[bytes, bytes]:
-    """(Kafka key, value) of a contribution on the groups topic."""
-    batch = SampleBatch(
-        resource_id=c.resource_id,
-        time_ms=c.time_ms,
-        source=Source.CALC,
-        samples=[Sample(c.definition, c.value, c.series_labels)],
-        labels={**c.group_labels, _GROUP_LABEL: ",".join(sorted(c.group_labels))},
-    )
-    return group_key(c.definition, c.group_labels).encode(), encode_batch(batch)
+    """(Kafka key, value) of one contribution on the groups topic."""
+    return encode_contributions([c])[0]
 
 
-def decode_contribution(data: bytes) -> Contribution:
-    """A contribution back from the groups topic; raise CodecError if it is not one."""
+def encode_contributions(contributions: Sequence[Contribution]) -> list[tuple[bytes, bytes]]:
+    """Contributions to one group (one definition and group labels) as groups records.
+
+    A take of raw records contributes to each group many times; one record carries up
+    to :data:`BUNDLE` of them (each sample with its resource and time as labels), so the
+    group side folds a take's worth of a group at the cost of one record, not hundreds.
+    """
+    first = contributions[0]
+    key = group_key(first.definition, first.group_labels).encode()
+    labels = {**first.group_labels, _GROUP_LABEL: ",".join(sorted(first.group_labels))}
+    out = []
+    for i in range(0, len(contributions), BUNDLE):
+        part = contributions[i : i + BUNDLE]
+        samples = [
+            Sample(c.definition, c.value, {**c.series_labels, _MEMBER: c.resource_id, _AT: str(c.time_ms)})
+            for c in part
+        ]  # fmt: skip
+        batch = SampleBatch(resource_id=part[0].resource_id, time_ms=part[0].time_ms,
+                            source=Source.CALC, samples=samples, labels=labels)  # fmt: skip
+        out.append((key, encode_batch(batch)))
+    return out
+
+
+def decode_contributions(data: bytes) -> list[Contribution]:
+    """The contributions of a groups record; raise CodecError if it holds none.
+
+    A record of one contribution without the member labels (written before bundles)
+    is that contribution, of the record's resource and time.
+    """
     batch = decode_batch(data)
-    if len(batch.samples) != 1 or _GROUP_LABEL not in batch.labels:
+    if not batch.samples or _GROUP_LABEL not in batch.labels:
         raise CodecError(f"groups record for {batch.resource_id}: not a group contribution")
     names = [n for n in batch.labels[_GROUP_LABEL].split(",") if n]
-    s = batch.samples[0]
-    return Contribution(
-        definition=s.metric,
-        group_labels={n: batch.labels.get(n, "") for n in names},
-        resource_id=batch.resource_id,
-        series_labels=s.labels,
-        time_ms=batch.time_ms,
-        value=float(s.value),
-    )
+    group_labels = {n: batch.labels.get(n, "") for n in names}
+    out = []
+    for s in batch.samples:
+        labels = dict(s.labels)
+        resource = labels.pop(_MEMBER, batch.resource_id)
+        at = labels.pop(_AT, None)
+        try:
+            time_ms = int(at) if at is not None else batch.time_ms
+        except ValueError:
+            raise CodecError(f"groups record for {batch.resource_id}: bad time {at!r}") from None
+        out.append(Contribution(definition=s.metric, group_labels=group_labels,
+                                resource_id=resource, series_labels=labels,
+                                time_ms=time_ms, value=float(s.value)))  # fmt: skip
+    return out
 
 
 class GroupAggregator:

@@ -32,6 +32,8 @@ from alerting.silences import SilenceSet
 from alerting.topics import ensure_alerting_topics
 from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch, encode_alert
 from kemi_stats.consumer import RebalanceListener
+from kemi_stats.consumer.lag import LagClock
+from kemi_stats.consumer.loop import oldest_timestamp
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import CodecError, KemiError, NotFoundError
 from kemi_stats.kafka import make_consumer, make_producer
@@ -75,6 +77,7 @@ class EvaluatorService:
         self.producer: AIOKafkaProducer | None = None
         self.positions: dict[int, int] = {}
         self.owned: set[int] = set()
+        self.lag = LagClock(self.asettings.evaluator_group, self.asettings.metrics_topic)
         self.caught_up = False
         self._lock = asyncio.Lock()
         self._config_dirty = asyncio.Event()
@@ -200,6 +203,7 @@ class EvaluatorService:
         records = await self.consumer.getmany(
             timeout_ms=int(min(self.asettings.evaluation_tick, 0.2) * 1000), max_records=MAX_RECORDS
         )
+        self.lag.fetched(oldest_timestamp(records))
         async with self._lock:
             events: list[AlertEvent] = []
             fetched = 0

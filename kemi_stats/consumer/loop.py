@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import Counter
 
+from kemi_stats.consumer.lag import LagClock
 from kemi_stats.consumer.offsets import Ack, OffsetTracker
 from kemi_stats.consumer.rebalance import PartitionsHook, RebalanceListener
 from kemi_stats.errors import BrokerError
@@ -79,6 +80,7 @@ class ConsumerLoop:
         #: partition -> its generation when the last fetch returned records of it
         self._fetched: dict[TopicPartition, int] = {}
         self.running = False
+        self.lag = LagClock(group, ",".join(topics))
 
     def begin(self, tp: TopicPartition, first: int, last: int | None = None, acks: int = 1) -> Ack:
         """Records ``first..last`` of ``tp`` are being worked on; the ack (``acks`` times) ends it."""
@@ -135,6 +137,7 @@ class ConsumerLoop:
                 consumer.resume(*consumer.assignment())
                 self._paused = False
             records = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+            self.lag.fetched(oldest_timestamp(records))
         generation = self.tracker.generation
         self._fetched = {tp: generation(tp) for tp in records}
         return records
@@ -185,6 +188,11 @@ class ConsumerLoop:
             log.exception("group %s: final commit failed", self.group)
         finally:
             await self.consumer.stop()
+
+
+def oldest_timestamp(records: Records) -> int | None:
+    """The smallest Kafka timestamp (ms) among the first record of each partition, or None."""
+    return min((recs[0].timestamp for recs in records.values() if recs), default=None)
 
 
 def _names(partitions: set[TopicPartition]) -> str:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from calculator.definitions import compile_definitions
-from calculator.groups import GroupAggregator, decode_contribution, encode_contribution
+import pytest
+
+from calculator.groups import (
+    BUNDLE,
+    GroupAggregator,
+    decode_contributions,
+    encode_contribution,
+    encode_contributions,
+)
 from calculator.processor import Contribution
 from calculator.state import GroupState
+from kemi_stats.errors import CodecError
 from kemi_stats.registry.models import Derived
 
 T0 = 1_700_000_040_000 - 1_700_000_040_000 % 60_000
@@ -23,7 +32,24 @@ def c(rid: str, t: int, v: float, ifname: str = "eth0") -> Contribution:
 def test_contribution_round_trip() -> None:
     key, value = encode_contribution(c("net:a", T0, 5.0))
     assert key == b"site_in_bps/site=pangyo"
-    assert decode_contribution(value) == c("net:a", T0, 5.0)
+    assert decode_contributions(value) == [c("net:a", T0, 5.0)]
+
+
+def test_a_bundle_carries_each_contribution_with_its_resource_and_time() -> None:
+    many = [c(f"net:r{i}", T0 + i, float(i), ifname=f"eth{i % 3}") for i in range(BUNDLE + 7)]
+    records = encode_contributions(many)
+    assert [key for key, _ in records] == [b"site_in_bps/site=pangyo"] * 2
+    back = [x for _, value in records for x in decode_contributions(value)]
+    assert back == many
+
+
+def test_a_record_that_is_not_a_contribution_is_refused() -> None:
+    from kemi_stats.codec import encode_batch
+    from kemi_stats.model import Sample, SampleBatch, Source
+
+    plain = encode_batch(SampleBatch("net:a", T0, Source.CALC, [Sample("x", 1.0)]))
+    with pytest.raises(CodecError, match="not a group contribution"):
+        decode_contributions(plain)
 
 
 def test_sum_per_bucket_latest_value_per_member() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -13,9 +14,10 @@ TP1 = TopicPartition("t", 1)
 
 
 class _Record:
-    def __init__(self, offset: int) -> None:
+    def __init__(self, offset: int, timestamp: int | None = None) -> None:
         self.offset = offset
         self.value = b""
+        self.timestamp = int(time.time() * 1000) if timestamp is None else timestamp
 
 
 class FakeConsumer:
@@ -102,3 +104,24 @@ async def test_records_fetched_before_a_revocation_are_left_to_the_new_owner() -
     assert loop.tracker.to_commit() == {}
     redo[0]()
     assert loop.tracker.to_commit() == {TP0: 12}
+
+
+def _lag(group: str) -> float:
+    from prometheus_client import REGISTRY
+
+    value = REGISTRY.get_sample_value("kemi_consumer_lag_seconds", {"group": group, "topic": "t"})
+    assert value is not None
+    return value
+
+
+async def test_lag_is_the_age_of_the_oldest_record_fetched_until_a_fetch_comes_back_empty() -> None:
+    consumer = FakeConsumer({TP0, TP1})
+    loop = _loop(consumer, [False])
+    assert _lag("g") == 0.0
+    now_ms = int(time.time() * 1000)
+    consumer.ready[TP0] = [_Record(1, now_ms - 30_000), _Record(2, now_ms - 1_000)]
+    consumer.ready[TP1] = [_Record(5, now_ms - 12_000)]
+    await loop.fetch()
+    assert 30.0 <= _lag("g") < 32.0  # records wait 30 s for this group
+    await loop.fetch()  # nothing more: caught up
+    assert _lag("g") == 0.0
