@@ -1,6 +1,6 @@
 """Pipeline capacity: the highest push rate the whole local stack sustains, and who limits it.
 
-    python bench/pipeline/run.py [--targets 300] [--interval 30] [--start-rate 20000]
+    python bench/pipeline/run.py [--targets 300] [--interval 60] [--start-rate 40000]
         [--step 60] [--hold 300] [--lag-limit 5] [--workers calculator=2] [--out FILE]
 
 1. ``kemi-stats up`` (every service, one process each, as a user runs it; its own data
@@ -17,10 +17,13 @@
    when, over the step, every consumer group's lag (``kemi_consumer_lag_seconds`` on each
    service's /metrics) stays under ``--lag-limit`` and the aggregator accepts at least
    95 % of the offered rate. The rate grows by half while steps pass, then bisects to
-   within 10 %. After a failed step the load stops until every lag is back under 1 s.
+   within 10 %. ``--rate R`` skips the search and holds R.
 3. The best rate is held for ``--hold`` seconds (5 minutes: the capacity); if that
    fails, 10 % less is held instead. Each stage's CPU (cores), memory and highest lag
    over the hold are reported.
+   Every step, the hold and the latency run on a stack of their own, started empty:
+   the local broker keeps every record in memory and costs more per fetch the more it
+   holds, so a measurement would otherwise pay for the ones before it.
 4. At 80 % of the capacity: ``--latency`` marker pushes, each timed from the POST to
    the signed webhook its rule (``bench_lat > 0.5``, no ``for``, group_wait 0) sends.
 
@@ -47,6 +50,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,39 +337,26 @@ def run_step(stack: Stack, load: Load, snmpsim_pid: int, rate: float, warm: floa
                 max(p99s, default=0.0), errors)  # fmt: skip
 
 
-def drain(stack: Stack, load: Load) -> None:
-    load.stop()
-    began = time.monotonic()
-    while time.monotonic() - began < 300:
-        if max(stack.lags().values(), default=0.0) < 1.0:
-            break
-        time.sleep(2.0)
-    log(f"drained in {time.monotonic() - began:.0f} s")
+Measure = Callable[[float, float], Step]
 
 
-def search(
-    stack: Stack, load: Load, sim: int, args: argparse.Namespace
-) -> tuple[float, list[Step]]:
+def search(measure: Measure, args: argparse.Namespace) -> tuple[float, list[Step]]:
+    """The highest rate whose step passes, to within ``--resolution``; and every step."""
     steps: list[Step] = []
     best, fail = 0.0, 0.0
     rate = float(args.start_rate)
     while True:
-        step = run_step(stack, load, sim, rate, args.warm, args.step, args.lag_limit)
+        step = measure(rate, args.step)
         steps.append(step)
-        log(f"rate {rate:,.0f}: {'pass' if step.passed else 'FAIL (' + step.limiter + ')'}; "
-            f"accepted {step.accepted:,.0f}/s, lags {fmt_lags(step.lag)}")  # fmt: skip
         if step.passed:
             best = rate
             rate = rate * 1.5 if not fail else (best + fail) / 2
         else:
             fail = rate
-            drain(stack, load)
             rate = (best + fail) / 2 if best else rate / 2
         if fail and best and (fail - best) / best <= args.resolution:
             break
-        if not best and rate < 1000:
-            break
-        if rate > args.max_rate:
+        if (not best and rate < 1000) or rate > args.max_rate:
             break
     return best, steps
 
@@ -419,35 +410,76 @@ def table(step: Step, title: str) -> str:
     return "\n".join(rows)
 
 
+class Bench:
+    """What lives across measurements (simulated devices, webhook receiver) and a fresh
+    stack for each: the local broker keeps every record in memory and costs more per
+    fetch the more it holds (docs/capacity.md), so no step inherits another's data."""
+
+    def __init__(self, args: argparse.Namespace, tmp: Path, receiver: RecordingReceiver,
+                 secret: str) -> None:  # fmt: skip
+        self.args, self.tmp, self.receiver, self.secret = args, tmp, receiver, secret
+        self.env = {**os.environ, "KEMI_CONFIG": os.devnull}
+        self.snmp_port = free_port()
+        write_device_data(tmp / "snmpsim", "bench", interfaces=args.interfaces)
+        cmd = snmpsim_command(tmp / "snmpsim", ("127.0.0.1", self.snmp_port))
+        self.sim = spawn(cmd.argv, tmp / "snmpsim.log", env=snmpsim_env())
+        self.runs = 0
+
+    def close(self) -> None:
+        stop_pid(self.sim.pid)
+
+    @contextlib.contextmanager
+    def stack(self) -> Iterator[tuple[Stack, Load]]:
+        """A fresh stack with the bench's registry, its first polls under way, and its load."""
+        self.runs += 1
+        run_dir = self.tmp / f"run-{self.runs}"
+        run_dir.mkdir()
+        stack = start_stack(run_dir, self.env)
+        load = Load(stack.url("aggregator"), self.args.pushers, self.args.samples, run_dir)
+        try:
+            for spec in self.args.workers:
+                service, n = spec.split("=")
+                add_workers(stack, service, int(n), run_dir)
+            register(stack, self.args.targets, self.args.interval, self.snmp_port,
+                     self.receiver.url, self.secret)  # fmt: skip
+            time.sleep(min(self.args.interval, 15))  # the first polls go out
+            yield stack, load
+        finally:
+            load.stop()
+            for pid in stack.extra:
+                stop_pid(pid)
+            kemi("down", "--data-dir", str(stack.data), env=self.env)
+            if not self.args.keep:
+                shutil.rmtree(run_dir, ignore_errors=True)
+
+    def measure(self, rate: float, seconds: float) -> Step:
+        with self.stack() as (stack, load):
+            step = run_step(stack, load, self.sim.pid, rate, self.args.warm, seconds,
+                            self.args.lag_limit)  # fmt: skip
+        verdict = "pass" if step.passed else f"FAIL ({step.limiter})"
+        log(f"rate {rate:,.0f} for {step.seconds:.0f} s: {verdict}; acked {step.accepted:,.0f}/s, "
+            f"broker {step.cores.get('broker', 0):.2f} cores, lags {fmt_lags(step.lag)}")  # fmt: skip
+        return step
+
+    async def latency(self, rate: float, n: int) -> list[float]:
+        with self.stack() as (stack, load):
+            load.start(rate)
+            await asyncio.sleep(self.args.warm)
+            return await latency(stack, self.receiver, n)
+
+
 async def amain(args: argparse.Namespace) -> int:
-    env = {**os.environ, "KEMI_CONFIG": os.devnull}
     tmp = Path(tempfile.mkdtemp(prefix="kemi-bench-pipeline-"))
     log(f"working in {tmp}")
-    stack: Stack | None = None
-    sim = None
-    load = None
-    receiver = None
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    receiver = await RecordingReceiver(secret=secret).start()
+    bench = Bench(args, tmp, receiver, secret)
     try:
-        stack = start_stack(tmp, env)
-        log("stack up")
-        for spec in args.workers:
-            service, n = spec.split("=")
-            add_workers(stack, service, int(n), tmp)
-            log(f"{service}: {n} processes")
-        snmp_port = free_port()
-        write_device_data(tmp / "snmpsim", "bench", interfaces=args.interfaces)
-        cmd = snmpsim_command(tmp / "snmpsim", ("127.0.0.1", snmp_port))
-        sim = spawn(cmd.argv, tmp / "snmpsim.log", env=snmpsim_env())
-        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-        receiver = await RecordingReceiver(secret=secret).start()
-        register(stack, args.targets, args.interval, snmp_port, receiver.url, secret)
-        load = Load(stack.url("aggregator"), args.pushers, args.samples, tmp)
-        await asyncio.sleep(args.interval)  # the first polls go out
         steps: list[Step] = []
         if args.rate:
             best = args.rate
         else:
-            best, steps = await asyncio.to_thread(search, stack, load, sim.pid, args)
+            best, steps = await asyncio.to_thread(search, bench.measure, args)
         if not best:
             print("no rate passed")
             return 1
@@ -455,69 +487,59 @@ async def amain(args: argparse.Namespace) -> int:
         for attempt in range(3):
             rate = best * 0.9**attempt
             log(f"holding {rate:,.0f} samples/s for {args.hold:.0f} s")
-            held = await asyncio.to_thread(run_step, stack, load, sim.pid, rate, args.warm,
-                                           args.hold, args.lag_limit)  # fmt: skip
-            log(
-                f"hold: {'pass' if held.passed else 'FAIL ' + held.limiter}, lags {fmt_lags(held.lag)}"
-            )
+            held = await asyncio.to_thread(bench.measure, rate, args.hold)
             if held.passed:
                 break
-            await asyncio.to_thread(drain, stack, load)
         assert held is not None
         capacity = held.rate if held.passed else 0.0
         failing = [s for s in steps if not s.passed]
         limiter = min(failing, key=lambda s: s.rate).limiter if failing else "none found"
         lat: list[float] = []
         if capacity and args.latency:
-            load.start(args.latency_share * capacity)
-            await asyncio.sleep(args.warm)
-            lat = await latency(stack, receiver, args.latency)
-            load.stop()
-
-        machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
-        workers = ", ".join(args.workers) or "one process per service"
-        print(f"machine: {machine}; {workers}; {args.targets} SNMP targets every {args.interval} s "
-              f"({args.interfaces} interfaces); pushes of {args.samples} samples per resource every 10 s, "
-              f"50 resources per request, half line protocol, half JSON; {args.pushers} push clients\n")  # fmt: skip
-        print("| rate offered (samples/s) | result | acked/s | polled/s | highest lag |")
-        print("|---:|---|---:|---:|---|")
-        for s in steps:
-            print(f"| {s.rate:,.0f} | {'pass' if s.passed else 'fail: ' + s.limiter} | "
-                  f"{s.accepted:,.0f} | {s.polled:,.0f} | {fmt_lags(s.lag)} |")  # fmt: skip
-        print()
-        title = (f"Capacity (held {args.hold:.0f} s, every lag under {args.lag_limit:.0f} s)"
-                 if held.passed else "Hold FAILED")  # fmt: skip
-        print(table(held, title))
-        total = held.accepted + held.polled
-        print(f"\n**pipeline capacity: {total:,.0f} samples/s** ({held.accepted:,.0f} pushed + "
-              f"{held.polled:,.0f} polled); **limiting stage: {limiter}**")  # fmt: skip
-        if lat:
-            lat.sort()
-            q = statistics.quantiles(lat, n=100)
-            print(f"\nalert latency at {args.latency_share:.0%} of it ({args.latency_share * capacity:,.0f} "
-                  f"samples/s pushed), push -> "
-                  f"signed webhook, n={len(lat)}: p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
-                  f"max {lat[-1] * 1000:.0f} ms")  # fmt: skip
-        if args.out:
-            args.out.write_text(json.dumps({
-                "capacity": total, "pushed": held.accepted, "polled": held.polled,
-                "limiter": limiter, "steps": [s.__dict__ for s in steps], "hold": held.__dict__,
-                "latency": lat, "workers": args.workers,
-            }, indent=1))  # fmt: skip
+            lat = await bench.latency(args.latency_share * capacity, args.latency)
+        report(args, steps, held, capacity, limiter, lat)
         return 0 if held.passed else 1
     finally:
-        if load is not None:
-            load.stop()
-        if receiver is not None:
-            await receiver.stop()
-        if sim is not None:
-            stop_pid(sim.pid)
-        if stack is not None:
-            for pid in stack.extra:
-                stop_pid(pid)
-            kemi("down", "--data-dir", str(stack.data), env=env)
+        bench.close()
+        await receiver.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def report(args: argparse.Namespace, steps: list[Step], held: Step, capacity: float,
+           limiter: str, lat: list[float]) -> None:  # fmt: skip
+    machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    workers = ", ".join(args.workers) or "one process per service"
+    print(f"machine: {machine}; {workers}; {args.targets} SNMP targets every {args.interval} s "
+          f"({args.interfaces} interfaces); pushes of {args.samples} samples per resource every "
+          f"10 s, 50 resources per request, half line protocol, half JSON; {args.pushers} push "
+          "clients; a fresh stack for every measurement\n")  # fmt: skip
+    print(
+        "| rate offered (samples/s) | seconds | result | acked/s | polled/s | broker (cores) | highest lag |"
+    )
+    print("|---:|---:|---|---:|---:|---:|---|")
+    for s in steps:
+        print(f"| {s.rate:,.0f} | {s.seconds:.0f} | {'pass' if s.passed else 'fail: ' + s.limiter} | "
+              f"{s.accepted:,.0f} | {s.polled:,.0f} | {s.cores.get('broker', 0):.2f} | {fmt_lags(s.lag)} |")  # fmt: skip
+    print()
+    title = (f"Capacity (held {args.hold:.0f} s, every lag under {args.lag_limit:.0f} s)"
+             if held.passed else "Hold FAILED")  # fmt: skip
+    print(table(held, title))
+    total = held.accepted + held.polled
+    print(f"\n**pipeline capacity: {total:,.0f} samples/s** ({held.accepted:,.0f} pushed + "
+          f"{held.polled:,.0f} polled); **limiting stage: {limiter}**")  # fmt: skip
+    if lat:
+        lat.sort()
+        q = statistics.quantiles(lat, n=100)
+        print(f"\nalert latency at {args.latency_share:.0%} of it ({args.latency_share * capacity:,.0f} "
+              f"samples/s pushed), push -> signed webhook, n={len(lat)}: p50 {q[49] * 1000:.0f} ms, "
+              f"p99 {q[98] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")  # fmt: skip
+    if args.out:
+        args.out.write_text(json.dumps({
+            "capacity": total, "pushed": held.accepted, "polled": held.polled,
+            "limiter": limiter, "steps": [s.__dict__ for s in steps], "hold": held.__dict__,
+            "latency": lat, "workers": args.workers,
+        }, indent=1))  # fmt: skip
 
 
 def main() -> int:
@@ -525,11 +547,11 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--targets", type=int, default=300, help="SNMP targets polled")
-    p.add_argument("--interval", type=int, default=30, help="their poll interval (s)")
+    p.add_argument("--interval", type=int, default=60, help="their poll interval (s)")
     p.add_argument("--interfaces", type=int, default=8, help="interfaces per simulated device")
     p.add_argument("--samples", type=int, default=20, help="samples per pushed resource")
     p.add_argument("--pushers", type=int, default=2, help="push client processes")
-    p.add_argument("--start-rate", type=float, default=20_000, help="first push rate (samples/s)")
+    p.add_argument("--start-rate", type=float, default=40_000, help="first push rate (samples/s)")
     p.add_argument("--max-rate", type=float, default=1_000_000)
     p.add_argument("--resolution", type=float, default=0.1, help="stop bisecting within this share")
     p.add_argument("--warm", type=float, default=15.0, help="seconds at a rate before measuring")
