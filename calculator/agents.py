@@ -87,8 +87,9 @@ async def calculate(stream: Any) -> None:
     async for events in stream.take_events(calc_settings.take_max, calc_settings.take_within):
         if not events:
             continue
-        stamps = [e.message.timestamp for e in events]
-        _lag.take_began(min(stamps) * 1000, max(stamps) * 1000)
+        stamps = [e.message.timestamp for e in events if e.message.timestamp]
+        if stamps:
+            _lag.take_began(min(stamps) * 1000, max(stamps) * 1000)
         await _calculate(events)
         _lag.take_done()
 

@@ -296,6 +296,8 @@ class Step:
     rss: dict[str, float] = field(default_factory=dict)
     request_p99_ms: float = 0.0
     errors: int = 0
+    #: VictoriaMetrics' bytes per stored row at the end of the step (its own /metrics)
+    tsdb_bytes_per_row: float = 0.0
 
 
 def log(msg: str) -> None:
@@ -331,10 +333,13 @@ def run_step(stack: Stack, load: Load, snmpsim_pid: int, rate: float, warm: floa
     cores["push clients"] = (load.cpu() - load0) / took
     cores["snmpsim"] = (cpu_seconds(snmpsim_pid) - sim0) / took
     errors = sum(int(s.get("errors", 0)) for s in load.stats())
+    vm = get_text(stack.vm + "/metrics")
+    rows = metric_sum(vm, "vm_rows")
+    per_row = metric_sum(vm, "vm_data_size_bytes") / rows if rows else 0.0
     if not limiter and accepted < 0.95 * rate:
         limiter = "aggregator"
     return Step(rate, not limiter, took, accepted, polled, worst, limiter, cores, stack.rss(),
-                max(p99s, default=0.0), errors)  # fmt: skip
+                max(p99s, default=0.0), errors, per_row)  # fmt: skip
 
 
 Measure = Callable[[float, float], Step]
@@ -526,6 +531,8 @@ def report(args: argparse.Namespace, steps: list[Step], held: Step, capacity: fl
              if held.passed else "Hold FAILED")  # fmt: skip
     print(table(held, title))
     total = held.accepted + held.polled
+    print(f"\nVictoriaMetrics at the end: {held.tsdb_bytes_per_row:.2f} bytes per stored row "
+          "(its parts still merging)")
     print(f"\n**pipeline capacity: {total:,.0f} samples/s** ({held.accepted:,.0f} pushed + "
           f"{held.polled:,.0f} polled); **limiting stage: {limiter}**")  # fmt: skip
     if lat:

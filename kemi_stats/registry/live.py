@@ -22,6 +22,7 @@ import orjson
 
 from kemi_stats.errors import KemiError, ValidationError
 from kemi_stats.keyring import Keyring
+from kemi_stats.registry.compact import compact
 from kemi_stats.registry.etcd import EtcdConfig
 from kemi_stats.registry.models import KINDS
 from kemi_stats.registry.store import Registry
@@ -201,7 +202,7 @@ class LiveView:
             return None
         spec, name = split
         try:
-            return spec.name, name, self.registry.decode(spec.name, name, value), ""
+            return spec.name, name, compact(self.registry.decode(spec.name, name, value)), ""
         except (ValidationError, orjson.JSONDecodeError) as exc:
             return spec.name, name, None, str(exc)
         except Exception as exc:  # whatever one entry breaks, the others are still served

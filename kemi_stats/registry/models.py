@@ -145,6 +145,8 @@ class _Doc(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
     #: fields never printed back in clear by list/show/export, nor by repr()
     secret_fields: ClassVar[frozenset[str]] = frozenset()
+    #: fields whose values many documents repeat, held once in views (registry.compact)
+    shared_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
         for name, value in super().__repr_args__():
@@ -228,6 +230,10 @@ def _check_scrape_url(value: str) -> str:
 
 class Target(_Doc):
     """A device to poll over SNMP, or an HTTP endpoint to scrape (Prometheus /metrics)."""
+
+    shared_fields: ClassVar[frozenset[str]] = frozenset(
+        {"credential", "profiles", "interval", "deadline", "timeout", "labels"}
+    )
 
     #: the agent's address; for a scrape target, the URL's host (set from it by default)
     host: Annotated[str, AfterValidator(_check_host)]

@@ -1,0 +1,63 @@
+"""Registry documents held by the thousand: the parts targets share, stored once.
+
+A service's live view holds every target (100,000 in a large fleet: the poller's
+scheduler and each worker). A validated :class:`~kemi_stats.registry.models.Target` costs
+about 2 KB, most of it in what every target repeats: pydantic's set of the fields the
+document gave (about 730 bytes, the same set for most targets), and copies of the same
+profile names, credential, label names and values, and durations. :func:`compact`
+makes equal parts one object:
+
+* the set of given fields is shared by the documents that gave the same fields. Nothing
+  in kemi reads it (no ``exclude_unset``), and a document of a view is never assigned to;
+  an assignment would add its field to the set of every document sharing it, which
+  changes only what ``model_fields_set`` says of them;
+* strings and numbers of the fields a model names in ``shared_fields``, and the strings
+  in their lists and dicts, are interned.
+
+Applied to what a live view holds (the CLI streams and keeps nothing). Measured on 20,000 targets (``tests/unit/kemi_stats/test_registry_compact.py``): from
+about 2,030 to under 1,000 bytes per target.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["compact"]
+
+_FIELD_SETS: dict[frozenset[str], set[str]] = {}
+_NUMBERS: dict[float, float] = {}
+
+
+def _shared(value: Any) -> Any:
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, float):
+        return _NUMBERS.setdefault(value, value) if len(_NUMBERS) < 4096 else value
+    if isinstance(value, list):
+        return [_shared(v) for v in value]
+    if isinstance(value, dict):
+        return {_shared(k): _shared(v) for k, v in value.items()}
+    return value
+
+
+def compact(doc: Any) -> Any:
+    """``doc`` with its repeated parts shared (in place); anything not a model as it is."""
+    if not isinstance(doc, BaseModel):
+        return doc
+    given = doc.__pydantic_fields_set__
+    key = frozenset(given)
+    shared = _FIELD_SETS.get(key)
+    if shared is None:
+        if len(_FIELD_SETS) < 1024:
+            _FIELD_SETS[key] = given
+    else:
+        object.__setattr__(doc, "__pydantic_fields_set__", shared)
+    values = doc.__dict__
+    for name in getattr(doc, "shared_fields", ()):
+        value = values.get(name)
+        if value is not None:
+            values[name] = _shared(value)
+    return doc
