@@ -57,7 +57,12 @@ definitions = LiveDefinitions(settings, calc_settings)
 _closed_windows: dict[bytes, dict[str, int]] = {}
 _closed_buckets: dict[bytes, set[int]] = {}
 
-_lag = LagClock(calc_settings.app_id, calc_settings.input_topic)
+#: no take for this long means the raw topic has nothing more to give: caught up
+_lag = LagClock(
+    calc_settings.app_id,
+    calc_settings.input_topic,
+    quiet_after=calc_settings.take_within + calc_settings.fetch_max_wait_ms / 1000 + 1.0,
+)
 
 
 def _account(res: Result, samples_in: int) -> None:
@@ -87,7 +92,7 @@ async def calculate(stream: Any) -> None:
     async for events in stream.take_events(calc_settings.take_max, calc_settings.take_within):
         if not events:
             continue
-        stamps = [e.message.timestamp for e in events if e.message.timestamp]
+        stamps = [t for e in events if (t := e.message.timestamp) is not None and t > 0]
         if stamps:
             _lag.take_began(min(stamps) * 1000, max(stamps) * 1000)
         await _calculate(events)
@@ -275,7 +280,10 @@ async def aggregate_groups(stream: Any) -> None:
     records the take holds. A group's state holds every member of its open buckets, so a
     write per record would cost the changelog the whole group each time. Aggregates are
     emitted only when a bucket closes, a bucket's length plus its grace after its start,
-    so waiting up to a second for a take delays no aggregate by more than that.
+    so the wait delays none by more than ``group_take_within``; it comes out of the grace
+    period (``KEMI_CALCULATOR_GRACE``) for a contribution that arrives at its very end.
+    A group's take that fails is logged and counted, and the other groups of the take
+    go on (each group's aggregates are emitted right after its state is written).
     """
     async for events in stream.take_events(
         calc_settings.group_take_max, calc_settings.group_take_within
@@ -300,21 +308,34 @@ async def _aggregate(events: Sequence[EventT]) -> None:
         if held is not None:
             held[0].extend(contributions)
         groups[gkey] = (held[0] if held is not None else contributions, event)
-    outs: list[SampleBatch] = []
     for gkey, (contributions, event) in groups.items():
-        with _as_event(event):
-            state = GroupState.from_bytes(group_table.get(gkey))
-        for start in _closed_buckets.pop(gkey, ()):
-            state.buckets.pop(start, None)
-            state.closed_through = max(state.closed_through, start)
-        for c in contributions:
-            closed, status = definitions.aggregator.add(c, state)
-            outs += closed
-            metrics.GROUP_INPUTS.labels(status).inc()
-        with _as_event(event):
-            group_table[gkey] = state.to_bytes()
-    for out in outs:
-        await _emit(out)
+        try:
+            outs = _fold(gkey, contributions, event)
+        except Exception as exc:  # a bug or a broken stored state: this group's take only
+            metrics.PROCESS_ERRORS.labels(calc_settings.groups_topic).inc()
+            log.error("%s: group %s: %d contributions not folded: %r", calc_settings.groups_topic,
+                      gkey.decode(errors="replace"), len(contributions), exc, exc_info=exc)  # fmt: skip
+            continue
+        for out in outs:  # emitted before the next group's state is touched
+            await _emit(out)
+        await asyncio.sleep(0)  # a take of many groups does not hold the loop throughout
+
+
+def _fold(gkey: bytes, contributions: list[Contribution], event: EventT) -> list[SampleBatch]:
+    """Fold one group's contributions of a take into its state; the aggregates it closed."""
+    with _as_event(event):
+        state = GroupState.from_bytes(group_table.get(gkey))
+    for start in _closed_buckets.pop(gkey, ()):
+        state.buckets.pop(start, None)
+        state.closed_through = max(state.closed_through, start)
+    outs: list[SampleBatch] = []
+    for c in contributions:
+        closed, status = definitions.aggregator.add(c, state)
+        outs += closed
+        metrics.GROUP_INPUTS.labels(status).inc()
+    with _as_event(event):
+        group_table[gkey] = state.to_bytes()
+    return outs
 
 
 _OUT = calc_settings.output_topic

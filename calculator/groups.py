@@ -16,7 +16,7 @@ from calculator.definitions import CompiledDefinition, DefinitionSet
 from calculator.processor import Contribution
 from calculator.state import GroupState, labels_key
 from calculator.windows import Closed, GroupBuckets
-from kemi_stats.codec import decode_batch, encode_batch
+from kemi_stats.codec import decode_batch, encode_batch_records
 from kemi_stats.errors import CodecError
 from kemi_stats.model import Sample, SampleBatch, Source
 
@@ -47,7 +47,7 @@ def group_resource_id(group_labels: dict[str, str]) -> str:
 #: series label cannot have (names follow Prometheus, which keeps ``__`` for itself)
 _MEMBER = "__member"
 _AT = "__at"
-#: contributions in one groups record, at most
+#: contributions in one groups record, at most (and at most MAX_RECORD_BYTES of them)
 BUNDLE = 500
 
 
@@ -66,7 +66,7 @@ def encode_contributions(contributions: Sequence[Contribution]) -> list[tuple[by
     first = contributions[0]
     key = group_key(first.definition, first.group_labels).encode()
     labels = {**first.group_labels, _GROUP_LABEL: ",".join(sorted(first.group_labels))}
-    out = []
+    out: list[tuple[bytes, bytes]] = []
     for i in range(0, len(contributions), BUNDLE):
         part = contributions[i : i + BUNDLE]
         samples = [
@@ -75,7 +75,8 @@ def encode_contributions(contributions: Sequence[Contribution]) -> list[tuple[by
         ]  # fmt: skip
         batch = SampleBatch(resource_id=part[0].resource_id, time_ms=part[0].time_ms,
                             source=Source.CALC, samples=samples, labels=labels)  # fmt: skip
-        out.append((key, encode_batch(batch)))
+        # split further by size: long label values must not make a record Kafka refuses
+        out.extend((key, value) for value in encode_batch_records(batch))
     return out
 
 

@@ -52,7 +52,7 @@ class CalculatorSettings(BaseSettings):
     #: group contributions folded together: a group's state is read and written once per
     #: take, and it holds every member of its open buckets (aggregates wait for their
     #: bucket to close anyway, so a second here delays none by more than that)
-    group_take_max: int = Field(default=5000, ge=1)
+    group_take_max: int = Field(default=1000, ge=1)
     group_take_within: float = Field(default=1.0, gt=0)
     #: librdkafka's linger for the records of a take (latency it may add)
     linger_ms: float = Field(default=2.0, ge=0)

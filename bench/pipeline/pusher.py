@@ -5,8 +5,9 @@
 The token comes in ``KEMI_BENCH_TOKEN``. Every resource pushes ``--samples`` samples
 every ``--interval`` seconds, so the fleet is ``rate * interval / samples`` resources;
 a body carries ``--per-body`` resources, in line protocol (``/api/v2/write``: one line
-of counters, one of gauges per resource) or, for ``--json-share`` of the bodies, JSON
-(``/api/v1/push``). Bodies carry no time: the aggregator stamps them as it receives
+of 2 counters, one of the other gauges per resource) or, for ``--json-share`` of the
+bodies, JSON (``/api/v1/push``, all gauges). Requests go out in the fleet's order, one
+every ``1 / requests-per-second``, so each resource pushes once every ``--interval``. Bodies carry no time: the aggregator stamps them as it receives
 them, as it does a Telegraf or agent push without a timestamp, so prebuilt bodies stay
 current. ``--connections`` threads each keep one HTTP/1.1 connection and pace their
 share of the requests; a request that does not answer 204 is counted as an error.
@@ -67,15 +68,19 @@ class Totals:
         self.latencies: list[float] = []
 
 
-def run_connection(args: argparse.Namespace, bodies: list[tuple[str, bytes, int]], start: int,
-                   per_second: float, totals: Totals, stop: threading.Event) -> None:  # fmt: skip
+def run_connection(args: argparse.Namespace, bodies: list[tuple[str, bytes, int]], k: int,
+                   requests_per_s: float, totals: Totals, stop: threading.Event) -> None:  # fmt: skip
+    """Connection ``k`` of ``--connections`` sends requests k, k + C, k + 2C, ... of the
+    fleet's order, each at its time: together the connections send the bodies in order,
+    one every ``1 / requests_per_s`` seconds, so each resource pushes once an interval."""
     url = urlsplit(args.url)
     conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=30)
     token = os.environ.get("KEMI_BENCH_TOKEN", "")
     headers = {"Authorization": f"Bearer {token}"}
-    step = 1.0 / per_second
-    due = time.monotonic()
-    i = start
+    stride = args.connections
+    step = stride / requests_per_s
+    due = time.monotonic() + k / requests_per_s
+    i = k
     while not stop.is_set():
         now = time.monotonic()
         if due > now:
@@ -84,7 +89,7 @@ def run_connection(args: argparse.Namespace, bodies: list[tuple[str, bytes, int]
             due = now  # more than a second behind: do not burst to catch up
         due += step
         path, body, samples = bodies[i % len(bodies)]
-        i += 1
+        i += stride
         kind = "application/json" if path.endswith("push") else "text/plain"
         began = time.monotonic()
         error = ""
@@ -124,6 +129,7 @@ def main() -> None:
 
     fleet = max(args.per_body, round(args.rate * args.interval / args.samples))
     fleet -= fleet % args.per_body
+    #: in sending order: the whole fleet once (one interval), then again with other values
     bodies: list[tuple[str, bytes, int]] = []
     variants = 4  # values change from one push of a resource to the next
     n_bodies = fleet // args.per_body
@@ -140,11 +146,10 @@ def main() -> None:
     requests_per_s = args.rate / (args.per_body * args.samples)
     totals = Totals()
     stop = threading.Event()
-    share = requests_per_s / args.connections
     threads = [
         threading.Thread(
             target=run_connection,
-            args=(args, bodies, k * len(bodies) // args.connections, share, totals, stop),
+            args=(args, bodies, k, requests_per_s, totals, stop),
             daemon=True,
         )
         for k in range(args.connections)

@@ -19,7 +19,7 @@
    95 % of the offered rate. The rate grows by half while steps pass, then bisects to
    within 10 %. ``--rate R`` skips the search and holds R.
 3. The best rate is held for ``--hold`` seconds (5 minutes: the capacity); if that
-   fails, 10 % less is held instead. Each stage's CPU (cores), memory and highest lag
+   fails, 10 % less is held instead, and then 19 % less. Each stage's CPU (cores), memory and highest lag
    over the hold are reported.
    Every step, the hold and the latency run on a stack of their own, started empty:
    the local broker keeps every record in memory and costs more per fetch the more it
@@ -73,6 +73,7 @@ TOKEN = "kemi_bench_" + secrets.token_urlsafe(18)
 CONSUMERS = ("poller", "calculator", "alert-evaluator", "notifier", "forwarder")
 STAGES = ("aggregator", *CONSUMERS, "poller-scheduler")
 SERVERS = ("broker", "etcd", "victoriametrics")
+INF = float("inf")
 _LAG = re.compile(r"^kemi_consumer_lag_seconds\{[^}]*\} (\S+)$", re.M)
 
 
@@ -128,7 +129,8 @@ class Stack:
         for p in self.procs:
             if p.stage in CONSUMERS and p.url:
                 text = get_text(p.url + "/metrics")
-                values = [float(v) for v in _LAG.findall(text)] or [0.0]
+                # a service that does not answer its /metrics is not keeping up either
+                values = [float(v) for v in _LAG.findall(text)] or [0.0] if text else [INF]
                 out[p.stage] = max(out.get(p.stage, 0.0), *values)
         return out
 
@@ -337,7 +339,7 @@ def run_step(stack: Stack, load: Load, snmpsim_pid: int, rate: float, warm: floa
     rows = metric_sum(vm, "vm_rows")
     per_row = metric_sum(vm, "vm_data_size_bytes") / rows if rows else 0.0
     if not limiter and accepted < 0.95 * rate:
-        limiter = "aggregator"
+        limiter = "aggregator (or the push clients)"
     return Step(rate, not limiter, took, accepted, polled, worst, limiter, cores, stack.rss(),
                 max(p99s, default=0.0), errors, per_row)  # fmt: skip
 
@@ -402,7 +404,8 @@ async def latency(stack: Stack, receiver: RecordingReceiver, n: int) -> list[flo
 def table(step: Step, title: str) -> str:
     rows = [f"**{title}**: {step.rate:,.0f} samples/s offered for {step.seconds:.0f} s, "
             f"{step.accepted:,.0f}/s pushed samples acked by the aggregator, "
-            f"{step.polled:,.0f}/s SNMP values polled; push request p99 {step.request_p99_ms:.0f} ms, "
+            f"{step.polled:,.0f}/s SNMP values polled; push requests' worst 1-second p99 "
+            f"{step.request_p99_ms:.0f} ms, "
             f"{step.errors} failed requests\n",
             "| stage | CPU (cores) | memory (MiB) | highest lag (s) |", "|---|---:|---:|---:|"]  # fmt: skip
     for stage in (*STAGES, "console", *SERVERS, "push clients", "snmpsim"):
@@ -439,9 +442,11 @@ class Bench:
         self.runs += 1
         run_dir = self.tmp / f"run-{self.runs}"
         run_dir.mkdir()
-        stack = start_stack(run_dir, self.env)
-        load = Load(stack.url("aggregator"), self.args.pushers, self.args.samples, run_dir)
+        stack: Stack | None = None
+        load: Load | None = None
         try:
+            stack = start_stack(run_dir, self.env)
+            load = Load(stack.url("aggregator"), self.args.pushers, self.args.samples, run_dir)
             for spec in self.args.workers:
                 service, n = spec.split("=")
                 add_workers(stack, service, int(n), run_dir)
@@ -450,12 +455,15 @@ class Bench:
             time.sleep(min(self.args.interval, 15))  # the first polls go out
             yield stack, load
         finally:
-            load.stop()
-            for pid in stack.extra:
+            if load is not None:
+                load.stop()
+            for pid in stack.extra if stack is not None else ():
                 stop_pid(pid)
-            kemi("down", "--data-dir", str(stack.data), env=self.env)
-            if not self.args.keep:
-                shutil.rmtree(run_dir, ignore_errors=True)
+            try:
+                kemi("down", "--data-dir", str(run_dir / "stack"), env=self.env)
+            finally:
+                if not self.args.keep:
+                    shutil.rmtree(run_dir, ignore_errors=True)
 
     def measure(self, rate: float, seconds: float) -> Step:
         with self.stack() as (stack, load):
@@ -489,20 +497,22 @@ async def amain(args: argparse.Namespace) -> int:
             print("no rate passed")
             return 1
         held = None
+        holds: list[Step] = []
         for attempt in range(3):
             rate = best * 0.9**attempt
             log(f"holding {rate:,.0f} samples/s for {args.hold:.0f} s")
             held = await asyncio.to_thread(bench.measure, rate, args.hold)
+            holds.append(held)
             if held.passed:
                 break
         assert held is not None
         capacity = held.rate if held.passed else 0.0
-        failing = [s for s in steps if not s.passed]
+        failing = [s for s in [*steps, *holds] if not s.passed]
         limiter = min(failing, key=lambda s: s.rate).limiter if failing else "none found"
         lat: list[float] = []
         if capacity and args.latency:
             lat = await bench.latency(args.latency_share * capacity, args.latency)
-        report(args, steps, held, capacity, limiter, lat)
+        report(args, [*steps, *holds[:-1]], held, capacity, limiter, lat)
         return 0 if held.passed else 1
     finally:
         bench.close()
@@ -531,13 +541,16 @@ def report(args: argparse.Namespace, steps: list[Step], held: Step, capacity: fl
              if held.passed else "Hold FAILED")  # fmt: skip
     print(table(held, title))
     total = held.accepted + held.polled
-    print(f"\nVictoriaMetrics at the end: {held.tsdb_bytes_per_row:.2f} bytes per stored row "
-          "(its parts still merging)")
+    print(
+        f"\nVictoriaMetrics at the end: {held.tsdb_bytes_per_row:.2f} bytes per stored row "
+        "(its parts still merging)"
+    )
     print(f"\n**pipeline capacity: {total:,.0f} samples/s** ({held.accepted:,.0f} pushed + "
-          f"{held.polled:,.0f} polled); **limiting stage: {limiter}**")  # fmt: skip
+          f"{held.polled:,.0f} polled); **limiting stage: {limiter}**"
+          if held.passed else f"\n**no capacity held**; limiting stage: {limiter}")  # fmt: skip
     if lat:
         lat.sort()
-        q = statistics.quantiles(lat, n=100)
+        q = statistics.quantiles(lat, n=100, method="inclusive")
         print(f"\nalert latency at {args.latency_share:.0%} of it ({args.latency_share * capacity:,.0f} "
               f"samples/s pushed), push -> signed webhook, n={len(lat)}: p50 {q[49] * 1000:.0f} ms, "
               f"p99 {q[98] * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")  # fmt: skip

@@ -191,8 +191,12 @@ class ConsumerLoop:
 
 
 def oldest_timestamp(records: Records) -> int | None:
-    """The smallest Kafka timestamp (ms) among the first record of each partition, or None."""
-    return min((recs[0].timestamp for recs in records.values() if recs), default=None)
+    """The smallest Kafka timestamp (ms) among the first record of each partition; None
+    for no records, -1 when none of them has a timestamp (which leaves the lag as it was)."""
+    if not records:
+        return None
+    stamps = [recs[0].timestamp for recs in records.values() if recs and recs[0].timestamp > 0]
+    return min(stamps, default=-1)
 
 
 def _names(partitions: set[TopicPartition]) -> str:

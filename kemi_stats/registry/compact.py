@@ -35,7 +35,9 @@ def _shared(value: Any) -> Any:
     if isinstance(value, str):
         return sys.intern(value)
     if isinstance(value, float):
-        return _NUMBERS.setdefault(value, value) if len(_NUMBERS) < 4096 else value
+        if len(_NUMBERS) < 4096:
+            return _NUMBERS.setdefault(value, value)
+        return _NUMBERS.get(value, value)
     if isinstance(value, list):
         return [_shared(v) for v in value]
     if isinstance(value, dict):
@@ -47,13 +49,12 @@ def compact(doc: Any) -> Any:
     """``doc`` with its repeated parts shared (in place); anything not a model as it is."""
     if not isinstance(doc, BaseModel):
         return doc
-    given = doc.__pydantic_fields_set__
-    key = frozenset(given)
+    key = frozenset(doc.__pydantic_fields_set__)
     shared = _FIELD_SETS.get(key)
-    if shared is None:
-        if len(_FIELD_SETS) < 1024:
-            _FIELD_SETS[key] = given
-    else:
+    if shared is None and len(_FIELD_SETS) < 1024:
+        # a copy: no document's own set is the shared one
+        shared = _FIELD_SETS[key] = set(key)
+    if shared is not None:
         object.__setattr__(doc, "__pydantic_fields_set__", shared)
     values = doc.__dict__
     for name in getattr(doc, "shared_fields", ()):

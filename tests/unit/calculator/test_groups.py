@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from calculator.definitions import compile_definitions
 import pytest
 
+from calculator.definitions import compile_definitions
 from calculator.groups import (
     BUNDLE,
     GroupAggregator,
@@ -41,6 +41,15 @@ def test_a_bundle_carries_each_contribution_with_its_resource_and_time() -> None
     assert [key for key, _ in records] == [b"site_in_bps/site=pangyo"] * 2
     back = [x for _, value in records for x in decode_contributions(value)]
     assert back == many
+
+
+def test_a_bundle_of_long_labels_is_split_under_the_record_size() -> None:
+    from kemi_stats.codec import MAX_RECORD_BYTES
+
+    many = [c(f"net:r{i}", T0 + i, float(i), ifname=f"eth{i}-" + "x" * 3000) for i in range(400)]
+    records = encode_contributions(many)
+    assert all(len(value) <= MAX_RECORD_BYTES for _, value in records)
+    assert [x for _, value in records for x in decode_contributions(value)] == many
 
 
 def test_a_record_that_is_not_a_contribution_is_refused() -> None:

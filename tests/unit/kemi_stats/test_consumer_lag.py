@@ -31,3 +31,14 @@ def test_records_without_a_timestamp_do_not_move_the_lag() -> None:
     clock = LagClock("untimed", "raw")
     clock.fetched(-1)
     assert _lag("untimed") == 0.0
+
+
+def test_a_consumer_in_takes_is_caught_up_when_no_take_comes() -> None:
+    clock = LagClock("quiet", "raw", quiet_after=0.05)
+    now_ms = time.time() * 1000
+    clock.take_began(now_ms - 20_000, now_ms - 15_000)  # the last of a backlog
+    assert _lag("quiet") >= 20.0  # in hand: however long it takes
+    clock.take_done()
+    assert _lag("quiet") >= 20.0  # the next take may still hold older records
+    time.sleep(0.1)
+    assert _lag("quiet") == 0.0  # no take since: nothing is left to take
