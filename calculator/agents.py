@@ -63,6 +63,11 @@ _lag = LagClock(
     calc_settings.input_topic,
     quiet_after=calc_settings.take_within + calc_settings.fetch_max_wait_ms / 1000 + 1.0,
 )
+_groups_lag = LagClock(
+    calc_settings.app_id,
+    calc_settings.groups_topic,
+    quiet_after=calc_settings.group_take_within + calc_settings.fetch_max_wait_ms / 1000 + 1.0,
+)
 
 
 def _account(res: Result, samples_in: int) -> None:
@@ -288,7 +293,11 @@ async def aggregate_groups(stream: Any) -> None:
     async for events in stream.take_events(
         calc_settings.group_take_max, calc_settings.group_take_within
     ):
+        stamps = [t for e in events if (t := e.message.timestamp) is not None and t > 0]
+        if stamps:
+            _groups_lag.take_began(min(stamps) * 1000, max(stamps) * 1000)
         await _aggregate(events)
+        _groups_lag.take_done()
 
 
 async def _aggregate(events: Sequence[EventT]) -> None:

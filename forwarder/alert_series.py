@@ -27,6 +27,8 @@ from forwarder.settings import ForwarderSettings
 from forwarder.writer import Origin, TsdbWriter
 from kemi_stats.codec import decode_alert
 from kemi_stats.consumer import RebalanceListener
+from kemi_stats.consumer.lag import LagClock
+from kemi_stats.consumer.loop import oldest_timestamp
 from kemi_stats.errors import CodecError
 from kemi_stats.kafka import make_consumer
 from kemi_stats.model import AlertEvent, Sample, SampleBatch, Source
@@ -66,6 +68,7 @@ class AlertSeries:
         self._consumer = make_consumer(
             settings, group_id=fwd.alerts_group_id, client_id="kemi-forwarder-alerts"
         )
+        self.lag = LagClock(fwd.alerts_group_id, fwd.alerts_topic)
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         gone = {tp.partition for tp in revoked}
@@ -111,6 +114,7 @@ class AlertSeries:
         try:
             while True:
                 records = await consumer.getmany(timeout_ms=500, max_records=1000)
+                self.lag.fetched(oldest_timestamp(records))
                 points: list[SampleBatch] = []
                 for tp, recs in records.items():
                     since = self._assigned_ms.get(tp.partition, 0)

@@ -11,8 +11,12 @@ makes equal parts one object:
   in kemi reads it (no ``exclude_unset``), and a document of a view is never assigned to;
   an assignment would add its field to the set of every document sharing it, which
   changes only what ``model_fields_set`` says of them;
-* strings and numbers of the fields a model names in ``shared_fields``, and the strings
-  in their lists and dicts, are interned.
+* strings and numbers of the fields a model names in ``shared_fields`` are interned, and
+  equal lists and dicts there (profiles, labels) are one object.
+
+A view's documents are read, never changed in place (nothing in kemi assigns to them or
+changes their labels or profiles): a change would show in every document sharing the
+part changed.
 
 Applied to what a live view holds (the CLI streams and keeps nothing). Measured on 20,000 targets (``tests/unit/kemi_stats/test_registry_compact.py``): from
 about 2,030 to under 1,000 bytes per target.
@@ -29,6 +33,9 @@ __all__ = ["compact"]
 
 _FIELD_SETS: dict[frozenset[str], set[str]] = {}
 _NUMBERS: dict[float, float] = {}
+#: equal lists and dicts of string values (profiles, labels), one object each
+_CONTAINERS: dict[tuple[Any, ...], Any] = {}
+_MAX_CONTAINERS = 65536
 
 
 def _shared(value: Any) -> Any:
@@ -38,10 +45,21 @@ def _shared(value: Any) -> Any:
         if len(_NUMBERS) < 4096:
             return _NUMBERS.setdefault(value, value)
         return _NUMBERS.get(value, value)
-    if isinstance(value, list):
-        return [_shared(v) for v in value]
-    if isinstance(value, dict):
-        return {_shared(k): _shared(v) for k, v in value.items()}
+    if isinstance(value, list | dict):
+        key = (type(value), *(value.items() if isinstance(value, dict) else value))
+        try:
+            held = _CONTAINERS.get(key)
+        except TypeError:  # something unhashable inside: not shared
+            return value
+        if held is None:
+            held = (
+                {_shared(k): _shared(v) for k, v in value.items()}
+                if isinstance(value, dict)
+                else [_shared(v) for v in value]
+            )
+            if len(_CONTAINERS) < _MAX_CONTAINERS:
+                _CONTAINERS[key] = held
+        return held
     return value
 
 

@@ -34,14 +34,16 @@ def test_targets_share_what_they_repeat() -> None:
     assert a.profiles[1] is b.profiles[1]
     assert a.credential is b.credential
     assert a.interval is b.interval
-    assert a.labels is not b.labels  # a dict each: only its strings are shared
+    c = compact(parse_doc("target", "c", orjson.loads(_doc(121))))  # same site and rack as a
+    assert a.labels is c.labels and a.labels == {"site": "site-1", "rack": "r1"}
+    assert a.labels is not b.labels
 
 
 def test_a_view_of_20000_targets_holds_under_1_kb_each() -> None:
     docs = [_doc(i) for i in range(20_000)]
     tracemalloc.start()
-    try:
-        held = [compact(Target.model_validate_json(d)) for d in docs]
+    try:  # held as a view holds them: by name
+        held = {f"dev-{i:06d}": compact(Target.model_validate_json(d)) for i, d in enumerate(docs)}
         size, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
