@@ -31,7 +31,7 @@ from kemi_stats.stack.servers import (
 
 __all__ = [
     "PollerProcesses", "bench_options", "broker_and_etcd", "cpu_seconds", "machine_busy_seconds",
-    "run_commands", "scrape", "settle", "start_poller",
+    "metric_sum", "metrics_text", "rss_mib", "run_commands", "scrape", "settle", "start_poller",
 ]  # fmt: skip
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -96,17 +96,36 @@ def settle(quiet: float = 0.15, longest: float = 30.0, step: float = 0.5) -> flo
     return time.monotonic() - began
 
 
+def metrics_text(url: str, timeout: float = 2.0) -> str | None:
+    """The /metrics page at ``url``, or None when it cannot be read."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return str(resp.read().decode())
+    except OSError:
+        return None
+
+
+def metric_sum(text: str, name: str) -> float:
+    """The sum of sample ``name`` over all its label sets in a /metrics page's ``text``."""
+    found = re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M)
+    return sum(float(v) for v in found)
+
+
 def scrape(url: str, name: str, unreachable: float = -1.0) -> float:
     """The sum of sample ``name`` over all its label sets on the /metrics page at ``url``."""
+    text = metrics_text(url)
+    return unreachable if text is None else metric_sum(text, name)
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` (VmRSS) in MiB; NaN once it is gone."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as resp:
-            text = resp.read().decode()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
     except OSError:
-        return unreachable
-    total = 0.0
-    for m in re.finditer(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M):
-        total += float(m.group(1))
-    return total
+        pass
+    return float("nan")
 
 
 @contextlib.contextmanager

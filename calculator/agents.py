@@ -70,6 +70,13 @@ _groups_lag = LagClock(
 )
 
 
+def _take_began(clock: LagClock, events: Sequence[EventT]) -> None:
+    """Tell ``clock`` the Kafka times (Faust's are in seconds) of the take in hand."""
+    stamps = [t for e in events if (t := e.message.timestamp) is not None and t > 0]
+    if stamps:
+        clock.take_began(min(stamps) * 1000, max(stamps) * 1000)
+
+
 def _account(res: Result, samples_in: int) -> None:
     metrics.BATCHES.inc()
     metrics.SAMPLES_IN.inc(samples_in)
@@ -95,11 +102,7 @@ async def calculate(stream: Any) -> None:
     """
     await _producer()  # a producer that cannot be made fails the agent before any take
     async for events in stream.take_events(calc_settings.take_max, calc_settings.take_within):
-        if not events:
-            continue
-        stamps = [t for e in events if (t := e.message.timestamp) is not None and t > 0]
-        if stamps:
-            _lag.take_began(min(stamps) * 1000, max(stamps) * 1000)
+        _take_began(_lag, events)
         await _calculate(events)
         _lag.take_done()
 
@@ -293,9 +296,7 @@ async def aggregate_groups(stream: Any) -> None:
     async for events in stream.take_events(
         calc_settings.group_take_max, calc_settings.group_take_within
     ):
-        stamps = [t for e in events if (t := e.message.timestamp) is not None and t > 0]
-        if stamps:
-            _groups_lag.take_began(min(stamps) * 1000, max(stamps) * 1000)
+        _take_began(_groups_lag, events)
         await _aggregate(events)
         _groups_lag.take_done()
 

@@ -24,7 +24,6 @@ __all__ = [
     "BUNDLE",
     "GroupAggregator",
     "decode_contributions",
-    "encode_contribution",
     "encode_contributions",
     "group_key",
     "group_resource_id",
@@ -49,11 +48,6 @@ _MEMBER = "__member"
 _AT = "__at"
 #: contributions in one groups record, at most (and at most MAX_RECORD_BYTES of them)
 BUNDLE = 500
-
-
-def encode_contribution(c: Contribution) -> tuple[bytes, bytes]:
-    """(Kafka key, value) of one contribution on the groups topic."""
-    return encode_contributions([c])[0]
 
 
 def encode_contributions(contributions: Sequence[Contribution]) -> list[tuple[bytes, bytes]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.measure import bench_options
+from bench.measure import bench_options, rss_mib
 from kemi_stats.catalogue import SERVICES
 from kemi_stats.stack.servers import free_port
 
@@ -34,13 +34,6 @@ _RSS = (
     "rss = [l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1]; "
     "print(int(rss) / 1024, len(sys.modules))"
 )
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def imports() -> dict[str, tuple[float, int]]:
@@ -82,7 +75,7 @@ def register_targets(etcd: str, n: int, keyring: Path) -> float:
 def _held(data: Path) -> dict[str, float]:
     state = json.loads((data / "stack.json").read_text())
     return {
-        c["name"]: _rss_mib(int(c["pid"]))
+        c["name"]: rss_mib(int(c["pid"]))
         for c in state["components"]
         if c["name"] in SERVICES and c.get("pid")
     }

@@ -49,7 +49,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +56,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.measure import cpu_seconds
+from bench.measure import cpu_seconds, metric_sum, metrics_text, rss_mib, scrape
 from demo.receiver import RecordingReceiver
 from kemi_stats.catalogue import SERVICES
 from kemi_stats.keyring import Keyring
@@ -75,30 +74,6 @@ STAGES = ("aggregator", *CONSUMERS, "poller-scheduler")
 SERVERS = ("broker", "etcd", "victoriametrics")
 INF = float("inf")
 _LAG = re.compile(r"^kemi_consumer_lag_seconds\{[^}]*\} (\S+)$", re.M)
-
-
-def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def get_text(url: str) -> str:
-    try:
-        with urllib.request.urlopen(url, timeout=3) as resp:
-            return str(resp.read().decode())
-    except OSError:
-        return ""
-
-
-def metric_sum(text: str, name: str) -> float:
-    return sum(
-        float(v) for v in re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.M)
-    )
 
 
 @dataclass
@@ -128,14 +103,14 @@ class Stack:
         out: dict[str, float] = {}
         for p in self.procs:
             if p.stage in CONSUMERS and p.url:
-                text = get_text(p.url + "/metrics")
+                text = metrics_text(p.url + "/metrics", timeout=3)
                 # a service that does not answer its /metrics is not keeping up either
                 values = [float(v) for v in _LAG.findall(text)] or [0.0] if text else [INF]
                 out[p.stage] = max(out.get(p.stage, 0.0), *values)
         return out
 
     def total(self, stage: str, name: str) -> float:
-        return sum(metric_sum(get_text(p.url + "/metrics"), name)
+        return sum(scrape(p.url + "/metrics", name, unreachable=0.0)
                    for p in self.procs if p.stage == stage and p.url)  # fmt: skip
 
     def cpu(self) -> dict[str, float]:
@@ -335,7 +310,7 @@ def run_step(stack: Stack, load: Load, snmpsim_pid: int, rate: float, warm: floa
     cores["push clients"] = (load.cpu() - load0) / took
     cores["snmpsim"] = (cpu_seconds(snmpsim_pid) - sim0) / took
     errors = sum(int(s.get("errors", 0)) for s in load.stats())
-    vm = get_text(stack.vm + "/metrics")
+    vm = metrics_text(stack.vm + "/metrics") or ""
     rows = metric_sum(vm, "vm_rows")
     per_row = metric_sum(vm, "vm_data_size_bytes") / rows if rows else 0.0
     if not limiter and accepted < 0.95 * rate:

@@ -6,6 +6,7 @@ Each test gets its own topics, Faust app id, registry prefix and data directory.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import urllib.request
 import uuid
@@ -179,6 +180,12 @@ async def test_pass_through_rate_expression_and_live_reload(calc: Calc, registry
     text = page.read().decode()
     assert "kemi_calculator_batches_total 5.0" in text
     assert 'kemi_calculator_dropped_total{definition="if_in_bps",reason="counter_seed"} 2.0' in text
+    # its lag in seconds on the raw and groups topics: caught up once the stream is quiet
+    lags = re.findall(
+        r'^kemi_consumer_lag_seconds\{group="[^"]+",topic="([^"]+)"\} (\S+)$', text, re.M
+    )
+    assert len(lags) == 2, lags
+    assert all(float(value) < 5.0 for _, value in lags), lags
 
 
 async def test_a_raw_batch_over_the_record_limit_passes_on_in_parts(calc: Calc) -> None:

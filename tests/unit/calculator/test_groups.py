@@ -9,7 +9,6 @@ from calculator.groups import (
     BUNDLE,
     GroupAggregator,
     decode_contributions,
-    encode_contribution,
     encode_contributions,
 )
 from calculator.processor import Contribution
@@ -30,7 +29,7 @@ def c(rid: str, t: int, v: float, ifname: str = "eth0") -> Contribution:
 
 
 def test_contribution_round_trip() -> None:
-    key, value = encode_contribution(c("net:a", T0, 5.0))
+    [(key, value)] = encode_contributions([c("net:a", T0, 5.0)])
     assert key == b"site_in_bps/site=pangyo"
     assert decode_contributions(value) == [c("net:a", T0, 5.0)]
 
