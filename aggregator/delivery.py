@@ -35,7 +35,7 @@ from kemi_stats.errors import TopicReplicationError
 from kemi_stats.kafka_security import rdkafka_options
 from kemi_stats.rdkafka_producer import AckedProducer, DeliveryFailed
 from kemi_stats.settings import Settings
-from kemi_stats.topics import METRICS_RAW, Replication, ensure_topics, renamed_specs
+from kemi_stats.topics import METRICS_RAW, Replication, ensure_topics_async, renamed_specs
 
 __all__ = ["Delivery"]
 
@@ -93,7 +93,7 @@ class Delivery:
         while True:
             await self.probe.wait_ok()
             try:
-                await asyncio.to_thread(self._ensure_topics)
+                await self._ensure_topics()
                 self.idempotent = self._want_idempotence()
                 producer = AckedProducer(
                     self.settings.kafka_bootstrap,
@@ -133,8 +133,8 @@ class Delivery:
             )
             return
 
-    def _ensure_topics(self) -> None:
-        ensure_topics(
+    async def _ensure_topics(self) -> None:
+        await ensure_topics_async(
             self.settings,
             renamed_specs({METRICS_RAW: self.topic}),
             Replication.from_settings(self.settings),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from alerting.settings import AlertingSettings
 from kemi_stats.settings import Settings
 from kemi_stats.topics import (
@@ -12,7 +10,7 @@ from kemi_stats.topics import (
     ALL_TOPICS,
     METRICS,
     TopicSpec,
-    ensure_topics,
+    ensure_topics_async,
     renamed_specs,
 )
 
@@ -35,4 +33,4 @@ async def ensure_alerting_topics(kafka: Settings | str, settings: AlertingSettin
     """Create the platform topics plus any renamed alerting topics (idempotent); ``kafka``
     is the platform settings (TLS and SASL included) or a bootstrap address."""
     specs = ALL_TOPICS + tuple(s for s in _specs(settings) if s.name not in _DEFAULTS)
-    return await asyncio.to_thread(ensure_topics, kafka, specs)
+    return await ensure_topics_async(kafka, specs)

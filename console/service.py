@@ -23,7 +23,7 @@ from kemi_stats.registry.store import Registry
 from kemi_stats.runtime import ServiceRuntime
 from kemi_stats.server_tls import server_tls_context
 from kemi_stats.settings import Settings, load_settings
-from kemi_stats.topics import list_topics
+from kemi_stats.topics import list_topics_async
 from kemi_stats.tsdb import make_query_client
 
 __all__ = ["NAME", "PORT", "main"]
@@ -39,8 +39,8 @@ async def _topics(state: ConsoleState) -> None:
     """The broker's topics, read again every refresh interval."""
     while True:
         try:
-            state.topics = await asyncio.to_thread(list_topics, state.settings)
-        except Exception as exc:  # kafka-python raises its own errors, not only KemiError
+            state.topics = await list_topics_async(state.settings)
+        except Exception as exc:  # aiokafka raises its own errors, not only KemiError
             state.topics = f"cannot list topics: {exc}"
         await asyncio.sleep(state.config.refresh_interval * 4)
 

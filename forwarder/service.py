@@ -38,7 +38,7 @@ from kemi_stats.errors import CodecError
 from kemi_stats.kafka import make_consumer
 from kemi_stats.runtime import ServiceRuntime
 from kemi_stats.settings import Settings, load_settings
-from kemi_stats.topics import ensure_topics
+from kemi_stats.topics import ensure_topics_async
 
 __all__ = ["NAME", "PORT", "Forwarder", "main"]
 
@@ -297,7 +297,7 @@ def main() -> int:
         forwarder = Forwarder(settings, fwd)
         runtime.add_check("kafka", forwarder.kafka_check)
         runtime.add_check("tsdb", forwarder.tsdb_check)
-        await asyncio.to_thread(ensure_topics, settings)
+        await ensure_topics_async(settings)
         alerts = AlertSeries(settings, fwd, forwarder.encoder, forwarder.writer)
         async with asyncio.TaskGroup() as group:
             group.create_task(forwarder.run())

@@ -15,16 +15,18 @@ bootstrap address, whose security then comes from the environment like every ser
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from kafka.admin import ConfigResource, KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from kemi_stats.errors import BrokerError, ConfigError, TopicReplicationError
-from kemi_stats.kafka_security import connect_error, kafka_python_options
+from kemi_stats.kafka_security import aiokafka_options, connect_error
 from kemi_stats.settings import Settings, load_settings
 
 __all__ = [
@@ -38,7 +40,9 @@ __all__ = [
     "Replication",
     "TopicSpec",
     "ensure_topics",
+    "ensure_topics_async",
     "list_topics",
+    "list_topics_async",
     "renamed_specs",
 ]
 
@@ -53,6 +57,8 @@ METRICS_GROUPS = "kemi.metrics.groups"
 log = logging.getLogger(__name__)
 
 _MIN_INSYNC = "min.insync.replicas"
+#: seconds to wait for topic configs (a broker without DescribeConfigs may not answer)
+_CONFIGS_WAIT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,25 +149,102 @@ def _settings(kafka: str | Settings) -> Settings:
     return load_settings().model_copy(update={"kafka_bootstrap": kafka})
 
 
-def _admin(settings: Settings) -> KafkaAdminClient:
-    try:
-        return KafkaAdminClient(
+class _Admin:
+    """The four admin calls :func:`ensure_topics` makes, over aiokafka's admin client.
+
+    aiokafka, which every service already holds for its consumers, rather than
+    kafka-python (8 MiB more in each service's memory, for calls made once at start).
+    Answers come back as plain data; a broker error is a :class:`BrokerError`.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.bootstrap = settings.kafka_bootstrap
+        self._client = AIOKafkaAdminClient(
             bootstrap_servers=settings.kafka_bootstrap,
             client_id="kemi-admin",
             request_timeout_ms=10000,
-            **kafka_python_options(settings),
+            **aiokafka_options(settings),
         )
-    except KafkaError as exc:
-        raise BrokerError(connect_error(settings, exc)) from exc
+
+    async def start(self) -> None:
+        try:
+            await self._client.start()
+        except Exception as exc:  # aiokafka: KafkaConnectionError, or a KeyError on a refused login
+            await self.close()
+            raise BrokerError(connect_error(self.settings, exc)) from exc
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._client.close()
+
+    async def list_topics(self) -> list[str]:
+        try:
+            return await self._client.list_topics()
+        except KafkaError as exc:
+            raise BrokerError(f"kafka {self.bootstrap}: list topics: {exc}") from exc
+
+    async def create_topic(self, spec: TopicSpec, factor: int, configs: dict[str, str]) -> bool:
+        """Create one topic; False when it existed already (another process made it first)."""
+        try:
+            response = await self._client.create_topics(
+                [NewTopic(spec.name, spec.partitions, factor, topic_configs=configs)]
+            )
+        except KafkaError as exc:
+            raise BrokerError(f"kafka {self.bootstrap}: create topic {spec.name}: {exc}") from exc
+        for _topic, code, *message in response.topic_errors:
+            if code == TopicAlreadyExistsError.errno:
+                return False
+            if code:
+                reason = (message[0] if message else None) or for_code(code).__name__
+                raise BrokerError(f"kafka {self.bootstrap}: create topic {spec.name}: {reason}")
+        return True
+
+    async def replicas(self, names: list[str]) -> dict[str, list[list[int]]]:
+        """Each topic's partitions' replica lists, as the broker's metadata reports them."""
+        try:
+            described = await self._client.describe_topics(names)
+        except KafkaError as exc:
+            raise BrokerError(f"kafka {self.bootstrap}: describe topics: {exc}") from exc
+        return {
+            topic["topic"]: [list(p.get("replicas") or ()) for p in topic.get("partitions") or ()]
+            for topic in described
+        }
+
+    async def min_insync(self, names: list[str]) -> dict[str, str]:
+        """Each topic's ``min.insync.replicas`` where the broker reports it.
+
+        Raises :class:`KafkaError` (or times out) on a broker without DescribeConfigs.
+        """
+        resources = [
+            ConfigResource(ConfigResourceType.TOPIC, name, {_MIN_INSYNC: None}) for name in names
+        ]
+        found: dict[str, str] = {}
+        for response in await self._client.describe_configs(resources):
+            for resource in response.to_object()["resources"]:
+                for entry in resource.get("config_entries") or ():
+                    if entry.get("config_names") == _MIN_INSYNC and entry.get("config_value"):
+                        found[resource["resource_name"]] = entry["config_value"]
+        return found
+
+
+def _admin(settings: Settings) -> _Admin:
+    return _Admin(settings)
 
 
 def list_topics(kafka: str | Settings) -> list[str]:
     """Names of the topics the broker knows (``kafka``: settings, or a bootstrap address)."""
+    return asyncio.run(list_topics_async(kafka))
+
+
+async def list_topics_async(kafka: str | Settings) -> list[str]:
+    """:func:`list_topics` for a running event loop."""
     admin = _admin(_settings(kafka))
+    await admin.start()
     try:
-        return sorted(admin.list_topics())
+        return sorted(await admin.list_topics())
     finally:
-        admin.close()
+        await admin.close()
 
 
 def ensure_topics(
@@ -177,83 +260,76 @@ def ensure_topics(
     :class:`~kemi_stats.errors.TopicReplicationError` names the first that does not.
     ``replication`` defaults to the settings' (``KEMI_KAFKA_*``), so every service that
     ensures its topics also checks them. ``kafka`` is the settings, or a bootstrap address
-    (then with the environment's settings).
+    (then with the environment's settings). Not from a running event loop: there, await
+    :func:`ensure_topics_async`.
     """
+    return asyncio.run(ensure_topics_async(kafka, specs, replication))
+
+
+async def ensure_topics_async(
+    kafka: str | Settings,
+    specs: tuple[TopicSpec, ...] = ALL_TOPICS,
+    replication: Replication | None = None,
+) -> list[str]:
+    """:func:`ensure_topics` for a running event loop."""
     settings = _settings(kafka)
-    bootstrap = settings.kafka_bootstrap
     wanted = replication if replication is not None else Replication.from_settings(settings)
     admin = _admin(settings)
+    await admin.start()
     try:
-        created = _create_missing(admin, bootstrap, specs, wanted)
+        created = await _create_missing(admin, specs, wanted)
         existing = [spec.name for spec in specs if spec.name not in created]
         if existing:
-            _check_replication(admin, bootstrap, existing, wanted.factor)
+            await _check_replication(admin, existing, wanted.factor)
             if wanted.min_insync > 1:
-                _check_min_insync(admin, bootstrap, existing, wanted.min_insync)
+                await _check_min_insync(admin, existing, wanted.min_insync)
         return created
     finally:
-        admin.close()
+        await admin.close()
 
 
-def _create_missing(
-    admin: KafkaAdminClient, bootstrap: str, specs: tuple[TopicSpec, ...], wanted: Replication
+async def _create_missing(
+    admin: _Admin, specs: tuple[TopicSpec, ...], wanted: Replication
 ) -> list[str]:
-    existing = set(admin.list_topics())
+    existing = set(await admin.list_topics())
     created: list[str] = []
     for spec in specs:
         if spec.name in existing:
             continue
-        configs = {**spec.configs, "min.insync.replicas": str(wanted.min_insync)}
-        try:
-            admin.create_topics(
-                [NewTopic(spec.name, spec.partitions, wanted.factor, topic_configs=configs)]
-            )
+        configs = {**spec.configs, _MIN_INSYNC: str(wanted.min_insync)}
+        if await admin.create_topic(spec, wanted.factor, configs):
             created.append(spec.name)
-        except TopicAlreadyExistsError:
-            pass
-        except KafkaError as exc:
-            raise BrokerError(f"kafka {bootstrap}: create topic {spec.name}: {exc}") from exc
     return created
 
 
-def _check_replication(
-    admin: KafkaAdminClient, bootstrap: str, names: list[str], minimum: int
-) -> None:
-    try:
-        described = admin.describe_topics(names)
-    except KafkaError as exc:
-        raise BrokerError(f"kafka {bootstrap}: describe topics: {exc}") from exc
-    for topic in described:
-        replicas = _replication(topic)
+async def _check_replication(admin: _Admin, names: list[str], minimum: int) -> None:
+    for name, partitions in (await admin.replicas(names)).items():
+        replicas = _replication(partitions)
         if replicas is None:
             log.warning(
                 "kafka %s: topic %s: the broker reports no replicas; replication not checked",
-                bootstrap, topic.get("name"),
+                admin.bootstrap, name,
             )  # fmt: skip
         elif replicas < minimum:
             raise TopicReplicationError(
-                f"topic {topic['name']}: replication factor {replicas} is below the required "
+                f"topic {name}: replication factor {replicas} is below the required "
                 f"{minimum} (KEMI_KAFKA_REPLICATION_FACTOR): add replicas to it "
                 "(kafka-reassign-partitions) or lower the setting"
             )
 
 
-def _check_min_insync(
-    admin: KafkaAdminClient, bootstrap: str, names: list[str], minimum: int
-) -> None:
+async def _check_min_insync(admin: _Admin, names: list[str], minimum: int) -> None:
     """Refuse a topic whose ``min.insync.replicas`` is below ``minimum``: with ``acks=all``
     the broker would ack a record held by fewer copies than the deployment counts on."""
-    resources = [ConfigResource("TOPIC", name, configs={_MIN_INSYNC: None}) for name in names]
     try:
-        described = admin.describe_configs(resources, config_filter="all")
-    except KafkaError as exc:  # a broker without DescribeConfigs (Tansu drops the connection)
+        described = await asyncio.wait_for(admin.min_insync(names), _CONFIGS_WAIT)
+    except (KafkaError, TimeoutError) as exc:  # a broker without DescribeConfigs (Tansu drops it)
         log.warning("kafka %s: topic configs not readable (%s); %s not checked",
-                    bootstrap, exc, _MIN_INSYNC)  # fmt: skip
+                    admin.bootstrap, exc or type(exc).__name__, _MIN_INSYNC)  # fmt: skip
         return
     for name in names:
-        entry = described.get("topic", {}).get(name, {}).get(_MIN_INSYNC)
-        value = entry.get("value") if isinstance(entry, Mapping) else None
-        if value is not None and str(value).isdigit() and int(value) < minimum:
+        value = described.get(name)
+        if value is not None and value.isdigit() and int(value) < minimum:
             raise TopicReplicationError(
                 f"topic {name}: {_MIN_INSYNC} {value} is below the required {minimum} "
                 "(KEMI_KAFKA_MIN_INSYNC_REPLICAS): raise it (kafka-configs --alter) or lower "
@@ -261,15 +337,11 @@ def _check_min_insync(
             )
 
 
-def _replication(described: Mapping[str, Any]) -> int | None:
-    """The fewest distinct brokers holding a partition of a described topic (None: not reported).
+def _replication(partitions: list[list[int]]) -> int | None:
+    """The fewest distinct brokers holding a partition of a topic (None: not reported).
 
     Distinct brokers, not list entries: a single-broker development broker may list one
     broker three times for a topic created with three replicas, which is still one copy.
     """
-    counts = [
-        len(set(partition.get("replica_nodes") or ()))
-        for partition in described.get("partitions") or ()
-    ]
-    counts = [n for n in counts if n > 0]
+    counts = [n for n in (len(set(replicas)) for replicas in partitions) if n > 0]
     return min(counts) if counts else None

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from kemi_stats.keyring import require_keyring
 from kemi_stats.registry.live import LiveView
 from kemi_stats.settings import Settings
-from kemi_stats.topics import ensure_topics
+from kemi_stats.topics import ensure_topics_async
 from poller.settings import PollerSettings
 
 __all__ = ["start_poller"]
@@ -21,5 +19,5 @@ async def start_poller(settings: Settings, kinds: list[str]) -> tuple[PollerSett
     """
     keyring = require_keyring(settings, "poller worker") if "credential" in kinds else None
     ps = PollerSettings()
-    await asyncio.to_thread(ensure_topics, settings, ps.topic_specs())
+    await ensure_topics_async(settings, ps.topic_specs())
     return ps, await LiveView.open(settings, kinds, keyring=keyring)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kafka.admin import NewTopic
-from kafka.errors import KafkaConnectionError
+from aiokafka.errors import KafkaConnectionError
+from aiokafka.protocol.admin import CreateTopicsResponse_v1, DescribeConfigsResponse_v0
 
 from kemi_stats import topics
-from kemi_stats.errors import ConfigError, TopicReplicationError
+from kemi_stats.errors import BrokerError, ConfigError, TopicReplicationError
 from kemi_stats.settings import Settings
 from kemi_stats.topics import (
     ALERTS,
@@ -48,35 +48,36 @@ def test_an_unknown_standard_topic_is_named() -> None:
 class FakeAdmin:
     """The admin calls ensure_topics makes, answered from plain data."""
 
+    bootstrap = "kafka:9092"
+
     def __init__(self, replicas: dict[str, list[list[int]]]) -> None:
-        self.replicas = replicas
-        self.created: list[NewTopic] = []
-        #: topic -> min.insync.replicas as the broker reports it (kafka-python's shape)
-        self.min_insync: dict[str, str] = {}
+        self.replicas_of = replicas
+        #: (name, partitions, replication factor, configs) of each topic created
+        self.created: list[tuple[str, int, int, dict[str, str]]] = []
+        #: topic -> min.insync.replicas as the broker reports it
+        self.min_insync_of: dict[str, str] = {}
         self.configs_readable = True
 
-    def list_topics(self) -> list[str]:
-        return list(self.replicas)
+    async def start(self) -> None:
+        pass
 
-    def create_topics(self, new: list[NewTopic]) -> None:
-        self.created.extend(new)
+    async def close(self) -> None:
+        pass
 
-    def describe_topics(self, names: list[str]) -> list[dict[str, Any]]:
-        return [
-            {"name": n, "partitions": [{"replica_nodes": r} for r in self.replicas[n]]}
-            for n in names
-        ]
+    async def list_topics(self) -> list[str]:
+        return list(self.replicas_of)
 
-    def describe_configs(self, resources: list[Any], config_filter: str) -> dict[str, Any]:
+    async def create_topic(self, spec: TopicSpec, factor: int, configs: dict[str, str]) -> bool:
+        self.created.append((spec.name, spec.partitions, factor, configs))
+        return True
+
+    async def replicas(self, names: list[str]) -> dict[str, list[list[int]]]:
+        return {n: self.replicas_of[n] for n in names}
+
+    async def min_insync(self, names: list[str]) -> dict[str, str]:
         if not self.configs_readable:
             raise KafkaConnectionError("socket disconnected")
-        return {"topic": {
-            r.name: {"min.insync.replicas": {"value": self.min_insync[r.name]}}
-            for r in resources if r.name in self.min_insync
-        }}  # fmt: skip
-
-    def close(self) -> None:
-        pass
+        return {n: self.min_insync_of[n] for n in names if n in self.min_insync_of}
 
 
 @pytest.fixture
@@ -89,9 +90,7 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> FakeAdmin:
 def test_missing_topics_are_created_with_the_replication_asked_for(admin: FakeAdmin) -> None:
     spec = TopicSpec("new", 6, configs={"retention.ms": "1000"})
     assert ensure_topics("kafka:9092", (spec,), Replication(3, 2)) == ["new"]
-    [created] = admin.created
-    assert (created.name, created.num_partitions, created.replication_factor) == ("new", 6, 3)
-    assert created.topic_configs == {"retention.ms": "1000", "min.insync.replicas": "2"}
+    assert admin.created == [("new", 6, 3, {"retention.ms": "1000", "min.insync.replicas": "2"})]
 
 
 def test_an_existing_topic_counts_its_least_replicated_partition(admin: FakeAdmin) -> None:
@@ -101,19 +100,19 @@ def test_an_existing_topic_counts_its_least_replicated_partition(admin: FakeAdmi
 
 
 def test_one_broker_listed_three_times_is_one_copy(admin: FakeAdmin) -> None:
-    admin.replicas["same"] = [[7, 7, 7]]
+    admin.replicas_of["same"] = [[7, 7, 7]]
     with pytest.raises(TopicReplicationError, match="replication factor 1 is below the required 3"):
         ensure_topics("kafka:9092", (TopicSpec("same", 1),), Replication(3, 2))
 
 
 def test_an_existing_topic_with_too_low_min_insync_replicas_is_refused(admin: FakeAdmin) -> None:
-    admin.min_insync["three"] = "1"
+    admin.min_insync_of["three"] = "1"
     with pytest.raises(
         TopicReplicationError,
         match=r"^topic three: min.insync.replicas 1 is below the required 2 \(KEMI_KAFKA_MIN_",
     ):
         ensure_topics("kafka:9092", (TopicSpec("three", 1),), Replication(3, 2))
-    admin.min_insync["three"] = "2"
+    admin.min_insync_of["three"] = "2"
     assert ensure_topics("kafka:9092", (TopicSpec("three", 1),), Replication(3, 2)) == []
 
 
@@ -132,8 +131,8 @@ def test_replication_defaults_to_the_settings(
     monkeypatch.setenv("KEMI_KAFKA_REPLICATION_FACTOR", "3")
     monkeypatch.setenv("KEMI_KAFKA_MIN_INSYNC_REPLICAS", "2")
     ensure_topics("kafka:9092", (TopicSpec("new", 1),))
-    assert admin.created[0].replication_factor == 3
-    assert admin.created[0].topic_configs["min.insync.replicas"] == "2"
+    [(_, _, factor, configs)] = admin.created
+    assert (factor, configs["min.insync.replicas"]) == (3, "2")
 
 
 @pytest.mark.parametrize(
@@ -152,3 +151,37 @@ def test_impossible_replication_is_refused(factor: int, insync: int, message: st
 def test_settings_refuse_more_insync_replicas_than_replicas() -> None:
     with pytest.raises(ValueError, match="KEMI_KAFKA_MIN_INSYNC_REPLICAS=3: expected at most"):
         Settings.model_validate({"kafka_replication_factor": 2, "kafka_min_insync_replicas": 3})
+
+
+class FakeClient:
+    """aiokafka's admin client answering with the protocol's own response objects."""
+
+    def __init__(self, create_errors: list[tuple[str, int, str | None]]) -> None:
+        self.create_errors = create_errors
+
+    async def create_topics(self, new: list[Any]) -> CreateTopicsResponse_v1:
+        return CreateTopicsResponse_v1(topic_errors=self.create_errors)
+
+    async def describe_configs(self, resources: list[Any]) -> list[DescribeConfigsResponse_v0]:
+        entry = ("min.insync.replicas", "2", False, False, False)
+        other = ("retention.ms", "1000", False, False, False)
+        return [DescribeConfigsResponse_v0(throttle_time_ms=0, resources=[
+            (0, None, 2, "a", [other, entry]), (0, None, 2, "b", [other]),
+        ])]  # fmt: skip
+
+
+def _admin_with(client: FakeClient) -> topics._Admin:
+    admin = topics._Admin(Settings())
+    admin._client = client  # type: ignore[assignment]
+    return admin
+
+
+async def test_the_brokers_answers_are_read_from_aiokafka_responses() -> None:
+    spec = TopicSpec("t", 1)
+    assert await _admin_with(FakeClient([("t", 0, None)])).create_topic(spec, 1, {})
+    assert not await _admin_with(FakeClient([("t", 36, "exists")])).create_topic(spec, 1, {})
+    with pytest.raises(BrokerError, match=r"create topic t: Replication factor: 3 larger than"):
+        await _admin_with(
+            FakeClient([("t", 38, "Replication factor: 3 larger than available brokers: 1.")])
+        ).create_topic(spec, 3, {})
+    assert await _admin_with(FakeClient([])).min_insync(["a", "b"]) == {"a": "2"}
