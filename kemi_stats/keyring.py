@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from kemi_stats.errors import ConfigError
 from kemi_stats.private_file import write_private
@@ -51,6 +49,7 @@ SEALED_PREFIX = "$kemi$v1$"
 DEFAULT_FILE = "keyring.json"
 _KEY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _NONCE = 12
+_KEY_BYTES = 32  # AES-256
 
 
 class KeyringError(ConfigError):
@@ -159,7 +158,7 @@ class Keyring:
         kid = kid or new_key_id()
         if not _KEY_ID.match(kid):
             raise KeyringError(f"key id {kid!r}: expected [A-Za-z0-9_.-]{{1,64}}")
-        return cls({kid: AESGCM.generate_key(bit_length=256)}, kid)
+        return cls({kid: os.urandom(_KEY_BYTES)}, kid)
 
     def add_key(self, kid: str | None = None) -> str:
         """A new key, made current; its id."""
@@ -168,7 +167,7 @@ class Keyring:
             raise KeyringError(f"key id {kid!r}: expected [A-Za-z0-9_.-]{{1,64}}")
         if kid in self.keys:
             raise KeyringError(f"key id {kid!r} exists already")
-        self.keys[kid] = AESGCM.generate_key(bit_length=256)
+        self.keys[kid] = os.urandom(_KEY_BYTES)
         self.current = kid
         return kid
 
@@ -179,6 +178,8 @@ class Keyring:
         self.reload_if_changed()
         with self._lock:  # one id and its key, even while a reload swaps them
             kid, key = self.current, self.keys[self.current]
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # imported here: see open()
+
         nonce = os.urandom(_NONCE)
         sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), context.encode())
         return f"{SEALED_PREFIX}{kid}${base64.b64encode(nonce + sealed).decode()}"
@@ -191,6 +192,11 @@ class Keyring:
             key = self.keys.get(kid)
         if key is None:
             raise KeyringError(f"sealed with key {kid!r}, which the keyring does not hold")
+        # cryptography (7 MiB) is imported by the first seal or open: a service that holds
+        # no sealed secret (most, at rest) never pays for it
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         try:
             raw = base64.b64decode(payload, validate=True)
             return AESGCM(key).decrypt(raw[:_NONCE], raw[_NONCE:], context.encode()).decode()
