@@ -31,7 +31,7 @@ from kemi_stats.stack.servers import (
 
 __all__ = [
     "PollerProcesses", "bench_options", "broker_and_etcd", "cpu_seconds", "machine_busy_seconds",
-    "metric_sum", "metrics_text", "rss_mib", "run_commands", "scrape", "settle", "start_poller",
+    "metric_sum", "metrics_text", "pss_mib", "rss_mib", "run_commands", "scrape", "settle", "start_poller",
 ]  # fmt: skip
 
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -115,6 +115,19 @@ def scrape(url: str, name: str, unreachable: float = -1.0) -> float:
     """The sum of sample ``name`` over all its label sets on the /metrics page at ``url``."""
     text = metrics_text(url)
     return unreachable if text is None else metric_sum(text, name)
+
+
+def pss_mib(pid: int) -> float:
+    """Proportional set size of ``pid`` in MiB: its private pages, plus each page it shares
+    with other processes (the Python binary, libraries) divided among them. What one more
+    process of a service adds to a machine running the others; NaN once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def rss_mib(pid: int) -> float:

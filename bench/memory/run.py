@@ -6,7 +6,8 @@
    resident memory (VmRSS) and module count read right after.
 2. Idle: ``kemi-stats up`` (no demo, every port free and chosen here, its own data
    directory) until every component is healthy, then ``--settle`` seconds of nothing
-   to do; each service process's VmRSS from ``/proc``. ``kemi-stats down`` at the end.
+   to do; each service process's VmRSS from ``/proc``, and its PSS (shared pages
+   divided among the processes sharing them: what one more process adds). ``kemi-stats down`` at the end.
 3. With ``--targets N``: then N SNMP targets are registered (four sites, twenty racks,
    polled once an hour at a loopback port nothing answers, so the scheduler holds a job
    for each and polls at a trickle), and after ``--settle`` seconds more, each service's
@@ -25,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.measure import bench_options, rss_mib
+from bench.measure import bench_options, pss_mib, rss_mib
 from kemi_stats.catalogue import SERVICES
 from kemi_stats.stack.servers import free_port
 
@@ -72,17 +73,24 @@ def register_targets(etcd: str, n: int, keyring: Path) -> float:
     return time.monotonic() - started
 
 
-def _held(data: Path) -> dict[str, float]:
+def _pids(data: Path) -> dict[str, int]:
     state = json.loads((data / "stack.json").read_text())
     return {
-        c["name"]: rss_mib(int(c["pid"]))
+        c["name"]: int(c["pid"])
         for c in state["components"]
         if c["name"] in SERVICES and c.get("pid")
     }
 
 
-def idle(settle: float, targets: int = 0) -> tuple[dict[str, float], dict[str, float]]:
-    """Each service's VmRSS idle, and with ``targets`` registered (empty without)."""
+def _held(data: Path) -> dict[str, float]:
+    return {name: rss_mib(pid) for name, pid in _pids(data).items()}
+
+
+Held = dict[str, float]
+
+
+def idle(settle: float, targets: int = 0) -> tuple[Held, Held, Held]:
+    """Each service's VmRSS and PSS idle, and its VmRSS with ``targets`` registered (empty without)."""
     kemi = [sys.executable, "-m", "kemi_stats.cli"]
     with tempfile.TemporaryDirectory(prefix="kemi-bench-mem-") as tmp:
         data = Path(tmp) / "stack"
@@ -100,13 +108,14 @@ def idle(settle: float, targets: int = 0) -> tuple[dict[str, float], dict[str, f
         try:
             time.sleep(settle)
             bare = _held(data)
+            shared = {name: pss_mib(pid) for name, pid in _pids(data).items()}
             loaded: dict[str, float] = {}
             if targets:
                 took = register_targets(f"127.0.0.1:{etcd_port}", targets, data / "keyring.json")
                 print(f"{targets:,} targets registered in {took:.0f} s", file=sys.stderr)
                 time.sleep(settle)
                 loaded = _held(data)
-            return bare, loaded
+            return bare, shared, loaded
         finally:
             subprocess.run([*kemi, "down", "--data-dir", str(data)], env=env,
                            capture_output=True, timeout=120)  # fmt: skip
@@ -116,14 +125,17 @@ def main() -> int:
     opts = bench_options(__doc__, settle=60, targets=0)
     bare = imports()
     n = int(opts.targets)
-    held, loaded = idle(float(opts.settle), n)
+    held, shared, loaded = idle(float(opts.settle), n)
     print(f"Python {sys.version.split()[0]}; idle after {opts.settle:.0f} s with nothing to do\n")
     extra = f" with {n:,} targets (MiB) | per target (bytes) |" if n else ""
-    print(f"| service | imports alone (MiB) | modules | idle on the stack (MiB) |{extra}")
-    print("|---|---:|---:|---:|" + ("---:|---:|" if n else ""))
+    print(
+        f"| service | imports alone (MiB) | modules | idle on the stack (MiB) | idle PSS (MiB) |{extra}"
+    )
+    print("|---|---:|---:|---:|---:|" + ("---:|---:|" if n else ""))
     for name in SERVICES:
         rss, modules = bare[name]
-        row = f"| {name} | {rss:.1f} | {modules} | {held.get(name, float('nan')):.1f} |"
+        nan = float("nan")
+        row = f"| {name} | {rss:.1f} | {modules} | {held.get(name, nan):.1f} | {shared.get(name, nan):.1f} |"
         if n:
             grown = loaded.get(name, float("nan"))
             per = (grown - held.get(name, float("nan"))) * (1 << 20) / n
