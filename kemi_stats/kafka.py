@@ -2,7 +2,7 @@
 
 faust-streaming already depends on aiokafka, and on the measured broker it is 4x
 (producer) to 15x (consumer) faster than kafka-python, so the async services use it;
-kafka-python serves the synchronous CLI's ``topics tail``. The aggregator, whose work is
+kafka-python serves the synchronous CLI's ``kemi-stats tail``. The aggregator, whose work is
 mostly producing, uses librdkafka instead (:mod:`kemi_stats.rdkafka_producer`).
 Every client gets the TLS and SASL options of :mod:`kemi_stats.kafka_security`.
 """

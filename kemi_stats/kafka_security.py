@@ -1,7 +1,7 @@
 """TLS and SASL for every Kafka client, from the ``KEMI_KAFKA_*`` settings.
 
 Four client libraries talk to Kafka here (aiokafka for the services and topic admin,
-kafka-python for the CLI's ``topics tail``, librdkafka for the aggregator's producer, Faust for the
+kafka-python for the CLI's ``kemi-stats tail``, librdkafka for the aggregator's producer, Faust for the
 calculator), and each spells the same security options differently. Every client is
 built with the options of one function below, so no client can connect with less
 protection than the settings ask for.

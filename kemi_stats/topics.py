@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -55,6 +57,8 @@ ALERTS_DEAD = "kemi.alerts.dead"
 METRICS_GROUPS = "kemi.metrics.groups"
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _MIN_INSYNC = "min.insync.replicas"
 #: seconds to wait for topic configs (a broker without DescribeConfigs may not answer)
@@ -153,8 +157,10 @@ class _Admin:
     """The four admin calls :func:`ensure_topics` makes, over aiokafka's admin client.
 
     aiokafka, which every service already holds for its consumers, rather than
-    kafka-python (8 MiB more in each service's memory, for calls made once at start).
-    Answers come back as plain data; a broker error is a :class:`BrokerError`.
+    kafka-python (7 MiB more in each service's memory, for calls made once at start).
+    Answers come back as plain data. Whatever the client raises (aiokafka raises more
+    than its ``KafkaError``: a timeout reaching the controller, a ``KeyError`` on a
+    refused login) becomes a :class:`BrokerError` naming the call.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -172,17 +178,22 @@ class _Admin:
             await self._client.start()
         except Exception as exc:  # aiokafka: KafkaConnectionError, or a KeyError on a refused login
             await self.close()
-            raise BrokerError(connect_error(self.settings, exc)) from exc
+            # connect_error makes a TLS handshake and a login of its own: not on the loop
+            reason = await asyncio.to_thread(connect_error, self.settings, exc)
+            raise BrokerError(reason) from exc
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self._client.close()
 
+    def _failed(self, what: str, exc: Exception) -> BrokerError:
+        return BrokerError(f"kafka {self.bootstrap}: {what}: {str(exc) or type(exc).__name__}")
+
     async def list_topics(self) -> list[str]:
         try:
             return await self._client.list_topics()
-        except KafkaError as exc:
-            raise BrokerError(f"kafka {self.bootstrap}: list topics: {exc}") from exc
+        except Exception as exc:
+            raise self._failed("list topics", exc) from exc
 
     async def create_topic(self, spec: TopicSpec, factor: int, configs: dict[str, str]) -> bool:
         """Create one topic; False when it existed already (another process made it first)."""
@@ -190,8 +201,8 @@ class _Admin:
             response = await self._client.create_topics(
                 [NewTopic(spec.name, spec.partitions, factor, topic_configs=configs)]
             )
-        except KafkaError as exc:
-            raise BrokerError(f"kafka {self.bootstrap}: create topic {spec.name}: {exc}") from exc
+        except Exception as exc:
+            raise self._failed(f"create topic {spec.name}", exc) from exc
         for _topic, code, *message in response.topic_errors:
             if code == TopicAlreadyExistsError.errno:
                 return False
@@ -204,8 +215,8 @@ class _Admin:
         """Each topic's partitions' replica lists, as the broker's metadata reports them."""
         try:
             described = await self._client.describe_topics(names)
-        except KafkaError as exc:
-            raise BrokerError(f"kafka {self.bootstrap}: describe topics: {exc}") from exc
+        except Exception as exc:
+            raise self._failed("describe topics", exc) from exc
         return {
             topic["topic"]: [list(p.get("replicas") or ()) for p in topic.get("partitions") or ()]
             for topic in described
@@ -222,6 +233,12 @@ class _Admin:
         found: dict[str, str] = {}
         for response in await self._client.describe_configs(resources):
             for resource in response.to_object()["resources"]:
+                if resource.get("error_code"):
+                    log.warning("kafka %s: topic %s: configs not readable (%s); %s not checked",
+                                self.bootstrap, resource.get("resource_name"),
+                                resource.get("error_message") or for_code(resource["error_code"]).__name__,
+                                _MIN_INSYNC)  # fmt: skip
+                    continue
                 for entry in resource.get("config_entries") or ():
                     if entry.get("config_names") == _MIN_INSYNC and entry.get("config_value"):
                         found[resource["resource_name"]] = entry["config_value"]
@@ -232,9 +249,23 @@ def _admin(settings: Settings) -> _Admin:
     return _Admin(settings)
 
 
+def _blocking(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to its end and return its result, blocking the caller.
+
+    From a thread that runs an event loop too (a test, old code), as the synchronous
+    client did; the work then gets a loop of its own in another thread.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(1, thread_name_prefix="kemi-topics") as pool:
+        return pool.submit(asyncio.run, work).result()
+
+
 def list_topics(kafka: str | Settings) -> list[str]:
     """Names of the topics the broker knows (``kafka``: settings, or a bootstrap address)."""
-    return asyncio.run(list_topics_async(kafka))
+    return _blocking(list_topics_async(kafka))
 
 
 async def list_topics_async(kafka: str | Settings) -> list[str]:
@@ -260,10 +291,10 @@ def ensure_topics(
     :class:`~kemi_stats.errors.TopicReplicationError` names the first that does not.
     ``replication`` defaults to the settings' (``KEMI_KAFKA_*``), so every service that
     ensures its topics also checks them. ``kafka`` is the settings, or a bootstrap address
-    (then with the environment's settings). Not from a running event loop: there, await
-    :func:`ensure_topics_async`.
+    (then with the environment's settings). It blocks: code on an event loop awaits
+    :func:`ensure_topics_async` instead.
     """
-    return asyncio.run(ensure_topics_async(kafka, specs, replication))
+    return _blocking(ensure_topics_async(kafka, specs, replication))
 
 
 async def ensure_topics_async(
@@ -325,7 +356,7 @@ async def _check_min_insync(admin: _Admin, names: list[str], minimum: int) -> No
         described = await asyncio.wait_for(admin.min_insync(names), _CONFIGS_WAIT)
     except (KafkaError, TimeoutError) as exc:  # a broker without DescribeConfigs (Tansu drops it)
         log.warning("kafka %s: topic configs not readable (%s); %s not checked",
-                    admin.bootstrap, exc or type(exc).__name__, _MIN_INSYNC)  # fmt: skip
+                    admin.bootstrap, str(exc) or type(exc).__name__, _MIN_INSYNC)  # fmt: skip
         return
     for name in names:
         value = described.get(name)

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 from kemi_stats.errors import KemiError
 
-__all__ = ["REASONS", "PollError"]
+__all__ = ["REASONS", "ExchangeTimedOut", "PollError"]
 
 REASONS = (
     "timeout", "bad_community", "auth_wrong_digest", "auth_unknown_user", "bad_priv_key",
     "deadline", "snmp_error", "config", "network", "other",
 )  # fmt: skip
+
+
+class ExchangeTimedOut(Exception):
+    """A request got no answer after the target's timeout and retries (either SNMP path)."""
 
 
 class PollError(KemiError):

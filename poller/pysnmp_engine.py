@@ -19,7 +19,7 @@ from typing import Any
 
 from kemi_stats.registry.models import Credential, Target
 from poller.ber import END_OF_MIB, GET, GETBULK, SnmpValue, oid_bytes, oid_text
-from poller.errors import PollError
+from poller.errors import ExchangeTimedOut, PollError
 
 # pysnmp imports its MIB compiler whenever pysmi is installed (and it is: the CLI compiles
 # MIBs with it), and pysmi brings requests, jinja2 and lark: 8 MiB and 70 ms in every
@@ -94,10 +94,6 @@ _ABSENT = frozenset(t.tagSet for t in (rfc1905.NoSuchObject, rfc1905.NoSuchInsta
 _END = rfc1905.EndOfMibView.tagSet
 _OID = rfc1902.ObjectIdentifier.tagSet
 _IP = rfc1902.IpAddress.tagSet
-
-
-class ExchangeTimedOut(Exception):
-    """No answer after the target's timeout and retries."""
 
 
 def convert_value(value: Any) -> SnmpValue | None:

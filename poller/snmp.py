@@ -26,7 +26,7 @@ import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from kemi_stats.registry.models import Credential, Target
 from poller.ber import (
@@ -40,9 +40,11 @@ from poller.ber import (
     oid_bytes,
     suffix_text,
 )
-from poller.errors import PollError
-from poller.pysnmp_engine import ExchangeTimedOut, PysnmpEngines
+from poller.errors import ExchangeTimedOut, PollError
 from poller.udp import RequestTimedOut, SnmpUdp
+
+if TYPE_CHECKING:
+    from poller.pysnmp_engine import PysnmpEngines
 
 __all__ = ["AgentLimits", "Exchange", "PollSession", "SnmpClient", "SnmpSession", "SnmpValue"]
 
@@ -131,10 +133,23 @@ class SnmpClient:
         #: v1/v2c through poller.ber (False: through pysnmp, as v3 is)
         self.lean = lean
         self.udp = SnmpUdp()
-        self.pysnmp = PysnmpEngines()
+        self._pysnmp: PysnmpEngines | None = None
         self._limits: dict[str, AgentLimits] = {}
         self._addresses: dict[tuple[str, int], tuple[str, int]] = {}
         self._communities: dict[str, bytes] = {}
+
+    @property
+    def pysnmp(self) -> PysnmpEngines:
+        """pysnmp's engines, made (and pysnmp imported) when SNMPv3 or a probe first needs them.
+
+        A fleet of v1/v2c agents that answer never loads pysnmp: its import (with the
+        ``cryptography`` its SNMPv3 privacy needs) and first engine hold about 15 MiB.
+        """
+        if self._pysnmp is None:
+            from poller.pysnmp_engine import PysnmpEngines
+
+            self._pysnmp = PysnmpEngines()
+        return self._pysnmp
 
     async def _address(self, name: str, target: Target) -> tuple[str, int]:
         key = (target.host, target.port)
@@ -184,7 +199,8 @@ class SnmpClient:
 
     def close(self) -> None:
         self.udp.close()
-        self.pysnmp.close()
+        if self._pysnmp is not None:
+            self._pysnmp.close()
 
 
 @dataclass(eq=False)
