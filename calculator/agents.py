@@ -111,8 +111,9 @@ async def _calculate(events: Sequence[EventT]) -> None:
     started = time.perf_counter()
     definitions.refresh()
     processor = definitions.processor
-    #: resource id -> its state and the last event of the take that carried it
-    states: dict[bytes, tuple[ResourceState, EventT]] = {}
+    #: resource id -> its state, the last event of the take that carried it, and the
+    #: state's bytes as the table held them
+    states: dict[bytes, tuple[ResourceState, EventT, bytes]] = {}
     sends: list[tuple[str, bytes, bytes]] = []
     #: the take's contributions by group, sent as one groups record per group
     bundles: dict[str, list[Contribution]] = {}
@@ -128,7 +129,7 @@ async def _calculate(events: Sequence[EventT]) -> None:
         rid = batch.key
         try:
             held = states.get(rid)
-            state = held[0] if held is not None else _load(rid, event)
+            state, stored = (held[0], held[2]) if held is not None else _load(rid, event)
             res = processor.process(batch, state)
         except Exception as exc:  # a bug or a broken stored state: this record only
             metrics.PROCESS_ERRORS.labels(calc_settings.input_topic).inc()
@@ -137,7 +138,7 @@ async def _calculate(events: Sequence[EventT]) -> None:
                       event.message.partition, event.message.offset, exc, exc_info=exc)  # fmt: skip
             sends.append((_OUT, event.key or rid, raw))
             continue
-        states[rid] = (state, event)
+        states[rid] = (state, event, stored)
         if len(raw) <= MAX_RECORD_BYTES:
             sends.append((_OUT, event.key or rid, raw))
         else:  # written before records were split by size: passed on in parts
@@ -150,9 +151,11 @@ async def _calculate(events: Sequence[EventT]) -> None:
     for contributions in bundles.values():
         sends.extend((_GROUPS, key, value) for key, value in encode_contributions(contributions))
     # every state is written before any await, so the clock timer never sees a stale window
-    for rid, (state, event) in states.items():
-        with _as_event(event):
-            resource_table[rid] = state.to_bytes()
+    for rid, (state, event, stored) in states.items():
+        value = state.to_bytes()
+        if value != stored:  # a state the take left as it was costs no write nor changelog record
+            with _as_event(event):
+                resource_table[rid] = value
     await _send_all(sends)
     metrics.BATCH_SECONDS.observe((time.perf_counter() - started) / max(len(events), 1))
 
@@ -251,17 +254,27 @@ async def close_producer() -> None:
             log.warning("%d produced records were not acknowledged before the stop", unsent)
 
 
-def _load(rid: bytes, event: EventT) -> ResourceState:
-    """``rid``'s state from the table, less the windows the clock timer closed."""
+#: what an empty state is stored as; a resource without one reads as this
+_EMPTY_STATE = ResourceState().to_bytes()
+
+
+def _load(rid: bytes, event: EventT) -> tuple[ResourceState, bytes]:
+    """``rid``'s state from the table, less the windows the clock timer closed, and the
+    bytes the table holds for it (those of an empty state when it holds none).
+
+    A resource whose every sample is a gauge no definition reads by delta (most pushed
+    host metrics) keeps an empty state: it is never written, so it costs no changelog.
+    """
     with _as_event(event):
-        state = ResourceState.from_bytes(resource_table.get(rid))
+        stored = resource_table.get(rid) or _EMPTY_STATE
+    state = ResourceState.from_bytes(stored)
     marks = _closed_windows.pop(rid, None)
     if marks:
         for wkey, start in marks.items():
             w = state.windows.get(wkey)
             if w is not None and w[0] == start:
                 del state.windows[wkey]
-    return state
+    return state, stored
 
 
 @contextlib.contextmanager

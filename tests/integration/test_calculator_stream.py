@@ -39,6 +39,7 @@ class Calc:
         self.raw = f"test.calc.raw.{tag}"
         self.out = f"test.calc.out.{tag}"
         self.groups = f"test.calc.groups.{tag}"
+        self.app_id = f"test-calc-{tag}"
         ensure_topics(
             settings.kafka_bootstrap,
             tuple(TopicSpec(n, PARTITIONS) for n in (self.raw, self.out, self.groups)),
@@ -51,7 +52,7 @@ class Calc:
             kafka_session_timeout_ms="6000",
         )
         env.update(
-            KEMI_CALCULATOR_APP_ID=f"test-calc-{tag}",
+            KEMI_CALCULATOR_APP_ID=self.app_id,
             KEMI_CALCULATOR_INPUT_TOPIC=self.raw,
             KEMI_CALCULATOR_OUTPUT_TOPIC=self.out,
             KEMI_CALCULATOR_GROUPS_TOPIC=self.groups,
@@ -186,6 +187,32 @@ async def test_pass_through_rate_expression_and_live_reload(calc: Calc, registry
     )
     assert len(lags) == 2, lags
     assert all(float(value) < 5.0 for _, value in lags), lags
+
+
+async def test_only_resources_with_state_write_the_changelog(calc: Calc) -> None:
+    """A resource of gauges alone keeps no state: it passes through, and its empty state
+    is never written (no table write, no changelog record), where a counter's is."""
+    t0 = 1_700_000_000_000
+    gauges = [
+        SampleBatch("host-g", t0 + i * 10_000, Source.PUSH, [Sample("cpu", 1.0 + i)])
+        for i in range(3)
+    ]
+    counters = [if_batch("sw-c", t0 + i * 10_000, {"ge-0/0/1": 1000 * i}) for i in range(3)]
+    await calc.send(*gauges, *counters)
+    await calc.collect(lambda seen: sum(b.source is not Source.CALC for b in seen) >= 6)
+    consumer = make_consumer(calc.settings, f"{calc.app_id}-resources-changelog",
+                             group_id=f"test-changelog-{calc.app_id}")  # fmt: skip
+    await consumer.start()
+    keys: set[bytes] = set()
+    try:
+        deadline = time.monotonic() + 10
+        while b"sw-c" not in keys and time.monotonic() < deadline:
+            for recs in (await consumer.getmany(timeout_ms=300)).values():
+                keys.update(r.key for r in recs)
+    finally:
+        await consumer.stop()
+    assert b"sw-c" in keys
+    assert b"host-g" not in keys
 
 
 async def test_a_raw_batch_over_the_record_limit_passes_on_in_parts(calc: Calc) -> None:
