@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -117,9 +117,28 @@ class AckedProducer:
         local queue full, the producer fatally failed): records after a refused one are
         not produced and count as failed.
         """
-        loop = self._loop
-        future: asyncio.Future[None] = loop.create_future()
-        left = [len(records)]
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._produce_all(topic, ((-1, k, v) for k, v in records), len(records), future, None)
+        return future
+
+    def send_to_partitions(
+        self, topic: str, records: Sequence[tuple[int, bytes, bytes]]
+    ) -> asyncio.Future[dict[int, int]]:
+        """Produce every (partition, key, value) to its partition, like :meth:`send_all`;
+        the future's result is the highest offset written in each partition."""
+        future: asyncio.Future[dict[int, int]] = self._loop.create_future()
+        self._produce_all(topic, iter(records), len(records), future, {})
+        return future
+
+    def _produce_all(
+        self,
+        topic: str,
+        records: Iterator[tuple[int, bytes, bytes]],
+        count: int,
+        future: asyncio.Future[Any],
+        offsets: dict[int, int] | None,
+    ) -> None:
+        left = [count]
         failures: list[str] = []
         self._unsettled += 1
         if not self._work.is_set():
@@ -132,12 +151,16 @@ class AckedProducer:
             if failures:
                 future.set_exception(DeliveryFailed(len(failures), failures[0]))
             else:
-                future.set_result(None)
+                future.set_result(offsets)
 
-        def delivered(err: KafkaError | None, _msg: Any) -> None:
+        def delivered(err: KafkaError | None, msg: Any) -> None:
             # on the event loop's thread: every poll of this producer happens there
             if err is not None:
                 failures.append(err.str())
+            elif offsets is not None:
+                partition, offset = msg.partition(), msg.offset()
+                if offset > offsets.get(partition, -1):
+                    offsets[partition] = offset
             left[0] -= 1
             if left[0] == 0:
                 settle()
@@ -146,20 +169,19 @@ class AckedProducer:
         produce = self._producer.produce
         sent = 0
         try:
-            for key, value in records:
+            for partition, key, value in records:
                 # positional (partition -1: the partitioner's): no keyword parsing per record
-                produce(topic, value, key, -1, delivered)
+                produce(topic, value, key, partition, delivered)
                 sent += 1
         except (BufferError, KafkaException) as exc:
             # the unproduced ones never get a callback: count them down here
-            unsent = len(records) - sent
+            unsent = count - sent
             failures.extend([f"refused: {exc}"] * unsent)
             left[0] -= unsent
             if left[0] == 0:
                 settle()
-        if not records:
+        if not count:
             settle()
-        return future
 
     def partitions(self, topic: str, timeout: float = 5.0) -> int:
         """How many partitions ``topic`` has (blocking: call from a thread)."""

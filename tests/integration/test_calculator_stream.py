@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import time
 import urllib.request
 import uuid
@@ -40,6 +41,7 @@ class Calc:
         self.out = f"test.calc.out.{tag}"
         self.groups = f"test.calc.groups.{tag}"
         self.app_id = f"test-calc-{tag}"
+        self.data_dir = tmp / "data"
         ensure_topics(
             settings.kafka_bootstrap,
             tuple(TopicSpec(n, PARTITIONS) for n in (self.raw, self.out, self.groups)),
@@ -48,7 +50,7 @@ class Calc:
             kafka_bootstrap=settings.kafka_bootstrap,
             etcd_endpoint=settings.etcd_endpoint,
             etcd_prefix=settings.etcd_prefix,
-            data_dir=str(tmp / "data"),
+            data_dir=str(self.data_dir),
             kafka_session_timeout_ms="6000",
         )
         env.update(
@@ -318,3 +320,31 @@ async def test_killed_and_restarted_no_spike_at_most_one_gap(
     missing = expected - {t for _, t, *_ in rates}
     assert len(missing) <= 1, f"gap of {len(missing)} steps"
     assert {v for *_, v in rates} == {1_000_000.0}, "no spike, before, across or after"
+
+
+async def test_a_worker_without_its_store_recovers_the_state_from_the_changelog(
+    calc: Calc, registry: Registry
+) -> None:
+    """Restarted on a new machine (its RocksDB store gone), the calculator reads every
+    resource's state back from the changelog: the next counter reading has its rate."""
+    registry.create("derived", "if_in_bps", Derived(expr="rate(ifHCInOctets) * 8"))
+    await asyncio.sleep(1.0)
+    rid = f"net:moved-{uuid.uuid4().hex[:6]}"
+    t0 = int(time.time() * 1000) - 3_600_000
+
+    def batch(i: int) -> SampleBatch:
+        return if_batch(rid, t0 + i * 10_000, {"eth0": i * 1_250_000})
+
+    await calc.send(*(batch(i) for i in range(5)))
+    await calc.collect(lambda bs: len(derived_values(bs, "if_in_bps")) >= 4)
+    await asyncio.sleep(1.5)  # every state acked in the changelog, offsets committed
+    calc.proc.kill()
+    shutil.rmtree(calc.data_dir / "calculator")
+    await calc.send(*(batch(i) for i in range(5, 8)))
+    calc.proc.start(timeout=60)
+    rates = derived_values(
+        await calc.collect(lambda bs: len(derived_values(bs, "if_in_bps")) >= 7, wait=60),
+        "if_in_bps",
+    )
+    assert {t for _, t, *_ in rates} == {t0 + i * 10_000 for i in range(1, 8)}
+    assert {v for *_, v in rates} == {1_000_000.0}

@@ -77,3 +77,30 @@ async def test_no_records_settle_at_once(kafka: RunningServer) -> None:
         await asyncio.wait_for(producer.send_all("unused", []), 1)
     finally:
         await producer.close(0)
+
+
+async def test_records_sent_to_their_partitions_report_the_highest_offsets(
+    kafka: RunningServer,
+) -> None:
+    topic = f"test.rd.parts.{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka.address, (TopicSpec(topic, 3),))
+    producer = _producer(kafka.address)
+    records = [(i % 2, f"k{i}".encode(), f"v{i}".encode()) for i in range(5)]  # partitions 0, 1
+    try:
+        offsets = await asyncio.wait_for(producer.send_to_partitions(topic, records), 20)
+        again = await asyncio.wait_for(producer.send_to_partitions(topic, records[:1]), 20)
+    finally:
+        assert await producer.close(5) == 0
+    assert offsets == {0: 2, 1: 1}  # three records in partition 0, two in 1
+    assert again == {0: 3}
+    consumer = make_consumer(Settings(kafka_bootstrap=kafka.address), topic, group_id="t-rdp")
+    await consumer.start()
+    got: list[tuple[int, bytes | None]] = []
+    try:
+        async with asyncio.timeout(20):
+            while len(got) < 6:
+                for part, recs in (await consumer.getmany(timeout_ms=300)).items():
+                    got.extend((part.partition, r.key) for r in recs)
+    finally:
+        await consumer.stop()
+    assert sorted(got) == sorted([(p, k) for p, k, _ in records] + [(0, b"k0")])
