@@ -302,7 +302,7 @@ def _load(rid: bytes, event: EventT) -> tuple[ResourceState, bytes]:
     """
     with _as_event(event):
         stored = resource_table.get(rid) or _EMPTY_STATE
-    state = ResourceState.from_bytes(stored)
+    state = ResourceState() if stored is _EMPTY_STATE else ResourceState.from_bytes(stored)
     marks = _closed_windows.pop(rid, None)
     if marks:
         for wkey, start in marks.items():

@@ -131,22 +131,26 @@ def encode_batch_records(batch: SampleBatch, max_bytes: int = MAX_RECORD_BYTES) 
 def decode_batch(data: bytes) -> SampleBatch:
     """Decode protobuf bytes into a :class:`SampleBatch`; raise CodecError if they are not one."""
     msg = _parse(pb.SampleBatch(), data, "a", "resource_id")
-    samples = []
+    samples: list[Sample] = []
+    add = samples.append
+    kinds = _KIND_FROM_PB
     for s in msg.samples:
         which = s.WhichOneof("value")
         value: float | int = (
             s.real if which == "real" else s.unsigned if which == "unsigned" else s.signed
         )
-        kind = _KIND_FROM_PB.get(s.kind)
+        kind = kinds.get(s.kind)
         if kind is None:
             raise CodecError(f"SampleBatch: sample {s.metric!r} has unknown kind {s.kind}")
-        samples.append(Sample(s.metric, value, dict(s.labels), kind))
+        labels = s.labels
+        # most samples have no labels: an empty map costs no copy (a third of the decode)
+        add(Sample(s.metric, value, dict(labels) if labels else {}, kind))
     return SampleBatch(
         resource_id=msg.resource_id,
         time_ms=msg.time_ms,
         source=_SOURCE_FROM_PB.get(msg.source, Source.PUSH),
         samples=samples,
-        labels=dict(msg.labels),
+        labels=dict(msg.labels) if msg.labels else {},
         config_revision=msg.config_revision,
     )
 
