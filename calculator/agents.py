@@ -2,8 +2,9 @@
 -> group aggregates; plus the timer that closes windows and buckets the clock has passed.
 
 At-least-once: Faust commits an input offset only after the records produced for it
-were acknowledged (raw batches: by librdkafka, awaited per take; group aggregates: by
-Faust's producer, flushed before a commit; both with acks=all). A crash repeats
+were acknowledged (raw batches' outputs and their resources' new states in the table's
+changelog: by librdkafka, awaited per take; group aggregates: by Faust's producer,
+flushed before a commit; both with acks=all). A crash repeats
 what came after the last commit (at most ``commit_interval`` seconds of input):
 pass-through records and point-expression outputs are sent again with the same key,
 time and value; counter readings and window inputs at or before the time already in
@@ -154,11 +155,25 @@ async def _calculate(events: Sequence[EventT]) -> None:
     changelog: list[tuple[int, bytes, bytes]] = []
     for rid, (state, event, stored) in states.items():
         value = state.to_bytes()
-        if value != stored:  # a state the take left as it was costs no write nor changelog record
-            with _as_event(event):
-                resource_table.data[rid] = value  # the store only: the changelog goes below
-            changelog.append((event.message.partition, rid, value))
-    await asyncio.gather(_send_all(sends), _write_changelog(changelog))
+        if stored is _EMPTY_STATE and value == stored:
+            # a resource of gauges alone keeps an empty state: never written. Any other
+            # state is written even when the take left it as it was, so a take replayed
+            # after a crash between the store's write and the changelog's ack sends the
+            # changelog what the store holds.
+            continue
+        with _as_event(event):
+            # Faust's own check (once) that the changelog has the raw topic's partitions
+            partition = resource_table.partition_for_key(rid)
+            resource_table.data[rid] = value  # the store only: the changelog goes below
+        changelog.append((event.message.partition if partition is None else partition, rid, value))
+    sending = asyncio.ensure_future(_send_all(sends))
+    writing = asyncio.ensure_future(_write_changelog(changelog))
+    try:
+        await asyncio.gather(sending, writing)
+    except BaseException:
+        sending.cancel()  # neither goes on alone, to land after a later take's records
+        writing.cancel()
+        raise
     metrics.BATCH_SECONDS.observe((time.perf_counter() - started) / max(len(events), 1))
 
 
@@ -213,12 +228,26 @@ async def _write_changelog(records: list[tuple[int, bytes, bytes]]) -> None:
 
     Faust would send each through aiokafka (the calculator's largest cost after the
     calculation itself: tens of microseconds a record); librdkafka sends them for a few.
-    As Faust does once a record is acked, the highest offset acked in each partition is
-    kept in the partition's RocksDB store, so recovery reads the changelog from there.
-    Like the take's other records, they are acked before the take's offsets commit.
+    As Faust does once a record is acked (at-least-once: the calculator never runs
+    Faust's exactly-once transactions, whose changelog would go with the transaction),
+    the highest offset acked in each partition is kept in the partition's RocksDB
+    store, so recovery reads the changelog from there. Like the take's other records,
+    they go in chunks of at most ``_CHUNK_BYTES``, each sent again while it fails, and
+    are acked before the take's offsets commit.
     """
-    if not records:
-        return
+    chunk: list[tuple[int, bytes, bytes]] = []
+    size = 0
+    for record in records:
+        if chunk and size + len(record[2]) > _CHUNK_BYTES:
+            await _write_changelog_chunk(chunk)
+            chunk, size = [], 0
+        chunk.append(record)
+        size += len(record[2])
+    if chunk:
+        await _write_changelog_chunk(chunk)
+
+
+async def _write_changelog_chunk(records: list[tuple[int, bytes, bytes]]) -> None:
     topic = resource_table.changelog_topic.get_topic_name()
     async for attempt in _retrying():
         with attempt:
@@ -229,7 +258,7 @@ async def _write_changelog(records: list[tuple[int, bytes, bytes]]) -> None:
                 log.error("%s: %d of %d records not acknowledged (%s); sending them again",
                           topic, exc.failed, len(records), exc.reason)  # fmt: skip
                 if producer.fatal:
-                    await close_producer()
+                    await close_producer(producer)
                 raise
     store = cast(StoreT, resource_table.data)
     for partition, offset in offsets.items():
@@ -254,7 +283,7 @@ async def _send_pending(pending: dict[str, list[tuple[bytes, bytes]]]) -> None:
             raise result
     if failed is not None:
         if producer.fatal:
-            await close_producer()
+            await close_producer(producer)
         raise failed
 
 
@@ -281,9 +310,10 @@ async def _producer() -> AckedProducer:
     return _PRODUCER[0]
 
 
-async def close_producer() -> None:
-    """Wait (bounded) for the records in flight, then close the producer."""
-    if _PRODUCER:
+async def close_producer(failed: AckedProducer | None = None) -> None:
+    """Wait (bounded) for the records in flight, then close the producer (only if it is
+    still ``failed``: another sender may have replaced that one already)."""
+    if _PRODUCER and (failed is None or _PRODUCER[0] is failed):
         unsent = await _PRODUCER.pop().close(calc_settings.delivery_timeout)
         if unsent:
             log.warning("%d produced records were not acknowledged before the stop", unsent)
