@@ -155,11 +155,12 @@ async def _calculate(events: Sequence[EventT]) -> None:
     changelog: list[tuple[int, bytes, bytes]] = []
     for rid, (state, event, stored) in states.items():
         value = state.to_bytes()
-        if stored is _EMPTY_STATE and value == stored:
-            # a resource of gauges alone keeps an empty state: never written. Any other
-            # state is written even when the take left it as it was, so a take replayed
-            # after a crash between the store's write and the changelog's ack sends the
-            # changelog what the store holds.
+        if value == _EMPTY_STATE and stored == _EMPTY_STATE:
+            # a resource of gauges alone keeps an empty state: never written (one that
+            # an earlier version wrote empty stays as it is). Any other state is written
+            # even when the take left it as it was, so a take replayed after a crash
+            # between the store's write and the changelog's ack sends the changelog what
+            # the store holds.
             continue
         with _as_event(event):
             # Faust's own check (once) that the changelog has the raw topic's partitions
