@@ -117,28 +117,27 @@ def scrape(url: str, name: str, unreachable: float = -1.0) -> float:
     return unreachable if text is None else metric_sum(text, name)
 
 
+def _proc_mib(path: str, field: str) -> float:
+    """The ``field:`` line of a /proc file (in kB) in MiB; NaN once the process is gone."""
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def pss_mib(pid: int) -> float:
     """Proportional set size of ``pid`` in MiB: its private pages, plus each page it shares
     with other processes (the Python binary, libraries) divided among them. What one more
     process of a service adds to a machine running the others; NaN once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    return _proc_mib(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def rss_mib(pid: int) -> float:
     """Resident memory of ``pid`` (VmRSS) in MiB; NaN once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
+    return _proc_mib(f"/proc/{pid}/status", "VmRSS:")
 
 
 @contextlib.contextmanager

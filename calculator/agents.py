@@ -19,7 +19,7 @@ import logging
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from faust.streams import _current_event
 from faust.types import TP, EventT, StoreT
@@ -194,16 +194,25 @@ async def _send_all(sends: list[tuple[str, bytes, bytes]]) -> None:
     doubling to 30 s, tenacity) and an error naming the topic and the reason: the take is not done until all are acked, and a record
     sent twice is a repeat with the same key, time and value, as after a crash.
     """
-    chunk: list[tuple[str, bytes, bytes]] = []
+    for chunk in _chunks(sends):
+        await _send_chunk(chunk)
+
+
+_Record = TypeVar("_Record", tuple[str, bytes, bytes], tuple[int, bytes, bytes])
+
+
+def _chunks(records: list[_Record]) -> Iterator[list[_Record]]:
+    """``records`` (``(where, key, value)``) in runs of at most ``_CHUNK_BYTES`` of values."""
+    chunk: list[_Record] = []
     size = 0
-    for record in sends:
+    for record in records:
         if chunk and size + len(record[2]) > _CHUNK_BYTES:
-            await _send_chunk(chunk)
+            yield chunk
             chunk, size = [], 0
         chunk.append(record)
         size += len(record[2])
     if chunk:
-        await _send_chunk(chunk)
+        yield chunk
 
 
 def _retrying() -> AsyncRetrying:
@@ -236,15 +245,7 @@ async def _write_changelog(records: list[tuple[int, bytes, bytes]]) -> None:
     they go in chunks of at most ``_CHUNK_BYTES``, each sent again while it fails, and
     are acked before the take's offsets commit.
     """
-    chunk: list[tuple[int, bytes, bytes]] = []
-    size = 0
-    for record in records:
-        if chunk and size + len(record[2]) > _CHUNK_BYTES:
-            await _write_changelog_chunk(chunk)
-            chunk, size = [], 0
-        chunk.append(record)
-        size += len(record[2])
-    if chunk:
+    for chunk in _chunks(records):
         await _write_changelog_chunk(chunk)
 
 
