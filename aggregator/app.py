@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import orjson
 from aiohttp import web
@@ -59,12 +59,14 @@ from aggregator.metrics import (
     SAMPLES_ACCEPTED,
 )
 from aggregator.openapi import openapi_document
-from aggregator.otlp import OtlpParser, otlp_refusal, otlp_response
 from aggregator.ratelimit import RateLimiter
 from aggregator.rejection import Rejection, over_limit
 from aggregator.remote_write import REMOTE_WRITE_ENCODINGS, RemoteWriteParser
 from aggregator.settings import AggregatorSettings
 from aggregator.timestamps import TimeWindow
+
+if TYPE_CHECKING:
+    from aggregator.otlp import OtlpParser
 
 __all__ = ["PushHandler", "build_app"]
 
@@ -95,6 +97,18 @@ def _no_content(request: web.Request, out: BatchBuilder) -> web.Response:
 
 def _json_refusal(request: web.Request, rejection: Rejection) -> web.Response:
     return rejection.response()
+
+
+def _otlp_response(request: web.Request, out: BatchBuilder) -> web.Response:
+    from aggregator.otlp import otlp_response
+
+    return otlp_response(request, out)
+
+
+def _otlp_refusal(request: web.Request, rejection: Rejection) -> web.Response:
+    from aggregator.otlp import otlp_refusal
+
+    return otlp_refusal(request, rejection)
 
 
 @dataclass(frozen=True)
@@ -128,7 +142,9 @@ class PushHandler:
         self.lines = LineProtocolParser(config)
         self.json = JsonPushParser(config)
         self.remote_write = RemoteWriteParser(config)
-        self.otlp = OtlpParser(config)
+        #: made at the first OTLP request: its protobuf modules cost 4 MiB a fleet that
+        #: does not speak OTLP would hold for nothing
+        self._otlp: OtlpParser | None = None
         self.limiter = RateLimiter()
         #: decompresses and parses large bodies off the event loop
         self.pool = ThreadPoolExecutor(config.parse_threads, thread_name_prefix="kemi-parse")
@@ -145,7 +161,7 @@ class PushHandler:
                 encodings=REMOTE_WRITE_ENCODINGS,
             ),
             "/v1/metrics": Endpoint(
-                "otlp", OTLP_TYPES, self._parse_otlp, respond=otlp_response, refuse=otlp_refusal
+                "otlp", OTLP_TYPES, self._parse_otlp, respond=_otlp_response, refuse=_otlp_refusal
             ),
         }
 
@@ -180,6 +196,15 @@ class PushHandler:
         self, request: web.Request, body: bytes, window: TimeWindow, out: BatchBuilder, grant: Grant
     ) -> None:
         self.otlp.parse(body, request.content_type, window, out, grant)
+
+    @property
+    def otlp(self) -> OtlpParser:
+        """The OTLP parser, imported and made at its first use."""
+        if self._otlp is None:
+            from aggregator.otlp import OtlpParser
+
+            self._otlp = OtlpParser(self.config)
+        return self._otlp
 
     def _parse(
         self,
