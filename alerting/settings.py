@@ -10,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kemi_stats.alertmanager import Links
-from kemi_stats.topics import ALERTS, ALERTS_DEAD, METRICS
+from kemi_stats.topics import ALERTS, ALERTS_DEAD, METRICS, METRICS_RAW
 
 __all__ = ["AlertingSettings"]
 
@@ -22,7 +22,11 @@ class AlertingSettings(BaseSettings):
         env_prefix="KEMI_ALERTING_", extra="ignore", frozen=True, hide_input_in_errors=True
     )
 
+    #: the calculator's derived samples
     metrics_topic: str = METRICS
+    #: the raw samples of the pollers and the aggregator, read straight from their topic
+    #: ("": none, derived samples only)
+    raw_topic: str = METRICS_RAW
     alerts_topic: str = ALERTS
     dead_topic: str = ALERTS_DEAD
     evaluator_group: str = "kemi-alert-evaluator"
@@ -55,6 +59,11 @@ class AlertingSettings(BaseSettings):
     #: URL-encoded PromQL selector), ``{rule}``, ``{fingerprint}``, ``{resource}``; default:
     #: VictoriaMetrics' vmui at the TSDB URL
     generator_url: str = ""
+
+    @property
+    def sample_topics(self) -> tuple[str, ...]:
+        """The topics the evaluator reads samples from: raw first, then derived."""
+        return tuple(dict.fromkeys(t for t in (self.raw_topic, self.metrics_topic) if t))
 
     def links(self, tsdb_url: str) -> Links:
         """What Alertmanager-format payloads link to."""

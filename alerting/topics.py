@@ -9,6 +9,7 @@ from kemi_stats.topics import (
     ALERTS_DEAD,
     ALL_TOPICS,
     METRICS,
+    METRICS_RAW,
     TopicSpec,
     ensure_topics_async,
     renamed_specs,
@@ -23,6 +24,7 @@ def _specs(settings: AlertingSettings) -> tuple[TopicSpec, ...]:
     return renamed_specs(
         {
             METRICS: settings.metrics_topic,
+            **({METRICS_RAW: settings.raw_topic} if settings.raw_topic else {}),
             ALERTS: settings.alerts_topic,
             ALERTS_DEAD: settings.dead_topic,
         }

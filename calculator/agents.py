@@ -1,12 +1,17 @@
-"""The calculator's stream processors: raw batches -> pass-through + derived, and group inputs
+"""The calculator's stream processors: raw batches -> derived samples, and group inputs
 -> group aggregates; plus the timer that closes windows and buckets the clock has passed.
 
+Raw samples are not passed on: the alert evaluator and the forwarder read them from the
+raw topic themselves, so ``kemi.metrics`` carries derived samples only. Every raw
+sample used to be written to Kafka twice (raw, then passed through), which doubled the
+broker's writes and storage for samples, and raw metrics waited for the calculator.
+
 At-least-once: Faust commits an input offset only after the records produced for it
-were acknowledged (raw batches' outputs and their resources' new states in the table's
+were acknowledged (raw batches' derived outputs and their resources' new states in the table's
 changelog: by librdkafka, awaited per take; group aggregates: by Faust's producer,
 flushed before a commit; both with acks=all). A crash repeats
 what came after the last commit (at most ``commit_interval`` seconds of input):
-pass-through records and point-expression outputs are sent again with the same key,
+point-expression outputs are sent again with the same key,
 time and value; counter readings and window inputs at or before the time already in
 the table are recognised as repeats and yield no second rate or window value.
 """
@@ -35,7 +40,6 @@ from calculator.tables import group_table, resource_table
 from calculator.topics import groups_topic, raw_topic
 from kemi_stats.codec import (
     KAFKA_MAX_REQUEST_BYTES,
-    MAX_RECORD_BYTES,
     decode_batch,
     encode_batch_records,
 )
@@ -91,7 +95,7 @@ def _account(res: Result, samples_in: int) -> None:
 
 @app.agent(raw_topic)
 async def calculate(stream: Any) -> None:
-    """Pass every raw batch through unchanged and add what the definitions derive from it.
+    """Send what the definitions derive from every raw batch (the batch itself is not passed on).
 
     Records come in takes (up to ``take_max`` of them, or what arrived within
     ``take_within`` seconds): a resource's state is read and written once per take,
@@ -135,15 +139,11 @@ async def _calculate(events: Sequence[EventT]) -> None:
         except Exception as exc:  # a bug or a broken stored state: this record only
             metrics.PROCESS_ERRORS.labels(calc_settings.input_topic).inc()
             log.error("%s: resource %s: record at partition %s offset %s not processed "
-                      "(passed on unchanged): %r", calc_settings.input_topic, batch.resource_id,
-                      event.message.partition, event.message.offset, exc, exc_info=exc)  # fmt: skip
-            sends.append((_OUT, event.key or rid, raw))
+                      "(nothing derived from it): %r", calc_settings.input_topic,
+                      batch.resource_id, event.message.partition, event.message.offset, exc,
+                      exc_info=exc)  # fmt: skip
             continue
         states[rid] = (state, event, stored)
-        if len(raw) <= MAX_RECORD_BYTES:
-            sends.append((_OUT, event.key or rid, raw))
-        else:  # written before records were split by size: passed on in parts
-            sends.extend((_OUT, rid, value) for value in encode_batch_records(batch))
         for out in res.derived:
             sends.extend((_OUT, rid, value) for value in encode_batch_records(out))
         for c in res.contributions:

@@ -20,11 +20,11 @@ __all__ = [
 ]
 
 BATCHES = Counter("kemi_calculator_batches", "Raw batches processed")
-SAMPLES_IN = Counter("kemi_calculator_samples_in", "Raw samples processed (and passed through)")
+SAMPLES_IN = Counter("kemi_calculator_samples_in", "Raw samples processed")
 PRODUCED = Counter("kemi_calculator_derived_samples", "Derived samples produced", ["kind"])
 PROCESS_ERRORS = Counter(
     "kemi_calculator_process_errors",
-    "Raw batches whose calculation failed (passed on unchanged, nothing derived), by topic",
+    "Raw batches whose calculation failed (nothing derived from them), by topic",
     ["topic"],
 )
 DROPPED = Counter(

@@ -100,7 +100,7 @@ class AlertSeries:
         stats = EncodeStats()
         for b in batches:
             self.encoder.encode(b, lines, stats)
-        await self.writer.write(lines, stats.points, Origin(f"{self.fwd.alerts_topic} ({why})", {}))
+        await self.writer.write(lines, stats.points, Origin({}, f"{self.fwd.alerts_topic} ({why})"))
 
     async def run(self) -> None:
         """Consume and write until cancelled."""

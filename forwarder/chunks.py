@@ -12,6 +12,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from aiokafka import TopicPartition
+
 from kemi_stats.consumer import Ack
 
 __all__ = ["Chunk", "Chunks"]
@@ -28,14 +30,14 @@ class Chunk:
     points: int = 0
     records: int = 0
     #: partition -> (first offset, last offset) of its records in this chunk
-    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
+    ranges: dict[TopicPartition, tuple[int, int]] = field(default_factory=dict)
     #: Kafka timestamp (ms) of the oldest record in the chunk
     oldest_ms: int | None = None
     created: float = field(default_factory=time.monotonic)
     acks: list[Ack] = field(default_factory=list)
     done: bool = False
 
-    def add_offset(self, partition: int, offset: int, timestamp_ms: int) -> None:
+    def add_offset(self, partition: TopicPartition, offset: int, timestamp_ms: int) -> None:
         """Note that the record at ``offset`` of ``partition`` is in this chunk."""
         r = self.ranges.get(partition)
         self.ranges[partition] = (offset, offset) if r is None else (r[0], offset)

@@ -1,4 +1,8 @@
-"""The forwarder loop: consume ``kemi.metrics``, cut line-protocol batches, write, commit.
+"""The forwarder loop: consume the sample topics, cut line-protocol batches, write, commit.
+
+It reads the raw samples straight from ``kemi.metrics.raw`` and the calculator's derived
+samples from ``kemi.metrics``: raw metrics reach the TSDB whether or not the calculator
+keeps up.
 
 (The same process also writes the ``ALERTS`` series from ``kemi.alerts``:
 :mod:`forwarder.alert_series`.)
@@ -50,7 +54,7 @@ log = logging.getLogger(__name__)
 
 
 class Forwarder:
-    """Consumes one topic into the TSDB; :meth:`run` until cancelled."""
+    """Consumes the sample topics into the TSDB; :meth:`run` until cancelled."""
 
     def __init__(self, settings: Settings, fwd: ForwarderSettings | None = None) -> None:
         self.settings = settings
@@ -71,8 +75,8 @@ class Forwarder:
         self._stats = EncodeStats()
         self._tasks: set[asyncio.Task[None]] = set()
         #: partition -> highest offset seen + 1, and end offsets read from the broker
-        self._seen: dict[int, int] = {}
-        self._ends: dict[int, int] = {}
+        self._seen: dict[TopicPartition, int] = {}
+        self._ends: dict[TopicPartition, int] = {}
         m.LAG_SECONDS.set_function(self._lag_seconds)
 
     @property
@@ -85,8 +89,12 @@ class Forwarder:
         """Health: the consumer is running; which partitions it holds."""
         if self.loop is None or not self.loop.running:
             return False, "consumer not started"
-        parts = sorted(tp.partition for tp in self.loop.assignment())
-        return True, f"{self.fwd.topic} group {self.fwd.group_id}: partitions {parts}"
+        held = self.loop.assignment()
+        topics = ", ".join(
+            f"{t} partitions {sorted(tp.partition for tp in held if tp.topic == t)}"
+            for t in self.fwd.topics
+        )
+        return True, f"group {self.fwd.group_id}: {topics}"
 
     def tsdb_check(self) -> tuple[bool, str]:
         """Health: writes have not been failing for longer than ``unhealthy_after``."""
@@ -118,7 +126,7 @@ class Forwarder:
         )
         self.loop = loop = ConsumerLoop(
             consumer,
-            [self.fwd.topic],
+            list(self.fwd.topics),
             group=self.fwd.group_id,
             commit_interval=self.fwd.commit_interval,
             busy=lambda: self.chunks.inflight >= self.fwd.max_inflight,
@@ -128,7 +136,7 @@ class Forwarder:
         lag_task = asyncio.create_task(self._lag_loop())
         flush_task = asyncio.create_task(self.flusher.run())
         log.info(
-            "forwarding %s -> %s %s (measurement %r)", self.fwd.topic, self.settings.tsdb_kind,
+            "forwarding %s -> %s %s (measurement %r)", " and ".join(self.fwd.topics), self.settings.tsdb_kind,
             self.settings.tsdb_url, self.measurement,
         )  # fmt: skip
         try:
@@ -146,23 +154,22 @@ class Forwarder:
         timeout = max(1, self.fwd.linger_ms // 2) if self._current.records else 500
         fetched = await loop.fetch(timeout_ms=timeout, max_records=self.fwd.max_poll_records)
         for tp, records in fetched.items():
-            self._take(tp.partition, records)
+            self._take(tp, records)
         current = self._current
         if current.records and (
             time.monotonic() - current.created >= self.fwd.linger_ms / 1000 or not fetched
         ):
             self._dispatch()
 
-    def _take(self, partition: int, records: list[Any]) -> None:
+    def _take(self, tp: TopicPartition, records: list[Any]) -> None:
         encode = self.encoder.encode
         render = self.shapes.render
         stats = self._stats
-        topic = self.fwd.topic
         limit = self.fwd.batch_lines
         shaped, compiled = self.shapes.rendered, self.shapes.compiled
         for r in records:
             chunk = self._current
-            chunk.add_offset(partition, r.offset, r.timestamp)
+            chunk.add_offset(tp, r.offset, r.timestamp)
             value = r.value
             if value is not None:
                 # a record repeating a known shape: its lines straight from its bytes
@@ -182,7 +189,7 @@ class Forwarder:
                 m.MALFORMED.inc()
                 log.warning(
                     "skipped malformed record %s partition %d offset %d (key %r): %s",
-                    topic, partition, r.offset, r.key, exc,
+                    tp.topic, tp.partition, r.offset, r.key, exc,
                 )  # fmt: skip
                 continue
             points, lines = stats.points, stats.lines
@@ -197,7 +204,7 @@ class Forwarder:
         m.RECORDS_SHAPED.inc(self.shapes.rendered - shaped)
         m.SHAPES_COMPILED.inc(self.shapes.compiled - compiled)
         if records:
-            self._seen[partition] = max(self._seen.get(partition, 0), records[-1].offset + 1)
+            self._seen[tp] = max(self._seen.get(tp, 0), records[-1].offset + 1)
         if stats.skipped:
             for reason, n in stats.skipped.items():
                 m.SAMPLES_SKIPPED.labels(reason).inc(n)
@@ -208,10 +215,8 @@ class Forwarder:
         self._current = self.chunks.new_chunk()
         if not chunk.records or self.loop is None:
             return
-        topic = self.fwd.topic
         chunk.acks = [
-            self.loop.begin(TopicPartition(topic, p), first, last)
-            for p, (first, last) in chunk.ranges.items()
+            self.loop.begin(tp, first, last) for tp, (first, last) in chunk.ranges.items()
         ]
         self.chunks.add(chunk)
         if not chunk.lines:
@@ -223,7 +228,7 @@ class Forwarder:
         m.BATCHES_INFLIGHT.set(self.chunks.inflight)
 
     async def _write(self, chunk: Chunk) -> None:
-        origin = Origin(self.fwd.topic, dict(chunk.ranges))
+        origin = Origin(dict(chunk.ranges))
         await self.writer.write(chunk.lines, chunk.points, origin)
         self.flusher.written()
         chunk.lines = []
@@ -239,10 +244,10 @@ class Forwarder:
             limit = self.settings.kafka_session_timeout_ms / 2000
             await asyncio.wait(set(self._tasks), timeout=limit)
         for tp in revoked:
-            self._seen.pop(tp.partition, None)
-            self._ends.pop(tp.partition, None)
+            self._seen.pop(tp, None)
+            self._ends.pop(tp, None)
             with contextlib.suppress(KeyError, ValueError):
-                m.LAG_RECORDS.remove(self.fwd.topic, str(tp.partition))
+                m.LAG_RECORDS.remove(tp.topic, str(tp.partition))
 
     async def _drain(self) -> None:
         self._dispatch()
@@ -268,7 +273,7 @@ class Forwarder:
             except (KafkaError, ValueError) as exc:
                 log.debug("end offsets: %s", exc)
                 continue
-            self._ends = {tp.partition: int(o) for tp, o in ends.items()}
+            self._ends = {tp: int(o) for tp, o in ends.items()}
             committed = loop.tracker.committed
             for tp in tps:
                 if tp not in committed:
@@ -282,10 +287,11 @@ class Forwarder:
     def _update_lag(self, loop: ConsumerLoop) -> None:
         committed = loop.tracker.committed
         for tp in loop.assignment():
-            p = tp.partition
-            high = max(loop.consumer.highwater(tp) or 0, self._ends.get(p, 0), self._seen.get(p, 0))
+            high = max(
+                loop.consumer.highwater(tp) or 0, self._ends.get(tp, 0), self._seen.get(tp, 0)
+            )
             pos = committed.get(tp, 0)
-            m.LAG_RECORDS.labels(self.fwd.topic, str(p)).set(max(0, high - pos))
+            m.LAG_RECORDS.labels(tp.topic, str(tp.partition)).set(max(0, high - pos))
 
 
 def main() -> int:

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kemi_stats.errors import ConfigError
 from kemi_stats.settings import Settings
-from kemi_stats.topics import ALERTS, METRICS
+from kemi_stats.topics import ALERTS, METRICS, METRICS_RAW
 from kemi_stats.tsdb.mapping import default_measurement
 
 __all__ = ["TSDB_KINDS", "ForwarderSettings", "resolve_measurement"]
@@ -21,13 +21,17 @@ TSDB_KINDS = ("victoriametrics", "influxdb")
 
 
 class ForwarderSettings(BaseSettings):
-    """How the forwarder consumes ``kemi.metrics`` and writes to the TSDB."""
+    """How the forwarder consumes the sample topics and writes to the TSDB."""
 
     model_config = SettingsConfigDict(
         env_prefix="KEMI_FORWARDER_", extra="forbid", frozen=True, hide_input_in_errors=True
     )
 
+    #: the calculator's derived samples
     topic: str = METRICS
+    #: the raw samples of the pollers and the aggregator, read straight from their topic
+    #: ("": none, derived samples only)
+    raw_topic: str = METRICS_RAW
     group_id: str = "kemi-forwarder"
     #: None: the default for the TSDB kind ("" for VictoriaMetrics, "kemi" for InfluxDB)
     measurement: str | None = None
@@ -60,6 +64,11 @@ class ForwarderSettings(BaseSettings):
     alerts_group_id: str = "kemi-forwarder-alerts"
     #: each pending or firing alert's ALERTS point is written again this often; 0: not at all
     alerts_interval: float = Field(default=15.0, ge=0)
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """The sample topics the forwarder reads: raw first, then derived."""
+        return tuple(dict.fromkeys(t for t in (self.raw_topic, self.topic) if t))
 
 
 def resolve_measurement(settings: Settings, fwd: ForwarderSettings) -> str:

@@ -83,14 +83,21 @@ def classify(exc: BaseException) -> WriteFailure:
 
 @dataclass(slots=True)
 class Origin:
-    """Where a batch's records came from, for log lines: ``{partition: (first, last)}``."""
+    """Where a batch's records came from, for log lines: ``{(topic, partition): (first, last)}``.
 
-    topic: str
-    ranges: dict[int, tuple[int, int]]
+    Printed as ``kemi.metrics.raw [p0 10-20, p3 7-9], kemi.metrics [p1 4-4]``; a batch
+    that comes from no record (the alert series) prints its ``label``.
+    """
+
+    ranges: dict[tuple[str, int], tuple[int, int]]
+    label: str = ""
 
     def __str__(self) -> str:
-        parts = ", ".join(f"p{p} {a}-{b}" for p, (a, b) in sorted(self.ranges.items()))
-        return f"{self.topic} [{parts}]"
+        topics: dict[str, list[str]] = {}
+        for (topic, p), (a, b) in sorted(self.ranges.items()):
+            topics.setdefault(topic, []).append(f"p{p} {a}-{b}")
+        held = ", ".join(f"{t} [{', '.join(parts)}]" for t, parts in topics.items())
+        return held or self.label
 
 
 class TsdbWriter:

@@ -1,7 +1,13 @@
 """The evaluator process: Kafka in and out, live rules and silences, checkpoints, HTTP API.
 
-Loop: fetch a chunk of ``kemi.metrics`` -> :class:`Engine` -> send transitions to
-``kemi.alerts`` (key: fingerprint). Every ``checkpoint_interval``: wait for the
+Loop: fetch a chunk of samples -> :class:`Engine` -> send transitions to ``kemi.alerts``
+(key: fingerprint). Samples come from two topics: the raw ones straight from
+``kemi.metrics.raw`` (so alerts on raw metrics do not wait for, nor depend on, the
+calculator) and the derived ones from ``kemi.metrics``. Each series lives in one
+partition of one of them; a state is kept under its *slot*, the partition's number
+in its topic's range of slots (raw partition p is slot p, derived partition p is
+``1 << 16 | p``), so the two topics' partitions may be spread over the evaluators in
+any way. Every ``checkpoint_interval``: wait for the
 broker to ack every sent transition, then save dirty states *and* the offsets they
 reflect in one SQLite transaction, then commit the offsets to Kafka. After a crash
 the evaluator resumes from the saved offsets with the saved states, so no pending
@@ -50,6 +56,8 @@ NAME = "alert-evaluator"
 #: default HTTP port (/healthz, /metrics); KEMI_HTTP_PORT overrides it
 PORT = 9104
 MAX_RECORDS = 2000
+#: a topic's slots: partition p of the n-th sample topic is slot ``n << SLOT_BITS | p``
+SLOT_BITS = 16
 #: how often expired silences past their retention are looked for (seconds)
 SWEEP_INTERVAL = 60.0
 #: seconds a stopping evaluator waits for its last transitions' acks (see _final_checkpoint)
@@ -75,9 +83,15 @@ class EvaluatorService:
         self.view: LiveView | None = None
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
-        self.positions: dict[int, int] = {}
+        #: the sample topics, raw first, and the first slot of each
+        self.topics = self.asettings.sample_topics
+        self._base = {t: i << SLOT_BITS for i, t in enumerate(self.topics)}
+        #: next offset to read per partition held
+        self.positions: dict[TopicPartition, int] = {}
+        #: the partitions held, and their slots
+        self.held: set[TopicPartition] = set()
         self.owned: set[int] = set()
-        self.lag = LagClock(self.asettings.evaluator_group, self.asettings.metrics_topic)
+        self.lag = LagClock(self.asettings.evaluator_group, ",".join(self.topics))
         self.caught_up = False
         self._lock = asyncio.Lock()
         self._config_dirty = asyncio.Event()
@@ -110,38 +124,53 @@ class EvaluatorService:
 
     # --- rebalance ------------------------------------------------------------------
 
+    def slot(self, tp: TopicPartition) -> int:
+        """The slot under which the states of ``tp``'s series are kept."""
+        return self._base[tp.topic] | tp.partition
+
+    def describe_held(self, held: set[TopicPartition] | None = None) -> str:
+        """``kemi.metrics.raw partitions [0, 1], kemi.metrics partitions [0, 1]``."""
+        held = self.held if held is None else held
+        return ", ".join(
+            f"{t} partitions {sorted(tp.partition for tp in held if tp.topic == t)}"
+            for t in self.topics
+        )
+
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         async with self._lock:
-            topic = self.asettings.metrics_topic
-            parts = {tp.partition for tp in assigned if tp.topic == topic}
-            fresh = parts - self.owned
+            mine = {tp for tp in assigned if tp.topic in self._base}
+            fresh = {self.slot(tp) for tp in mine} - self.owned
             events = self.engine.restore(self.store.load_series(fresh), self.store.rule_docs())
             await self._send(events)
-            saved = self.store.offsets(topic)
+            saved = {t: self.store.offsets(t) for t in self.topics}
             assert self.consumer is not None
-            for tp in assigned:
-                if tp.partition in fresh and tp.partition in saved:
-                    self.consumer.seek(tp, saved[tp.partition])
-                    self.positions[tp.partition] = saved[tp.partition]
-            self.owned |= parts
+            for tp in mine:
+                offset = saved[tp.topic].get(tp.partition)
+                if self.slot(tp) in fresh and offset is not None:
+                    self.consumer.seek(tp, offset)
+                    self.positions[tp] = offset
+            self.held |= mine
+            self.owned |= {self.slot(tp) for tp in mine}
             m.SERIES.set(len(self.engine.series))
             log.info(
-                "assigned partitions %s (%d states restored)",
-                sorted(parts),
+                "assigned %s (%d states restored)",
+                self.describe_held(mine),
                 len(self.engine.series),
             )
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._lock:
-            parts = {tp.partition for tp in revoked}
-            if not parts:
+            mine = {tp for tp in revoked if tp.topic in self._base}
+            if not mine:
                 return
             await self._checkpoint(commit=False)
-            dropped = self.engine.forget_partitions(parts)
-            for p in parts:
-                self.positions.pop(p, None)
-            self.owned -= parts
-            log.info("revoked partitions %s (%d states handed over)", sorted(parts), dropped)
+            slots = {self.slot(tp) for tp in mine}
+            dropped = self.engine.forget_partitions(slots)
+            for tp in mine:
+                self.positions.pop(tp, None)
+            self.held -= mine
+            self.owned -= slots
+            log.info("revoked %s (%d states handed over)", self.describe_held(mine), dropped)
 
     # --- the loop -------------------------------------------------------------------
 
@@ -163,16 +192,13 @@ class EvaluatorService:
         self.store.checkpoint(
             upserts=upserts,
             deletes=deletes,
-            topic=self.asettings.metrics_topic,
             offsets=self.positions,
             history=[alert_to_json(e) for e in history],
             rules=self.engine.rule_docs() if rules_changed else None,
         )
         if commit and self.positions:
-            topic = self.asettings.metrics_topic
-            offsets = {TopicPartition(topic, p): o for p, o in self.positions.items()}
             try:
-                await asyncio.wait_for(self.consumer.commit(offsets), 5.0)
+                await asyncio.wait_for(self.consumer.commit(dict(self.positions)), 5.0)
             except Exception as exc:  # the saved offsets are authoritative; Kafka's are for lag
                 log.warning("offset commit failed (saved locally): %s", exc)
         m.CHECKPOINT.observe(time.perf_counter() - started)
@@ -209,7 +235,8 @@ class EvaluatorService:
             fetched = 0
             engine = self.engine
             for tp, recs in records.items():
-                if tp.partition not in self.owned:
+                slot = self.slot(tp)
+                if slot not in self.owned:
                     continue  # revoked while this chunk was in flight
                 fetched += len(recs)
                 for rec in recs:
@@ -219,8 +246,8 @@ class EvaluatorService:
                         m.DECODE_ERRORS.inc()
                         log.warning("%s[%d]@%d: %s", tp.topic, tp.partition, rec.offset, exc)
                         continue
-                    events.extend(engine.process(batch, tp.partition))
-                self.positions[tp.partition] = recs[-1].offset + 1
+                    events.extend(engine.process(batch, slot))
+                self.positions[tp] = recs[-1].offset + 1
             m.BATCHES.inc(fetched)
             self.caught_up = fetched < MAX_RECORDS
             if self._config_dirty.is_set():
@@ -293,9 +320,9 @@ class EvaluatorService:
             await self.consumer.start()
             # the evaluator commits with its local checkpoint, so it keeps its own positions
             listener = RebalanceListener(self.on_revoked, self.on_assigned)
-            self.consumer.subscribe([a.metrics_topic], listener=listener)
-            runtime.add_check("kafka", lambda: (True, f"partitions {sorted(self.owned)}"))
-            log.info("evaluating %s -> %s", a.metrics_topic, a.alerts_topic)
+            self.consumer.subscribe(list(self.topics), listener=listener)
+            runtime.add_check("kafka", lambda: (True, self.describe_held()))
+            log.info("evaluating %s -> %s", " and ".join(self.topics), a.alerts_topic)
             while True:
                 await self._step()
         finally:
@@ -321,7 +348,14 @@ class EvaluatorService:
         now = time.time()
         alerts = self.engine.active(now)
         return web.json_response(
-            {"alerts": alerts, "now_ms": int(now * 1000), "partitions": sorted(self.owned)}
+            {
+                "alerts": alerts,
+                "now_ms": int(now * 1000),
+                "partitions": {
+                    t: sorted(tp.partition for tp in self.held if tp.topic == t)
+                    for t in self.topics
+                },
+            }
         )
 
     async def _api_history(self, request: web.Request) -> web.Response:

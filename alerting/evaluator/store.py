@@ -13,7 +13,7 @@ directory); see alerting/README.md.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,8 +99,7 @@ class StateStore:
         *,
         upserts: Iterable[SeriesRow] = (),
         deletes: Iterable[tuple[str, str]] = (),
-        topic: str = "",
-        offsets: dict[int, int] | None = None,
+        offsets: Mapping[tuple[str, int], int] | None = None,
         history: Iterable[dict[str, Any]] = (),
         rules: dict[str, dict[str, Any]] | None = None,
     ) -> None:
@@ -117,7 +116,7 @@ class StateStore:
                 db.executemany(
                     "INSERT OR REPLACE INTO offsets (topic, partition, next_offset)"
                     " VALUES (?, ?, ?)",
-                    [(topic, p, o) for p, o in offsets.items()],
+                    [(t, p, o) for (t, p), o in offsets.items()],
                 )
             rows = [(orjson.dumps(h),) for h in history]
             if rows:

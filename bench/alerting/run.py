@@ -11,10 +11,11 @@
    ``python -m alerting.evaluator`` (fetch, decode, evaluate, checkpoint): samples/s
    from its first to its last consumed batch, sampled from its /metrics.
 3. **latency**: a rule with ``for: 0``; one sample crossing the threshold produced to
-   ``kemi.metrics.raw`` -> calculator (Faust, pass-through) -> kemi.metrics -> evaluator
-   -> kemi.alerts -> notifier (group_wait 0) -> a signed webhook received by an aiohttp
-   receiver in this process; p50/p99 over N. Then the same without the calculator (the
-   sample produced to kemi.metrics), to show each stage's share.
+   ``kemi.metrics.raw`` -> evaluator (which reads the raw topic itself) -> kemi.alerts ->
+   notifier (group_wait 0) -> a signed webhook received by an aiohttp receiver in this
+   process; p50/p99 over N. Then the same for a derived metric (``lat2 = lat * 2``):
+   kemi.metrics.raw -> calculator (Faust) -> kemi.metrics -> evaluator -> ..., to show
+   the calculator's share. The calculator runs in both, as on a stack.
 
 Starts its own broker (Tansu) and etcd on free loopback ports and stops them.
 """
@@ -41,7 +42,7 @@ from demo.receiver import RecordingReceiver
 from kemi_stats.codec import decode_batch, encode_batch
 from kemi_stats.kafka import make_producer
 from kemi_stats.model import Sample, SampleBatch, Source
-from kemi_stats.registry.models import Receiver, Rule
+from kemi_stats.registry.models import Derived, Receiver, Rule
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import Settings
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
@@ -194,14 +195,17 @@ async def bench_process(servers: Servers, n_batches: int) -> dict[str, float]:
         stop_pid(proc.pid)
 
 
-async def bench_latency(servers: Servers, n: int, via_calculator: bool) -> dict[str, float]:
+async def bench_latency(servers: Servers, n: int, derived: bool) -> dict[str, float]:
     ensure_topics(servers.broker.address, ALL_TOPICS)
     prefix = f"/bench-lat-{uuid.uuid4().hex[:6]}/"
     receiver = await RecordingReceiver(secret=BENCH_SECRET).start()
     with Registry(servers.etcd.address, prefix, keyring=throwaway_keyring(servers.tmp)) as reg:
         reg.put("receiver", "bench", Receiver(url=receiver.url, secret=BENCH_SECRET))
+        if derived:
+            reg.put("derived", "lat2", Derived(expr="lat * 2"))
         reg.put("rule", "lat", Rule.model_validate(
-            {"metric": "lat", "condition": {"op": ">", "threshold": 0.5}, "receivers": ["bench"]}
+            {"metric": "lat2" if derived else "lat", "condition": {"op": ">", "threshold": 0.5},
+             "receivers": ["bench"]}
         ))  # fmt: skip
     tag = uuid.uuid4().hex[:6]
     env = service_env(servers, prefix, servers.tmp / "lat-data", group_wait="0",
@@ -210,10 +214,8 @@ async def bench_latency(servers: Servers, n: int, via_calculator: bool) -> dict[
         KEMI_CALCULATOR_APP_ID=f"c-{tag}", KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK="false"
     )
     procs = []
-    modules = ["alerting.evaluator", "alerting.notifier"] + (
-        ["calculator"] if via_calculator else []
-    )
-    topic = "kemi.metrics.raw" if via_calculator else "kemi.metrics"
+    modules = ["alerting.evaluator", "alerting.notifier", "calculator"]
+    topic = "kemi.metrics.raw"
     for module in modules:
         e = dict(env, KEMI_HTTP_PORT=str(free_port()))
         procs.append(spawn([sys.executable, "-m", module], servers.tmp / f"{module}.log", env=e))
@@ -278,11 +280,11 @@ async def amain(args: argparse.Namespace) -> None:
                       f"{p['seconds']:.2f} | {p['rate']:,.0f} | fetch+decode+evaluate+checkpoint |")  # fmt: skip
             if args.webhooks:
                 print()
-                for via, start in (
-                    (True, "kemi.metrics.raw -> calculator"),
-                    (False, "kemi.metrics"),
+                for derived, start in (
+                    (False, "raw metric: kemi.metrics.raw"),
+                    (True, "derived metric: kemi.metrics.raw -> calculator -> kemi.metrics"),
                 ):
-                    lat = await bench_latency(servers, args.webhooks, via)
+                    lat = await bench_latency(servers, args.webhooks, derived)
                     print(f"latency {start} -> evaluator -> notifier -> signed webhook "
                           f"(for: 0, group_wait 0), n={lat['n']}: "
                           f"p50 {lat['p50'] * 1000:.1f} ms, p99 {lat['p99'] * 1000:.1f} ms, "

@@ -15,7 +15,12 @@ from tests.integration.alerting_support import Alerts, Samples, service_env_for
 @pytest.fixture
 def topics(kafka) -> dict[str, str]:  # type: ignore[no-untyped-def]
     tag = uuid.uuid4().hex[:8]
-    names = {"metrics": f"t.metrics.{tag}", "alerts": f"t.alerts.{tag}", "dead": f"t.dead.{tag}"}
+    names = {
+        "raw": f"t.raw.{tag}",
+        "metrics": f"t.metrics.{tag}",
+        "alerts": f"t.alerts.{tag}",
+        "dead": f"t.dead.{tag}",
+    }
     ensure_topics(kafka.address, tuple(TopicSpec(n, 3) for n in names.values()))
     return names
 
@@ -40,6 +45,7 @@ def alerting_env(settings: Settings, topics: dict[str, str]) -> dict[str, str]:
     """Both alerting services' environment: the test's topics and groups, fast timers."""
     return service_env_for(
         settings,
+        raw_topic=topics["raw"],
         metrics_topic=topics["metrics"],
         alerts_topic=topics["alerts"],
         dead_topic=topics["dead"],

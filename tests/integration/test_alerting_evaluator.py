@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from kemi_stats.cli.main import cli
 from kemi_stats.registry.models import Rule
 from kemi_stats.registry.store import Registry
+from kemi_stats.settings import Settings
 from tests.integration.alerting_support import (
     CPU_RULE,
     MIN,
@@ -28,6 +29,7 @@ from tests.integration.alerting_support import (
     running,
     wait_ready,
 )
+from tests.integration.test_forwarder_support import http_get as http_text
 from tests.servers import ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -126,6 +128,45 @@ async def test_restart_keeps_pending_time_and_does_not_refire(
         assert alerts.statuses(r) == ["pending", "firing", "resolved"]
     finally:
         proc.stop()
+
+
+async def test_raw_and_derived_samples_both_feed_rules_and_resume_after_a_restart(
+    registry: Registry, settings: Settings, topics: dict[str, str], alerting_env: dict[str, str],
+    samples: Samples, alerts: Alerts, tmp_path: Path,
+) -> None:  # fmt: skip
+    """Raw samples come straight from the raw topic, derived ones from the calculator's;
+    the offsets of both are saved, so a restart re-reads neither."""
+    registry.create("rule", "cpu-high", Rule.model_validate(CPU_RULE))
+    raw = Samples(settings, topics["raw"])
+    await raw.producer.start()
+    proc = ServiceProcess("alerting.evaluator", alerting_env, tmp_path / "ev1.log").start()
+    t0 = int(time.time() * 1000) - 20 * MIN
+    tag = uuid.uuid4().hex[:6]
+    polled, derived = f"host:raw-{tag}", f"host:derived-{tag}"
+    try:
+        await wait_ready(proc, rules=1)
+        assert f"{topics['raw']} partitions [0, 1, 2]" in http_text(proc.url + "/healthz")
+        for i in range(3):
+            await raw.send(polled, t0 + i * MIN, cpu_usage_pct=95)
+            await samples.send(derived, t0 + i * MIN, cpu_usage_pct=95)
+        assert await alerts.wait(lambda ev: [e.status for e in ev].count("firing") == 2)
+        await asyncio.sleep(0.8)  # a checkpoint has happened
+        proc.stop()
+
+        proc = ServiceProcess("alerting.evaluator", alerting_env, tmp_path / "ev2.log").start()
+        await wait_ready(proc, rules=1)
+        await asyncio.sleep(1.0)
+        assert alerts.statuses(polled) == alerts.statuses(derived) == ["pending", "firing"]
+        for i in range(3, 5):
+            await raw.send(polled, t0 + i * MIN, cpu_usage_pct=50)
+            await samples.send(derived, t0 + i * MIN, cpu_usage_pct=50)
+        assert await alerts.wait(lambda ev: [e.status for e in ev].count("resolved") == 2)
+        assert alerts.statuses(polled) == alerts.statuses(derived) == [
+            "pending", "firing", "resolved",
+        ]  # fmt: skip
+    finally:
+        proc.stop()
+        await raw.producer.stop()
 
 
 async def test_rule_changes_apply_live_and_removal_resolves(

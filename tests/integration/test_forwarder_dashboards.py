@@ -101,7 +101,7 @@ async def _seed(vm: RunningServer, resource: str) -> None:
         BatchEncoder("").encode(b, out, stats)
     writer = TsdbWriter(Settings(tsdb_url=f"http://{vm.address}"), ForwarderSettings())
     try:
-        await writer.write(out, stats.points, Origin("seed", {}))
+        await writer.write(out, stats.points, Origin({}, "seed"))
     finally:
         writer.close()
     _get(f"http://{vm.address}/internal/force_flush")

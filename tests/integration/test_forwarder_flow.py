@@ -17,7 +17,13 @@ from kemi_stats.codec import encode_batch
 from kemi_stats.kafka import make_producer
 from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
 from kemi_stats.settings import Settings
-from tests.integration.test_forwarder_support import metric_value, produce, start_forwarder
+from kemi_stats.topics import TopicSpec, ensure_topics
+from tests.integration.test_forwarder_support import (
+    http_get,
+    metric_value,
+    produce,
+    start_forwarder,
+)
 from tests.servers import RunningServer, ServiceProcess
 
 pytestmark = pytest.mark.integration
@@ -109,3 +115,38 @@ async def test_malformed_record_is_skipped_counted_and_logged(
     assert metric_value(fw.url, "kemi_forwarder_malformed_records_total") == 1
     assert f"partition {bad.partition} offset {bad.offset}" in fw.log_tail()
     assert "skipped malformed record" in fw.log_tail()
+
+
+async def test_raw_and_derived_samples_both_reach_the_tsdb(
+    settings: Settings, kafka: RunningServer, victoria: RunningServer, tmp_path: Path
+) -> None:
+    """The forwarder reads the raw topic itself: raw samples need no calculator to be stored."""
+    tag = uuid.uuid4().hex[:8]
+    raw, derived = f"test.raw.{tag}", f"test.derived.{tag}"
+    ensure_topics(kafka.address, (TopicSpec(raw, 3), TopicSpec(derived, 3)))
+    proc = start_forwarder(settings, victoria.address, derived, tmp_path, raw_topic=raw)
+    try:
+        assert f"{raw} partitions [0, 1, 2], {derived} partitions [0, 1, 2]" in http_get(
+            proc.url + "/healthz"
+        )
+        now = int(time.time() * 1000)
+        rid = f"net:sw-{tag}"
+        await produce(
+            settings, raw, [SampleBatch(rid, now, Source.SNMP, [Sample(f"in_{tag}", 7.0)])]
+        )
+        await produce(
+            settings, derived, [SampleBatch(rid, now, Source.CALC, [Sample(f"bps_{tag}", 8.0)])]
+        )
+        deadline = time.monotonic() + 10
+        got: dict[str, list[dict[str, object]]] = {}
+        while time.monotonic() < deadline:
+            got = {
+                m: await asyncio.to_thread(_query, victoria, m) for m in (f"in_{tag}", f"bps_{tag}")
+            }
+            if all(got.values()):
+                break
+            await asyncio.sleep(0.1)
+        assert [s["points"][-1][1] for s in got[f"in_{tag}"]] == [7.0]  # type: ignore[index]
+        assert [s["points"][-1][1] for s in got[f"bps_{tag}"]] == [8.0]  # type: ignore[index]
+    finally:
+        proc.stop()

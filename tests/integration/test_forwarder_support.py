@@ -19,14 +19,16 @@ from tests.servers import ServiceProcess, service_env
 
 
 def start_forwarder(
-    settings: Settings, vm_address: str, topic: str, tmp: Path, **extra: str
+    settings: Settings, vm_address: str, topic: str, tmp: Path, raw_topic: str = "", **extra: str
 ) -> ServiceProcess:
-    """The forwarder as a real process on ``topic`` with its own group, once partitions are held."""
+    """The forwarder as a real process on ``topic`` (and ``raw_topic``, if any) with its own
+    group, once partitions are held."""
     env = service_env(
         kafka_bootstrap=settings.kafka_bootstrap,
         kafka_session_timeout_ms="6000",
         tsdb_url=f"http://{vm_address}",
         forwarder_topic=topic,
+        forwarder_raw_topic=raw_topic,
         forwarder_group_id=f"fw-{topic}",
         **extra,
     )

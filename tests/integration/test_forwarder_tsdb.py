@@ -19,7 +19,7 @@ from tests.servers import RunningServer
 
 pytestmark = pytest.mark.integration
 
-ORIGIN = Origin("test", {0: (0, 0)})
+ORIGIN = Origin({("test", 0): (0, 0)})
 
 
 def _lines(batches: list[SampleBatch]) -> tuple[list[str], int]:

@@ -74,7 +74,7 @@ def test_state_survives_a_restart_through_the_store(tmp_path: Path) -> None:
     e.set_rules({"cpu-high": CPU})
     e.process(batch(1000, 95))  # pending since 1000
     upserts, deletes, _, changed = e.drain()
-    store.checkpoint(upserts=upserts, deletes=deletes, topic="m", offsets={0: 7},
+    store.checkpoint(upserts=upserts, deletes=deletes, offsets={("m", 0): 7, ("r", 0): 9},
                      history=[{"x": 1}], rules=e.rule_docs() if changed else None)  # fmt: skip
     store.close()
 
@@ -83,6 +83,7 @@ def test_state_survives_a_restart_through_the_store(tmp_path: Path) -> None:
     e2.set_rules({"cpu-high": CPU})
     assert e2.restore(store.load_series(), store.rule_docs()) == []
     assert store.offsets("m") == {0: 7}
+    assert store.offsets("r") == {0: 9}
     events = e2.process(batch(3000, 95))
     assert [ev.status for ev in events] == ["firing"], "pending time was kept"
 

@@ -18,7 +18,7 @@ from forwarder.writer import (
 )
 from kemi_stats.settings import Settings
 
-ORIGIN = Origin("kemi.metrics", {0: (10, 20)})
+ORIGIN = Origin({("kemi.metrics", 0): (10, 20)})
 
 
 def _writer() -> TsdbWriter:
