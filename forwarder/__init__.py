@@ -1,4 +1,4 @@
-"""The Metric Forwarder: ``kemi.metrics`` -> line protocol -> the time-series database.
+"""The Metric Forwarder: ``kemi.metrics.raw`` + ``kemi.metrics`` -> line protocol -> the TSDB.
 
 ``python -m forwarder`` (``kemi-stats run forwarder``, part of ``kemi-stats up``)
 consumes SampleBatches, writes them with influxdb-client to VictoriaMetrics

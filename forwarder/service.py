@@ -38,6 +38,7 @@ from forwarder.visibility import VisibilityFlusher
 from forwarder.writer import Origin, TsdbWriter
 from kemi_stats.codec import decode_batch
 from kemi_stats.consumer import ConsumerLoop
+from kemi_stats.consumer.first_read import start_new_topic_at_end
 from kemi_stats.errors import CodecError
 from kemi_stats.kafka import make_consumer
 from kemi_stats.runtime import ServiceRuntime
@@ -131,6 +132,7 @@ class Forwarder:
             commit_interval=self.fwd.commit_interval,
             busy=lambda: self.chunks.inflight >= self.fwd.max_inflight,
             settle=self._settle,
+            assigned=self._assigned,
         )
         await loop.start()
         lag_task = asyncio.create_task(self._lag_loop())
@@ -248,6 +250,14 @@ class Forwarder:
             self._ends.pop(tp, None)
             with contextlib.suppress(KeyError, ValueError):
                 m.LAG_RECORDS.remove(tp.topic, str(tp.partition))
+
+    async def _assigned(self, assigned: set[TopicPartition]) -> None:
+        """A group upgraded from reading raw samples through ``kemi.metrics`` starts the raw
+        topic at its end (:mod:`kemi_stats.consumer.first_read`)."""
+        if self.loop is not None and self.fwd.raw_topic:
+            await start_new_topic_at_end(
+                self.loop.consumer, assigned, self.fwd.raw_topic, self.fwd.topic, self.fwd.group_id
+            )
 
     async def _drain(self) -> None:
         self._dispatch()

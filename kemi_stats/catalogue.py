@@ -36,7 +36,7 @@ SERVICES: dict[str, ServiceSpec] = {
             "alert-evaluator", "alerting.evaluator", 9104, "threshold rules -> alert events"
         ),
         ServiceSpec("notifier", "alerting.notifier", 9105, "alert events -> signed webhooks"),
-        ServiceSpec("forwarder", "forwarder", 9106, "kemi.metrics -> time-series DB"),
+        ServiceSpec("forwarder", "forwarder", 9106, "samples (raw + derived) -> time-series DB"),
         ServiceSpec("console", "console", 9107, "web console: alerts, targets, explorer"),
     )
 }

@@ -1,4 +1,4 @@
-"""The alert evaluator: kemi.metrics -> per-series rule state -> kemi.alerts transitions."""
+"""The alert evaluator: kemi.metrics.raw + kemi.metrics -> per-series rule state -> kemi.alerts."""
 
 from __future__ import annotations
 

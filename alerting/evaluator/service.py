@@ -38,6 +38,7 @@ from alerting.silences import SilenceSet
 from alerting.topics import ensure_alerting_topics
 from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch, encode_alert
 from kemi_stats.consumer import RebalanceListener
+from kemi_stats.consumer.first_read import start_new_topic_at_end
 from kemi_stats.consumer.lag import LagClock
 from kemi_stats.consumer.loop import oldest_timestamp
 from kemi_stats.durations import format_duration
@@ -56,8 +57,9 @@ NAME = "alert-evaluator"
 #: default HTTP port (/healthz, /metrics); KEMI_HTTP_PORT overrides it
 PORT = 9104
 MAX_RECORDS = 2000
-#: a topic's slots: partition p of the n-th sample topic is slot ``n << SLOT_BITS | p``
-SLOT_BITS = 16
+#: the first slot of the derived topic: its partition p is slot ``DERIVED_SLOTS | p``, a raw
+#: topic's partition p is slot p
+DERIVED_SLOTS = 1 << 16
 #: how often expired silences past their retention are looked for (seconds)
 SWEEP_INTERVAL = 60.0
 #: seconds a stopping evaluator waits for its last transitions' acks (see _final_checkpoint)
@@ -85,7 +87,7 @@ class EvaluatorService:
         self.producer: AIOKafkaProducer | None = None
         #: the sample topics, raw first, and the first slot of each
         self.topics = self.asettings.sample_topics
-        self._base = {t: i << SLOT_BITS for i, t in enumerate(self.topics)}
+        self._base = {t: 0 if t == self.asettings.raw_topic else DERIVED_SLOTS for t in self.topics}
         #: next offset to read per partition held
         self.positions: dict[TopicPartition, int] = {}
         #: the partitions held, and their slots
@@ -144,6 +146,12 @@ class EvaluatorService:
             await self._send(events)
             saved = {t: self.store.offsets(t) for t in self.topics}
             assert self.consumer is not None
+            if self.asettings.raw_topic and not saved.get(self.asettings.raw_topic):
+                # a group upgraded from raw samples through kemi.metrics: the raw topic's end
+                await start_new_topic_at_end(
+                    self.consumer, mine, self.asettings.raw_topic, self.asettings.metrics_topic,
+                    self.asettings.evaluator_group,
+                )  # fmt: skip
             for tp in mine:
                 offset = saved[tp.topic].get(tp.partition)
                 if self.slot(tp) in fresh and offset is not None:
@@ -295,7 +303,12 @@ class EvaluatorService:
         """Run until cancelled (SIGTERM): a last checkpoint is written on the way out."""
         s, a = self.settings, self.asettings
         await ensure_alerting_topics(s, a)
-        self.view = await LiveView.open(s, ["rule", "silence", "receiver"])
+        self.view = await LiveView.open(s, ["rule", "silence", "receiver", "derived"])
+        # states saved before raw samples were read from their own topic: a derived
+        # metric's series moves to its derived slot (partition p of kemi.metrics, as before)
+        moved = self.store.use_slots(set(self.view.get("derived")), DERIVED_SLOTS)
+        if moved is not None:
+            log.info("saved states keyed by slot: %d derived series moved to theirs", moved)
         self.view.subscribe_on(asyncio.get_running_loop(), self._on_change)
         self.engine.history.extend(alert_from_json(h) for h in self.store.history(a.history_size))
         runtime.add_check(

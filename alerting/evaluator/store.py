@@ -34,7 +34,12 @@ CREATE TABLE IF NOT EXISTS offsets (
 );
 CREATE TABLE IF NOT EXISTS rules (name TEXT PRIMARY KEY, doc BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY AUTOINCREMENT, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+#: ``series.partition`` holds a slot (raw partition p: p, derived partition p: 65536 + p)
+#: rather than the partition of the one sample topic the evaluator read before
+_SLOTS = "slots"
 
 
 @dataclass(slots=True)
@@ -58,6 +63,34 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+
+    def use_slots(self, derived: set[str], derived_base: int) -> int | None:
+        """Key a store saved before slots by slot, once: the series of a ``derived`` metric
+        move to ``derived_base + partition``, the others (raw metrics) keep their partition.
+
+        Returns how many moved, or None when the store was keyed by slot already (or new).
+        """
+        db = self._db
+        if db.execute(
+            "SELECT 1 FROM meta WHERE name = 'layout' AND value = ?", (_SLOTS,)
+        ).fetchone():
+            return None
+        db.execute("BEGIN")
+        try:
+            rows = db.execute("SELECT rule, skey, partition, data FROM series").fetchall()
+            moved = [
+                (partition + derived_base, rule, skey)
+                for rule, skey, partition, data in rows
+                if partition < derived_base
+                and orjson.loads(data)["labels"].get("metric") in derived
+            ]
+            db.executemany("UPDATE series SET partition = ? WHERE rule = ? AND skey = ?", moved)
+            db.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('layout', ?)", (_SLOTS,))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return len(moved) if rows else None
 
     def close(self) -> None:
         self._db.close()

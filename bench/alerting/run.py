@@ -166,7 +166,7 @@ async def bench_process(servers: Servers, n_batches: int) -> dict[str, float]:
     await producer.flush()
     await producer.stop()
     port = free_port()
-    env = service_env(servers, prefix, servers.tmp / "eval-data", metrics_topic=topic,
+    env = service_env(servers, prefix, servers.tmp / "eval-data", metrics_topic=topic, raw_topic="",
                       alerts_topic="bench.alerts", evaluator_group="bench-eval")  # fmt: skip
     env["KEMI_HTTP_PORT"] = str(port)
     url = f"http://127.0.0.1:{port}"
@@ -208,7 +208,7 @@ async def bench_latency(servers: Servers, n: int, derived: bool) -> dict[str, fl
              "receivers": ["bench"]}
         ))  # fmt: skip
     tag = uuid.uuid4().hex[:6]
-    env = service_env(servers, prefix, servers.tmp / "lat-data", group_wait="0",
+    env = service_env(servers, prefix, servers.tmp / f"lat-data-{tag}", group_wait="0",
                       evaluator_group=f"e-{tag}", notifier_group=f"n-{tag}")  # fmt: skip
     env.update(
         KEMI_CALCULATOR_APP_ID=f"c-{tag}", KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK="false"
@@ -228,8 +228,13 @@ async def bench_latency(servers: Servers, n: int, derived: bool) -> dict[str, fl
     try:
         # warm-up until the pipeline answers end to end
         for i in range(200):
-            await send_sample(producer, topic, f"warm:{i}")
-            if await receiver.wait_for(lambda rs: len(rs) > 0, 0.5):
+            await send_sample(producer, topic, f"warm:{tag}:{i}")
+            if await receiver.wait_for(
+                lambda rs: any(
+                    a["resource"].startswith(f"warm:{tag}:") for x in rs for a in x.json["alerts"]
+                ),
+                0.5,
+            ):
                 break
         await asyncio.sleep(1.0)
         base = len(receiver.requests)

@@ -186,7 +186,7 @@ def main() -> None:
             env = {**os.environ, "KEMI_KAFKA_BOOTSTRAP": broker.address,
                    "KEMI_ETCD_ENDPOINT": etcd.address, "KEMI_ETCD_PREFIX": prefix,
                    "KEMI_TSDB_URL": f"http://{vm.address}", "KEMI_LOG_LEVEL": "WARNING",
-                   "KEMI_DATA_DIR": str(tmp / "data"), "KEMI_ALERTING_METRICS_TOPIC": topic,
+                   "KEMI_DATA_DIR": str(tmp / "data"), "KEMI_ALERTING_METRICS_TOPIC": topic, "KEMI_ALERTING_RAW_TOPIC": "",
                    "KEMI_ALERTING_ALERTS_TOPIC": "bench.console.alerts"}  # fmt: skip
             eval_port = free_port()
             evaluator = spawn([sys.executable, "-m", "alerting.evaluator"], tmp / "evaluator.log",

@@ -115,7 +115,7 @@ def main() -> int:
         env.update(
             KEMI_KAFKA_BOOTSTRAP=broker.address, KEMI_KAFKA_SESSION_TIMEOUT_MS="6000",
             KEMI_TSDB_URL=f"http://{vm_cmd.address}",
-            KEMI_FORWARDER_TOPIC=TOPIC, KEMI_FORWARDER_GROUP_ID="bench", KEMI_LOG_LEVEL="WARNING",
+            KEMI_FORWARDER_TOPIC=TOPIC, KEMI_FORWARDER_RAW_TOPIC="", KEMI_FORWARDER_GROUP_ID="bench", KEMI_LOG_LEVEL="WARNING",
             KEMI_FORWARDER_BACKOFF_MAX="2",
         )  # fmt: skip
         if args.shape_memory_mb is not None:

@@ -63,6 +63,7 @@ class ConsumerLoop:
         commit_interval: float = 1.0,
         busy: Callable[[], bool] | None = None,
         settle: PartitionsHook = _nothing,
+        assigned: PartitionsHook = _nothing,
         commit_timeout: float = 5.0,
     ) -> None:
         self.consumer = consumer
@@ -72,6 +73,7 @@ class ConsumerLoop:
         self.commit_interval = commit_interval
         self._busy = busy
         self._settle = settle
+        self._on_assigned = assigned
         self._commit_timeout = commit_timeout
         self._progress = asyncio.Event()
         self._commit_lock = asyncio.Lock()
@@ -176,6 +178,7 @@ class ConsumerLoop:
 
     async def _assigned(self, partitions: set[TopicPartition]) -> None:
         log.info("group %s: assigned %s", self.group, _names(partitions))
+        await self._on_assigned(partitions)
 
     async def stop(self, drain: Callable[[], Awaitable[None]] | None = None) -> None:
         """Let the service finish (``drain``), commit what is done, leave the group."""

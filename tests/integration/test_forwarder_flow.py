@@ -150,3 +150,42 @@ async def test_raw_and_derived_samples_both_reach_the_tsdb(
         assert [s["points"][-1][1] for s in got[f"bps_{tag}"]] == [8.0]  # type: ignore[index]
     finally:
         proc.stop()
+
+
+async def test_a_group_upgraded_from_derived_only_starts_the_raw_topic_at_its_end(
+    settings: Settings, kafka: RunningServer, victoria: RunningServer, tmp_path: Path
+) -> None:
+    """A forwarder group that read raw samples through kemi.metrics (before the calculator
+    stopped passing them on) does not replay the raw topic's history into the TSDB."""
+    tag = uuid.uuid4().hex[:8]
+    raw, derived = f"test.raw.{tag}", f"test.derived.{tag}"
+    ensure_topics(kafka.address, (TopicSpec(raw, 3), TopicSpec(derived, 3)))
+    rid, now = f"host:up-{tag}", int(time.time() * 1000)
+    before = SampleBatch(rid, now - 60_000, Source.PUSH, [Sample(f"old_{tag}", 1.0)])
+    await produce(settings, raw, [before])
+    await produce(settings, derived, [before])
+    # the earlier version's forwarder read it through kemi.metrics, and committed
+    earlier = make_consumer(settings, derived, group_id=f"fw-{derived}")
+    await earlier.start()
+    try:
+        while not await earlier.getmany(timeout_ms=500):
+            pass
+        await earlier.commit()
+    finally:
+        await earlier.stop()
+
+    proc = start_forwarder(settings, victoria.address, derived, tmp_path, raw_topic=raw)
+    try:
+        await produce(
+            settings, raw, [SampleBatch(rid, now, Source.PUSH, [Sample(f"new_{tag}", 2.0)])]
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not await asyncio.to_thread(
+            _query, victoria, f"new_{tag}"
+        ):
+            await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(_query, victoria, f"new_{tag}")
+        assert await asyncio.to_thread(_query, victoria, f"old_{tag}") == []
+        assert f"first read of {raw}" in proc.log_tail()
+    finally:
+        proc.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alerting.evaluator.engine import Engine
-from alerting.evaluator.store import StateStore
+from alerting.evaluator.store import SeriesRow, StateStore
 from alerting.silences import SilenceSet
 from kemi_stats.model import Sample, SampleBatch, Source
 from kemi_stats.registry.models import Rule, Silence
@@ -110,3 +110,21 @@ def test_no_data_and_ttl_on_tick() -> None:
     )
     e.tick(20_000)
     assert [k[0] for k in e.series] == ["quiet"], "ok series without no-data expire"
+
+
+def test_a_store_from_before_slots_moves_derived_series_to_their_slots(tmp_path: Path) -> None:
+    """States saved when raw and derived samples both came from kemi.metrics partition p:
+    a derived metric's series goes to slot 65536 + p, a raw one stays at p (raw partition p)."""
+    store = StateStore(tmp_path / "s.sqlite")
+    store.checkpoint(upserts=[
+        SeriesRow("bps-high", "a", 3, {"labels": {"metric": "if_in_bps"}}),
+        SeriesRow("cpu-high", "b", 3, {"labels": {"metric": "cpu_usage_pct"}}),
+    ])  # fmt: skip
+    store.close()
+
+    store = StateStore(tmp_path / "s.sqlite")
+    assert store.use_slots({"if_in_bps"}, 65536) == 1
+    assert [r.rule for r in store.load_series([65536 + 3])] == ["bps-high"]
+    assert [r.rule for r in store.load_series([3])] == ["cpu-high"]
+    assert store.use_slots({"if_in_bps"}, 65536) is None, "once"
+    assert StateStore(tmp_path / "new.sqlite").use_slots({"if_in_bps"}, 65536) is None
