@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from kemi_stats.cli.main import cli
 from kemi_stats.codec import encode_batch
-from kemi_stats.kafka import make_producer
+from kemi_stats.kafka import make_consumer, make_producer
 from kemi_stats.model import MetricKind, Sample, SampleBatch, Source
 from kemi_stats.settings import Settings
 from kemi_stats.topics import TopicSpec, ensure_topics
