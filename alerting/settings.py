@@ -49,6 +49,9 @@ class AlertingSettings(BaseSettings):
     max_in_flight: int = Field(default=10000, ge=1)
     #: how long the broker may hold a fetch when there is nothing new (ms): bounds alert latency
     fetch_max_wait_ms: int = Field(default=50, ge=0, le=5000)
+    #: while the evaluator keeps up, at most one fetch per this interval (ms): fewer,
+    #: larger fetches cost the broker less; adds at most this much to alert latency
+    fetch_interval_ms: int = Field(default=50, ge=0, le=5000)
     #: expired silences are removed from the registry this long after they ended (seconds)
     silence_retention: float = Field(default=7 * 86400.0, ge=0)
     #: where ``kemi-stats alerts`` finds the evaluator's HTTP API

@@ -133,6 +133,7 @@ class Forwarder:
             busy=lambda: self.chunks.inflight >= self.fwd.max_inflight,
             settle=self._settle,
             assigned=self._assigned,
+            fetch_interval=self.fwd.fetch_interval_ms / 1000,
         )
         await loop.start()
         lag_task = asyncio.create_task(self._lag_loop())

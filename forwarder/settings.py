@@ -57,6 +57,9 @@ class ForwarderSettings(BaseSettings):
     #: (see forwarder.visibility); 0 turns it off
     visibility_flush: float = Field(default=1.0, ge=0)
     max_poll_records: int = Field(default=5000, ge=1)
+    #: while the forwarder keeps up, at most one fetch per this interval (ms): fewer,
+    #: larger fetches cost the broker less
+    fetch_interval_ms: int = Field(default=100, ge=0, le=60_000)
     #: memory for the record shapes of the fast path (forwarder.shapes); 0: off
     shape_memory_mb: int = Field(default=64, ge=0, le=65_536)
     #: alert transitions, written as the ALERTS series (forwarder.alert_series)

@@ -40,7 +40,7 @@ from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch, encod
 from kemi_stats.consumer import RebalanceListener
 from kemi_stats.consumer.first_read import start_new_topic_at_end
 from kemi_stats.consumer.lag import LagClock
-from kemi_stats.consumer.loop import oldest_timestamp
+from kemi_stats.consumer.loop import Pace, oldest_timestamp
 from kemi_stats.durations import format_duration
 from kemi_stats.errors import CodecError, KemiError, NotFoundError
 from kemi_stats.kafka import make_consumer, make_producer
@@ -94,6 +94,7 @@ class EvaluatorService:
         self.held: set[TopicPartition] = set()
         self.owned: set[int] = set()
         self.lag = LagClock(self.asettings.evaluator_group, ",".join(self.topics))
+        self._pace = Pace(self.asettings.fetch_interval_ms / 1000)
         self.caught_up = False
         self._lock = asyncio.Lock()
         self._config_dirty = asyncio.Event()
@@ -234,9 +235,11 @@ class EvaluatorService:
     async def _step(self) -> None:
         """Fetch and evaluate one chunk, run timers when due, checkpoint when due."""
         assert self.consumer is not None
+        await self._pace.wait()
         records = await self.consumer.getmany(
             timeout_ms=int(min(self.asettings.evaluation_tick, 0.2) * 1000), max_records=MAX_RECORDS
         )
+        self._pace.fetched(records, MAX_RECORDS)
         self.lag.fetched(oldest_timestamp(records))
         async with self._lock:
             events: list[AlertEvent] = []

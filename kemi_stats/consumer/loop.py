@@ -65,7 +65,10 @@ class ConsumerLoop:
         settle: PartitionsHook = _nothing,
         assigned: PartitionsHook = _nothing,
         commit_timeout: float = 5.0,
+        fetch_interval: float = 0.0,
     ) -> None:
+        """``fetch_interval``: after a fetch that was not full, the next one waits until this
+        many seconds have passed since it began (see :class:`Pace`)."""
         self.consumer = consumer
         self.topics = topics
         self.group = group
@@ -74,6 +77,7 @@ class ConsumerLoop:
         self._busy = busy
         self._settle = settle
         self._on_assigned = assigned
+        self._pace = Pace(fetch_interval)
         self._commit_timeout = commit_timeout
         self._progress = asyncio.Event()
         self._commit_lock = asyncio.Lock()
@@ -138,7 +142,9 @@ class ConsumerLoop:
             if self._paused:
                 consumer.resume(*consumer.assignment())
                 self._paused = False
+            await self._pace.wait()
             records = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+            self._pace.fetched(records, max_records)
             self.lag.fetched(oldest_timestamp(records))
         generation = self.tracker.generation
         self._fetched = {tp: generation(tp) for tp in records}
@@ -191,6 +197,37 @@ class ConsumerLoop:
             log.exception("group %s: final commit failed", self.group)
         finally:
             await self.consumer.stop()
+
+
+class Pace:
+    """At most one fetch per ``interval`` seconds while the consumer keeps up.
+
+    A broker answers a fetch at once when it has anything new, so a consumer that keeps
+    up with a steady stream fetches as fast as its loop goes, a few records each time.
+    The broker's cost is mostly per fetch (the local one's grows with what it holds:
+    ``bench/RESULTS.md``), and ``fetch.min.bytes`` is not honoured by every broker, so
+    the wait is ours: after a fetch that was not full, the next one begins ``interval``
+    after it. A full fetch (a backlog) is followed at once.
+    """
+
+    __slots__ = ("_full", "_interval", "_started")
+
+    def __init__(self, interval: float) -> None:
+        self._interval = interval
+        self._started = 0.0
+        self._full = True
+
+    async def wait(self) -> None:
+        """Sleep until the next fetch may begin; note that it begins."""
+        if self._interval > 0 and not self._full:
+            delay = self._started + self._interval - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        self._started = time.monotonic()
+
+    def fetched(self, records: Records, max_records: int | None) -> None:
+        """The fetch returned ``records``; full when it reached ``max_records``."""
+        self._full = max_records is not None and sum(map(len, records.values())) >= max_records
 
 
 def oldest_timestamp(records: Records) -> int | None:

@@ -125,3 +125,17 @@ async def test_lag_is_the_age_of_the_oldest_record_fetched_until_a_fetch_comes_b
     assert 30.0 <= _lag("g") < 32.0  # records wait 30 s for this group
     await loop.fetch()  # nothing more: caught up
     assert _lag("g") == 0.0
+
+
+async def test_a_consumer_that_keeps_up_fetches_once_per_interval_and_a_backlog_at_once() -> None:
+    consumer = FakeConsumer({TP0})
+    loop = ConsumerLoop(consumer, ["t"], group="g", fetch_interval=0.5)  # type: ignore[arg-type]
+    started = time.monotonic()
+    consumer.ready[TP0] = [_Record(0)]
+    await loop.fetch(max_records=2)  # not full: the next fetch waits for the interval
+    consumer.ready[TP0] = [_Record(1), _Record(2)]
+    await loop.fetch(max_records=2)  # full: a backlog, followed at once
+    assert 0.5 <= time.monotonic() - started < 0.9
+    consumer.ready[TP0] = [_Record(3)]
+    await loop.fetch(max_records=2)
+    assert time.monotonic() - started < 0.9
