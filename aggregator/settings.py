@@ -75,7 +75,10 @@ class AggregatorSettings(BaseSettings):
     stall_after: Seconds = 5.0
     #: idempotent producer: ``auto`` uses it when the broker supports it
     idempotence: Literal["auto", "on", "off"] = "auto"
-    linger_ms: int = Field(default=5, ge=0)
+    #: how long a record may wait for others of its partition before its batch is sent:
+    #: every reader's cost (and the local broker's most) goes by batches, not records, and
+    #: a push is answered only once its batch is acked, so this much is added to it
+    linger_ms: int = Field(default=50, ge=0)
     #: how long remote_write metadata marks a family as a counter, per token
     metadata_ttl: Seconds = 3600.0
     #: remote_write series whose meaning is remembered per token (by their encoded labels)

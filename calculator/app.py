@@ -47,6 +47,7 @@ def create_app(settings: Settings, calc: CalculatorSettings) -> faust.App:
         logging_config=None,
     )
     app.fetch_max_wait_ms = calc.fetch_max_wait_ms
+    app.fetch_interval_ms = calc.fetch_interval_ms
     return app
 
 

@@ -61,5 +61,8 @@ class CalculatorSettings(BaseSettings):
     #: longest a fetch of the raw topic waits for data (Faust's fixed 1,500 ms otherwise;
     #: a broker may hold a fetch that long on a quiet stream: latency up to this much)
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=5000)
+    #: while the calculator keeps up, it takes records from its fetcher at most once per
+    #: this interval (ms): fewer, larger fetches cost the broker less; 0: at once
+    fetch_interval_ms: int = Field(default=100, ge=0, le=5000)
     #: seconds between offset commits (at-least-once: a crash repeats at most this much)
     commit_interval: float = Field(default=2.0, gt=0)

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -225,7 +225,7 @@ class Pace:
                 await asyncio.sleep(delay)
         self._started = time.monotonic()
 
-    def fetched(self, records: Records, max_records: int | None) -> None:
+    def fetched(self, records: Mapping[Any, list[Any]], max_records: int | None) -> None:
         """The fetch returned ``records``; full when it reached ``max_records``."""
         self._full = max_records is not None and sum(map(len, records.values())) >= max_records
 
