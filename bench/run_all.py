@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ORDER = [
     "codec", "poller", "scrape", "aggregator", "lineprotocol", "remote_write", "calculator", "alerting",
-    "forwarder", "console", "cli", "memory", "pipeline",
+    "forwarder", "console", "cli", "memory", "broker", "pipeline",
 ]  # fmt: skip
 
 
