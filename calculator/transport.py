@@ -9,7 +9,9 @@ transport with two changes: the worker consumer's wait is the app's
 while it keeps up, it takes records from its fetcher at most once per
 ``fetch_interval_ms`` (``KEMI_CALCULATOR_FETCH_INTERVAL_MS``): a partition with records
 waiting is not fetched again, so fewer, larger fetches reach the broker
-(:class:`kemi_stats.consumer.loop.Pace`).
+(:class:`kemi_stats.consumer.loop.Pace`). Faust sets no record limit on a fetch, so none
+counts as full and the interval holds during a backlog too: each partition then still
+gives up to one buffered fetch (1 MiB) per interval, far more than the worker processes.
 """
 
 from __future__ import annotations

@@ -37,8 +37,7 @@ from forwarder.shapes import Shapes
 from forwarder.visibility import VisibilityFlusher
 from forwarder.writer import Origin, TsdbWriter
 from kemi_stats.codec import decode_batch
-from kemi_stats.consumer import ConsumerLoop
-from kemi_stats.consumer.first_read import start_new_topic_at_end
+from kemi_stats.consumer import ConsumerLoop, first_read
 from kemi_stats.errors import CodecError
 from kemi_stats.kafka import make_consumer
 from kemi_stats.runtime import ServiceRuntime
@@ -256,9 +255,8 @@ class Forwarder:
         """A group upgraded from reading raw samples through ``kemi.metrics`` starts the raw
         topic at its end (:mod:`kemi_stats.consumer.first_read`)."""
         if self.loop is not None and self.fwd.raw_topic:
-            await start_new_topic_at_end(
-                self.loop.consumer, assigned, self.fwd.raw_topic, self.fwd.topic, self.fwd.group_id
-            )
+            held = first_read.hold(self.loop.consumer, assigned, self.fwd.raw_topic)
+            await first_read.place(self.loop.consumer, held, self.fwd.topic, self.fwd.group_id)
 
     async def _drain(self) -> None:
         self._dispatch()

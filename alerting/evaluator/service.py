@@ -37,8 +37,7 @@ from alerting.settings import AlertingSettings
 from alerting.silences import SilenceSet
 from alerting.topics import ensure_alerting_topics
 from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch, encode_alert
-from kemi_stats.consumer import RebalanceListener
-from kemi_stats.consumer.first_read import start_new_topic_at_end
+from kemi_stats.consumer import RebalanceListener, first_read
 from kemi_stats.consumer.lag import LagClock
 from kemi_stats.consumer.loop import Pace, oldest_timestamp
 from kemi_stats.durations import format_duration
@@ -106,7 +105,8 @@ class EvaluatorService:
     # --- registry -------------------------------------------------------------------
 
     def _on_change(self, change: Change) -> None:
-        self._config_dirty.set()
+        if change.kind != "derived":  # derived names matter once, at start (use_slots)
+            self._config_dirty.set()
 
     def _reload_config(self) -> list[AlertEvent]:
         assert self.view is not None
@@ -140,6 +140,16 @@ class EvaluatorService:
         )
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        assert self.consumer is not None
+        raw = self.asettings.raw_topic
+        # nothing of a raw partition is read before its start is decided (first_read)
+        held = first_read.hold(self.consumer, assigned, raw) if raw else []
+        try:
+            await self._assigned(assigned, held)
+        finally:
+            self.consumer.resume(*held)
+
+    async def _assigned(self, assigned: set[TopicPartition], held: list[TopicPartition]) -> None:
         async with self._lock:
             mine = {tp for tp in assigned if tp.topic in self._base}
             fresh = {self.slot(tp) for tp in mine} - self.owned
@@ -147,12 +157,13 @@ class EvaluatorService:
             await self._send(events)
             saved = {t: self.store.offsets(t) for t in self.topics}
             assert self.consumer is not None
-            if self.asettings.raw_topic and not saved.get(self.asettings.raw_topic):
-                # a group upgraded from raw samples through kemi.metrics: the raw topic's end
-                await start_new_topic_at_end(
-                    self.consumer, mine, self.asettings.raw_topic, self.asettings.metrics_topic,
-                    self.asettings.evaluator_group,
-                )  # fmt: skip
+            # a raw partition with no saved offset: where the group starts it (an upgraded
+            # group: at its end), committed and noted for the next checkpoint
+            unsaved = [tp for tp in held if tp.partition not in saved.get(tp.topic, {})]
+            await first_read.place(
+                self.consumer, unsaved, self.asettings.metrics_topic,
+                self.asettings.evaluator_group, self.positions,
+            )  # fmt: skip
             for tp in mine:
                 offset = saved[tp.topic].get(tp.partition)
                 if self.slot(tp) in fresh and offset is not None:

@@ -189,3 +189,20 @@ async def test_a_group_upgraded_from_derived_only_starts_the_raw_topic_at_its_en
         assert f"first read of {raw}" in proc.log_tail()
     finally:
         proc.stop()
+
+    # the start was committed: written while the forwarder is away, a raw sample is read
+    # at the next start, not skipped by a second "first read"
+    await produce(
+        settings, raw, [SampleBatch(rid, now + 1000, Source.PUSH, [Sample(f"later_{tag}", 3.0)])]
+    )
+    proc = start_forwarder(settings, victoria.address, derived, tmp_path / "again", raw_topic=raw)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not await asyncio.to_thread(
+            _query, victoria, f"later_{tag}"
+        ):
+            await asyncio.sleep(0.1)
+        assert await asyncio.to_thread(_query, victoria, f"later_{tag}")
+        assert "first read of" not in proc.log_tail()
+    finally:
+        proc.stop()
