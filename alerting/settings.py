@@ -10,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kemi_stats.alertmanager import Links
-from kemi_stats.topics import ALERTS, ALERTS_DEAD, METRICS, METRICS_RAW
+from kemi_stats.topics import ALERTS, ALERTS_DEAD, METRICS, METRICS_RAW, sample_topics
 
 __all__ = ["AlertingSettings"]
 
@@ -66,7 +66,7 @@ class AlertingSettings(BaseSettings):
     @property
     def sample_topics(self) -> tuple[str, ...]:
         """The topics the evaluator reads samples from: raw first, then derived."""
-        return tuple(dict.fromkeys(t for t in (self.raw_topic, self.metrics_topic) if t))
+        return sample_topics(self.raw_topic, self.metrics_topic)
 
     def links(self, tsdb_url: str) -> Links:
         """What Alertmanager-format payloads link to."""

@@ -38,6 +38,7 @@ from forwarder.visibility import VisibilityFlusher
 from forwarder.writer import Origin, TsdbWriter
 from kemi_stats.codec import decode_batch
 from kemi_stats.consumer import ConsumerLoop, first_read
+from kemi_stats.consumer.held import describe_partitions
 from kemi_stats.errors import CodecError
 from kemi_stats.kafka import make_consumer
 from kemi_stats.runtime import ServiceRuntime
@@ -89,12 +90,8 @@ class Forwarder:
         """Health: the consumer is running; which partitions it holds."""
         if self.loop is None or not self.loop.running:
             return False, "consumer not started"
-        held = self.loop.assignment()
-        topics = ", ".join(
-            f"{t} partitions {sorted(tp.partition for tp in held if tp.topic == t)}"
-            for t in self.fwd.topics
-        )
-        return True, f"group {self.fwd.group_id}: {topics}"
+        held = describe_partitions(self.loop.assignment(), self.fwd.topics)
+        return True, f"group {self.fwd.group_id}: {held}"
 
     def tsdb_check(self) -> tuple[bool, str]:
         """Health: writes have not been failing for longer than ``unhealthy_after``."""

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kemi_stats.errors import ConfigError
 from kemi_stats.settings import Settings
-from kemi_stats.topics import ALERTS, METRICS, METRICS_RAW
+from kemi_stats.topics import ALERTS, METRICS, METRICS_RAW, sample_topics
 from kemi_stats.tsdb.mapping import default_measurement
 
 __all__ = ["TSDB_KINDS", "ForwarderSettings", "resolve_measurement"]
@@ -71,7 +71,7 @@ class ForwarderSettings(BaseSettings):
     @property
     def topics(self) -> tuple[str, ...]:
         """The sample topics the forwarder reads: raw first, then derived."""
-        return tuple(dict.fromkeys(t for t in (self.raw_topic, self.topic) if t))
+        return sample_topics(self.raw_topic, self.topic)
 
 
 def resolve_measurement(settings: Settings, fwd: ForwarderSettings) -> str:

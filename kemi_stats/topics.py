@@ -46,6 +46,7 @@ __all__ = [
     "list_topics",
     "list_topics_async",
     "renamed_specs",
+    "sample_topics",
 ]
 
 POLL_JOBS = "kemi.poll-jobs"
@@ -93,6 +94,11 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
 )  # fmt: skip
 
 _STANDARD: dict[str, TopicSpec] = {spec.name: spec for spec in ALL_TOPICS}
+
+
+def sample_topics(raw: str, derived: str) -> tuple[str, ...]:
+    """The sample topics a reader of every sample reads, raw first; ``""`` names none."""
+    return tuple(dict.fromkeys(t for t in (raw, derived) if t))
 
 
 def renamed_specs(names: Mapping[str, str], partitions: int | None = None) -> tuple[TopicSpec, ...]:

@@ -38,6 +38,7 @@ from alerting.silences import SilenceSet
 from alerting.topics import ensure_alerting_topics
 from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch, encode_alert
 from kemi_stats.consumer import RebalanceListener, first_read
+from kemi_stats.consumer.held import describe_partitions, partitions_by_topic
 from kemi_stats.consumer.lag import LagClock
 from kemi_stats.consumer.loop import Pace, oldest_timestamp
 from kemi_stats.durations import format_duration
@@ -89,9 +90,8 @@ class EvaluatorService:
         self._base = {t: 0 if t == self.asettings.raw_topic else DERIVED_SLOTS for t in self.topics}
         #: next offset to read per partition held
         self.positions: dict[TopicPartition, int] = {}
-        #: the partitions held, and their slots
+        #: the partitions held
         self.held: set[TopicPartition] = set()
-        self.owned: set[int] = set()
         self.lag = LagClock(self.asettings.evaluator_group, ",".join(self.topics))
         self._pace = Pace(self.asettings.fetch_interval_ms / 1000)
         self.caught_up = False
@@ -133,11 +133,7 @@ class EvaluatorService:
 
     def describe_held(self, held: set[TopicPartition] | None = None) -> str:
         """``kemi.metrics.raw partitions [0, 1], kemi.metrics partitions [0, 1]``."""
-        held = self.held if held is None else held
-        return ", ".join(
-            f"{t} partitions {sorted(tp.partition for tp in held if tp.topic == t)}"
-            for t in self.topics
-        )
+        return describe_partitions(self.held if held is None else held, self.topics)
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
         assert self.consumer is not None
@@ -152,7 +148,7 @@ class EvaluatorService:
     async def _assigned(self, assigned: set[TopicPartition], held: list[TopicPartition]) -> None:
         async with self._lock:
             mine = {tp for tp in assigned if tp.topic in self._base}
-            fresh = {self.slot(tp) for tp in mine} - self.owned
+            fresh = {self.slot(tp) for tp in mine - self.held}
             events = self.engine.restore(self.store.load_series(fresh), self.store.rule_docs())
             await self._send(events)
             saved = {t: self.store.offsets(t) for t in self.topics}
@@ -170,7 +166,6 @@ class EvaluatorService:
                     self.consumer.seek(tp, offset)
                     self.positions[tp] = offset
             self.held |= mine
-            self.owned |= {self.slot(tp) for tp in mine}
             m.SERIES.set(len(self.engine.series))
             log.info(
                 "assigned %s (%d states restored)",
@@ -189,7 +184,6 @@ class EvaluatorService:
             for tp in mine:
                 self.positions.pop(tp, None)
             self.held -= mine
-            self.owned -= slots
             log.info("revoked %s (%d states handed over)", self.describe_held(mine), dropped)
 
     # --- the loop -------------------------------------------------------------------
@@ -257,9 +251,9 @@ class EvaluatorService:
             fetched = 0
             engine = self.engine
             for tp, recs in records.items():
-                slot = self.slot(tp)
-                if slot not in self.owned:
+                if tp not in self.held:
                     continue  # revoked while this chunk was in flight
+                slot = self.slot(tp)
                 fetched += len(recs)
                 for rec in recs:
                     try:
@@ -378,10 +372,7 @@ class EvaluatorService:
             {
                 "alerts": alerts,
                 "now_ms": int(now * 1000),
-                "partitions": {
-                    t: sorted(tp.partition for tp in self.held if tp.topic == t)
-                    for t in self.topics
-                },
+                "partitions": partitions_by_topic(self.held, self.topics),
             }
         )
 
