@@ -9,7 +9,7 @@ from calculator.settings import PORT
 from kemi_stats.assignments import ASSIGNMENTS
 from kemi_stats.errors import KemiError
 from kemi_stats.registry.instances import InstanceRegistration, describe
-from kemi_stats.runtime import setup_logging
+from kemi_stats.runtime import arm_stop_deadline, setup_logging
 from kemi_stats.settings import Settings
 from kemi_stats.topics import ensure_topics
 
@@ -67,7 +67,14 @@ def main() -> int:
         print(f"calculator: {exc}", file=sys.stderr)
         return 1
     register_instance(app, settings)
-    worker = Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
+
+    class _Worker(Worker):
+        def _schedule_shutdown(self, signal: Any) -> None:
+            # SIGTERM and SIGINT both come here (mode's Worker): the stop is bounded
+            arm_stop_deadline(NAME, settings.stop_timeout)
+            super()._schedule_shutdown(signal)
+
+    worker = _Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False)
     try:
         worker.execute_from_commandline()
     finally:

@@ -33,6 +33,7 @@ import os
 import signal
 import ssl
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -52,7 +53,7 @@ from kemi_stats.errors import KemiError
 from kemi_stats.registry.instances import InstanceRegistration, describe, instance_id
 from kemi_stats.settings import Settings
 
-__all__ = ["HealthCheck", "ServiceRuntime", "setup_logging"]
+__all__ = ["HealthCheck", "ServiceRuntime", "arm_stop_deadline", "setup_logging"]
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +225,13 @@ class ServiceRuntime:
             loop = asyncio.get_running_loop()
             task = asyncio.current_task()
             assert task is not None
+
+            def stop() -> None:
+                arm_stop_deadline(self.name, self.settings.stop_timeout)
+                task.cancel()
+
             for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, task.cancel)
+                loop.add_signal_handler(sig, stop)
             await self.start_http()
             registration = None
             try:
@@ -248,6 +254,36 @@ class ServiceRuntime:
             print(f"{self.name}: {exc}", file=sys.stderr)
             return 1
         return 0
+
+
+_deadline_lock = threading.Lock()
+_deadline: threading.Timer | None = None
+
+
+def arm_stop_deadline(name: str, seconds: float) -> None:
+    """The process is stopping: it ends within ``seconds`` whatever its stop waits on.
+
+    A stop waits on its peers (the last writes to a TSDB, the last offset commit, leaving
+    the consumer group); when they are gone too (a killed ``kemi-stats up`` stops the
+    broker with the services) those waits could add up past what a supervisor allows.
+    Exiting then loses nothing: uncommitted work is read again by the partitions' next
+    owner. Called again (a second signal), the process exits at once.
+    """
+    global _deadline
+    with _deadline_lock:
+        if _deadline is not None:
+            _hard_exit(name, "a second stop signal")
+        _deadline = threading.Timer(
+            seconds, _hard_exit, (name, f"not stopped {seconds:g} s after the signal")
+        )
+        _deadline.daemon = True
+        _deadline.start()
+
+
+def _hard_exit(name: str, why: str) -> None:
+    log.warning("%s: exiting now (%s); unfinished work is read again by the next owner", name, why)
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def _metrics_registry() -> CollectorRegistry:

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # alive every third of it (etcd leases count whole seconds)
     registration_ttl: int = Field(15, ge=2, le=3600)
     log_level: str = "INFO"
+    # seconds a service takes at most to stop after SIGTERM or SIGINT; then it exits, and
+    # what it had not finished is read again by whoever takes its partitions (a second
+    # signal exits at once)
+    stop_timeout: float = Field(10.0, gt=0)
 
     @field_validator("etcd_prefix")
     @classmethod

@@ -1,0 +1,63 @@
+"""A service stops within KEMI_STOP_TIMEOUT of SIGTERM, even when its stop waits on a dead peer.
+
+A real process: the runtime's signal handling and its exit are what is under test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+_SERVICE = """
+import asyncio, sys
+from kemi_stats.runtime import ServiceRuntime
+from kemi_stats.settings import Settings
+
+async def main(runtime):
+    print("running", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        print("stopping", flush=True)
+        await asyncio.shield(asyncio.sleep(60))  # a last commit to a broker that is gone
+
+runtime = ServiceRuntime("stuck", Settings(http_port=0), 0, worker=1)
+sys.exit(runtime.run(main))
+"""
+
+
+def _start(tmp_path: Path, stop_timeout: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "KEMI_STOP_TIMEOUT": stop_timeout, "KEMI_DATA_DIR": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-c", _SERVICE], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "running"
+    return proc
+
+
+def test_a_stop_that_hangs_ends_at_the_stop_timeout(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "1.5")
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=20)
+    took = time.monotonic() - started
+    assert proc.returncode == 1
+    assert 1.4 < took < 6, took
+    assert "stuck: exiting now (not stopped 1.5 s after the signal)" in err
+
+
+def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
+    proc = _start(tmp_path, "60")
+    assert proc.stdout is not None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.stdout.readline().strip() == "stopping"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 1
+    assert time.monotonic() - started < 5
+    assert "stuck: exiting now (a second stop signal)" in err
