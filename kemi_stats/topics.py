@@ -39,6 +39,7 @@ __all__ = [
     "METRICS_GROUPS",
     "METRICS_RAW",
     "POLL_JOBS",
+    "SAMPLE_TOPICS",
     "Replication",
     "TopicSpec",
     "ensure_topics",
@@ -47,6 +48,7 @@ __all__ = [
     "list_topics_async",
     "renamed_specs",
     "sample_topics",
+    "with_partitions",
 ]
 
 POLL_JOBS = "kemi.poll-jobs"
@@ -84,7 +86,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(METRICS_RAW, 12, configs={"retention.ms": _WEEK_MS},
               description="raw SampleBatches from pollers and the aggregator (key: resource id)"),
     TopicSpec(METRICS, 12, configs={"retention.ms": _WEEK_MS},
-              description="raw plus derived SampleBatches from the calculator (key: resource id)"),
+              description="derived SampleBatches from the calculator (key: resource id)"),
     TopicSpec(METRICS_GROUPS, 12, configs={"retention.ms": "86400000"},
               description="derived inputs repartitioned by group key (key: group key)"),
     TopicSpec(ALERTS, 4, configs={"retention.ms": _WEEK_MS},
@@ -94,6 +96,16 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
 )  # fmt: skip
 
 _STANDARD: dict[str, TopicSpec] = {spec.name: spec for spec in ALL_TOPICS}
+
+#: the topics keyed by resource or group whose partitions the calculator's tables share
+SAMPLE_TOPICS = frozenset((METRICS_RAW, METRICS, METRICS_GROUPS))
+
+
+def with_partitions(names: frozenset[str], partitions: int) -> tuple[TopicSpec, ...]:
+    """Every standard topic, those in ``names`` with ``partitions`` partitions."""
+    return tuple(
+        replace(spec, partitions=partitions) if spec.name in names else spec for spec in ALL_TOPICS
+    )
 
 
 def sample_topics(raw: str, derived: str) -> tuple[str, ...]:

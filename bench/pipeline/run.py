@@ -1,7 +1,8 @@
 """Pipeline capacity: the highest push rate the whole local stack sustains, and who limits it.
 
     python bench/pipeline/run.py [--targets 300] [--interval 60] [--start-rate 40000]
-        [--step 60] [--hold 300] [--lag-limit 5] [--workers calculator=2] [--out FILE]
+        [--step 60] [--hold 300] [--lag-limit 5] [--workers calculator=2] [--partitions 4]
+        [--out FILE]
 
 1. ``kemi-stats up`` (every service, one process each, as a user runs it; its own data
    directory and free loopback ports, no demo), plus:
@@ -62,6 +63,7 @@ from kemi_stats.catalogue import SERVICES
 from kemi_stats.keyring import Keyring
 from kemi_stats.registry.builtin import load_builtin_profiles
 from kemi_stats.registry.store import Registry, parse_doc
+from kemi_stats.stack.launcher import LOCAL_PARTITIONS
 from kemi_stats.stack.process import spawn, stop_pid, wait_until
 from kemi_stats.stack.servers import free_port, http_ok
 from kemi_stats.stack.snmpsim import snmpsim_command, snmpsim_env, write_device_data
@@ -132,12 +134,13 @@ def kemi(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=240)  # fmt: skip
 
 
-def start_stack(tmp: Path, env: dict[str, str]) -> Stack:
+def start_stack(tmp: Path, env: dict[str, str], partitions: int) -> Stack:
     data = tmp / "stack"
     ports = {name: free_port() for name in SERVICES}
     kafka, etcd, etcd_peer, vm = free_port(), free_port(), free_port(), free_port()
     argv = ["up", "--data-dir", str(data), "--detach", "--kafka-port", str(kafka),
-            "--etcd-port", str(etcd), "--etcd-peer-port", str(etcd_peer), "--vm-port", str(vm)]  # fmt: skip
+            "--etcd-port", str(etcd), "--etcd-peer-port", str(etcd_peer), "--vm-port", str(vm),
+            "--partitions", str(partitions)]  # fmt: skip
     for name, port in ports.items():
         argv += ["--service-port", f"{name}={port}"]
     done = kemi(*argv, env=env)
@@ -420,7 +423,7 @@ class Bench:
         stack: Stack | None = None
         load: Load | None = None
         try:
-            stack = start_stack(run_dir, self.env)
+            stack = start_stack(run_dir, self.env, self.args.partitions)
             load = Load(stack.url("aggregator"), self.args.pushers, self.args.samples, run_dir)
             for spec in self.args.workers:
                 service, n = spec.split("=")
@@ -500,7 +503,7 @@ def report(args: argparse.Namespace, steps: list[Step], held: Step, capacity: fl
            limiter: str, lat: list[float]) -> None:  # fmt: skip
     machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
     workers = ", ".join(args.workers) or "one process per service"
-    print(f"machine: {machine}; {workers}; {args.targets} SNMP targets every {args.interval} s "
+    print(f"machine: {machine}; {workers}; sample topics of {args.partitions} partitions; {args.targets} SNMP targets every {args.interval} s "
           f"({args.interfaces} interfaces); pushes of {args.samples} samples per resource every "
           f"10 s, 50 resources per request, half line protocol, half JSON; {args.pushers} push "
           "clients; a fresh stack for every measurement\n")  # fmt: skip
@@ -533,7 +536,7 @@ def report(args: argparse.Namespace, steps: list[Step], held: Step, capacity: fl
         args.out.write_text(json.dumps({
             "capacity": total, "pushed": held.accepted, "polled": held.polled,
             "limiter": limiter, "steps": [s.__dict__ for s in steps], "hold": held.__dict__,
-            "latency": lat, "workers": args.workers,
+            "latency": lat, "workers": args.workers, "partitions": args.partitions,
         }, indent=1))  # fmt: skip
 
 
@@ -563,6 +566,8 @@ def main() -> int:
         metavar="SERVICE=N",
         help="run N processes of SERVICE (repeatable)",
     )
+    p.add_argument("--partitions", type=int, default=LOCAL_PARTITIONS,
+                   help="the sample topics' partitions (kemi-stats up --partitions)")  # fmt: skip
     p.add_argument("--out", type=Path, help="also write the results as JSON here")
     p.add_argument("--keep", action="store_true", help="keep the working directory and logs")
     return asyncio.run(amain(p.parse_args()))

@@ -15,7 +15,7 @@ import click
 from kemi_stats.cli.context import CliContext, fail, pass_ctx
 from kemi_stats.cli.output import output_option, print_document
 from kemi_stats.errors import KemiError, StackError
-from kemi_stats.stack.launcher import StackConfig, Supervisor, stop_in_order
+from kemi_stats.stack.launcher import LOCAL_PARTITIONS, StackConfig, Supervisor, stop_in_order
 from kemi_stats.stack.process import pid_alive, spawn, stop_pid, wait_until
 from kemi_stats.stack.servers import http_ok, port_open
 from kemi_stats.stack.state import ComponentState, StackState
@@ -88,6 +88,13 @@ def _port_option(flag: str, default: int, envvar: str) -> Callable[[F], F]:
     help="Override a service's HTTP port.",
 )
 @click.option("--services", "only", help="Comma-separated services to start (default: all).")
+@click.option(
+    "--partitions",
+    type=click.IntRange(1, 64),
+    default=LOCAL_PARTITIONS,
+    show_default=True,
+    help="Partitions of the sample topics: the most workers of a stage that share its work.",
+)
 @click.option("--supervise", is_flag=True, hidden=True)
 @click.option(
     "--no-live", is_flag=True, help="With --demo in the foreground: no live view, just logs."
@@ -96,7 +103,7 @@ def _port_option(flag: str, default: int, envvar: str) -> Callable[[F], F]:
 def up(
     obj: CliContext, data_dir: str | None, detach: bool, demo: bool, kafka_port: int, etcd_port: int,
     etcd_peer_port: int, vm_port: int, service_ports: tuple[str, ...], only: str | None,
-    supervise: bool, no_live: bool,
+    partitions: int, supervise: bool, no_live: bool,
 ) -> None:  # fmt: skip
     """Start the platform on loopback: broker, etcd, VictoriaMetrics and every service."""
     ports: dict[str, int] = {}
@@ -108,7 +115,7 @@ def up(
     config = StackConfig(
         data_dir=_data_dir(obj, data_dir), kafka_port=kafka_port, etcd_port=etcd_port,
         etcd_peer_port=etcd_peer_port, vm_port=vm_port, prefix=obj.settings.etcd_prefix,
-        service_ports=ports, only_services=only.split(",") if only else None,
+        service_ports=ports, only_services=only.split(",") if only else None, partitions=partitions,
     )  # fmt: skip
     if detach and not supervise:
         _up_detached(config, demo)
@@ -160,7 +167,8 @@ def _print_ready(config: StackConfig) -> None:
 def _up_detached(config: StackConfig, demo: bool) -> None:
     argv = [sys.executable, "-m", "kemi_stats.cli", "up", "--supervise", "--data-dir", str(config.data_dir),
             "--kafka-port", str(config.kafka_port), "--etcd-port", str(config.etcd_port),
-            "--etcd-peer-port", str(config.etcd_peer_port), "--vm-port", str(config.vm_port)]  # fmt: skip
+            "--etcd-peer-port", str(config.etcd_peer_port), "--vm-port", str(config.vm_port),
+            "--partitions", str(config.partitions)]  # fmt: skip
     for name, port in config.service_ports.items():
         argv += ["--service-port", f"{name}={port}"]
     if config.only_services is not None:

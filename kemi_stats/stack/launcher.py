@@ -32,13 +32,17 @@ from kemi_stats.stack.servers import (
     victoria_command,
 )
 from kemi_stats.stack.state import ComponentState, StackState
-from kemi_stats.topics import ensure_topics
+from kemi_stats.topics import SAMPLE_TOPICS, ensure_topics, with_partitions
 
 __all__ = ["StackConfig", "Supervisor"]
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[ComponentState, float], None]
+
+#: the local stack's sample topics' partitions: its broker's cost grows with the record
+#: batches its partitions hold (docs/local-stack.md), and one machine needs no more
+LOCAL_PARTITIONS = 4
 
 
 @dataclass
@@ -55,6 +59,9 @@ class StackConfig:
     service_ports: dict[str, int] = field(default_factory=dict)
     only_services: list[str] | None = None
     health_timeout: float = 60.0
+    #: partitions of the sample topics (raw, derived, groups): the most workers of a
+    #: stage that can share its work (docs/local-stack.md: why fewer than production's)
+    partitions: int = LOCAL_PARTITIONS
 
     @property
     def kafka(self) -> str:
@@ -96,6 +103,8 @@ class StackConfig:
             # the local broker reports wrong end offsets, so Faust would refuse its own
             # RocksDB state after a restart (docs/local-stack.md); real Kafka keeps the check
             "KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK": "false",
+            # its tables are co-partitioned with the sample topics this stack creates
+            "KEMI_CALCULATOR_PARTITIONS": str(self.partitions),
             # the console reads the evaluator's alerts and every service's health where
             # this stack runs them (their ports may not be the catalogue's)
             "KEMI_CONSOLE_EVALUATOR_URL": f"http://{self.host}:{self.service_port(SERVICES['alert-evaluator'])}",
@@ -285,7 +294,7 @@ class Supervisor:
             child = self.add_child(cmd.name, "server", cmd.argv, cmd.address, cmd.health_url)
             self._start(child)
             self._wait_healthy([child])
-        ensure_topics(cfg.kafka)
+        ensure_topics(cfg.kafka, with_partitions(SAMPLE_TOPICS, cfg.partitions))
         services = []
         for spec in cfg.services():
             port = cfg.service_port(spec)
