@@ -1,18 +1,18 @@
 """What the local broker (Tansu) costs for the sample topics' traffic, by layout, batch size
 and fetch pacing.
 
-    python bench/broker/run.py [--seconds 40] [--rate 2000]
+    python bench/broker/run.py [--seconds 120] [--rate 2000]
 
-One producer writes ``--rate`` records/s of 900 bytes (a 20-sample batch) to a
-12-partition "raw" topic, in bursts every 10 ms. Three consumer groups stand for the
+One producer writes ``--rate`` records/s of 900 bytes (a 20-sample batch) to a "raw"
+topic (12 partitions, as in production, or the local stack's 4), in bursts every 10 ms. Three consumer groups stand for the
 calculator, the alert evaluator and the forwarder:
 
 * **pass-through**: the calculator reads raw and writes each record again to "out"; the
   evaluator and the forwarder read "out" (the layout before raw samples were read directly);
 * **direct**: all three read raw (and an empty "out", as they read the derived topic).
 
-Each configuration runs on a fresh broker for ``--seconds``; the figure is the broker's
-CPU (cores). ``linger`` is the raw producer's (the aggregator's ``linger.ms``);
+Each configuration runs on a fresh broker for ``--seconds``; the figures are the broker's
+CPU (cores) over the run and over its last quarter (it grows as the broker fills). ``linger`` is the raw producer's (the aggregator's ``linger.ms``);
 ``pace`` is the least time between two fetches of one consumer while it keeps up
 (the forwarder's is twice the others').
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,19 +35,22 @@ from kemi_stats.stack.process import spawn, stop_pid, wait_until
 from kemi_stats.stack.servers import broker_command, free_port, port_open
 from kemi_stats.topics import TopicSpec, ensure_topics
 
-#: (layout, raw producer's linger ms, pace s)
+#: (layout, partitions, raw producer's linger ms, pace s)
 CONFIGS = [
-    ("pass-through", 5, 0.0),
-    ("direct", 5, 0.0),
-    ("direct", 5, 0.1),
-    ("pass-through", 5, 0.1),
-    ("direct", 50, 0.1),
+    ("pass-through", 12, 5, 0.0),
+    ("direct", 12, 5, 0.0),
+    ("direct", 12, 5, 0.1),
+    ("pass-through", 12, 5, 0.1),
+    ("direct", 12, 50, 0.1),
+    ("direct", 4, 50, 0.1),
 ]
 
 
-async def _traffic(address: str, layout: str, linger: int, pace: float, opts: object) -> None:
+async def _traffic(
+    address: str, layout: str, partitions: int, linger: int, pace: float, opts: object
+) -> None:
     settings = Settings(kafka_bootstrap=address)
-    ensure_topics(address, (TopicSpec("raw", 12), TopicSpec("out", 12)))
+    ensure_topics(address, (TopicSpec("raw", partitions), TopicSpec("out", partitions)))
     rate, seconds = int(opts.rate), float(opts.seconds)  # type: ignore[attr-defined]
     feeder = make_producer(settings, linger_ms=linger)
     again = make_producer(settings)
@@ -90,12 +94,18 @@ async def _traffic(address: str, layout: str, linger: int, pace: float, opts: ob
         await again.stop()
 
 
+def _mark(pid: int, marks: list[float]) -> None:
+    marks.append(cpu_seconds(pid))
+
+
 def main() -> int:
-    opts = bench_options(__doc__, seconds=40.0, rate=2000)
+    opts = bench_options(__doc__, seconds=120.0, rate=2000)
     print(f"{opts.rate} records/s of 900 bytes for {opts.seconds:.0f} s per configuration\n")
-    print("| layout | raw producer's linger (ms) | pace (ms) | broker (cores) |")
-    print("|---|---:|---:|---:|")
-    for layout, linger, pace in CONFIGS:
+    print(
+        "| layout | partitions | raw producer's linger (ms) | pace (ms) | broker (cores) | last quarter (cores) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for layout, partitions, linger, pace in CONFIGS:
         with tempfile.TemporaryDirectory(prefix="kemi-bench-broker-") as tmp:
             broker = broker_command(free_port())
             proc = spawn(broker.argv, Path(tmp) / "broker.log")
@@ -103,12 +113,19 @@ def main() -> int:
                 host, port = broker.address.rsplit(":", 1)
                 if not wait_until(lambda h=host, p=int(port): port_open(h, p), 20):
                     raise SystemExit(f"broker did not start; see {tmp}")
+                quarter = opts.seconds / 4
+                marks: list[float] = []
+                timer = threading.Timer(3 * quarter, _mark, (proc.pid, marks))
                 before = cpu_seconds(proc.pid)
-                asyncio.run(_traffic(broker.address, layout, linger, pace, opts))
-                cores = (cpu_seconds(proc.pid) - before) / opts.seconds
+                timer.start()
+                asyncio.run(_traffic(broker.address, layout, partitions, linger, pace, opts))
+                after = cpu_seconds(proc.pid)
+                cores = (after - before) / opts.seconds
+                last = (after - marks[0]) / quarter if marks else float("nan")
             finally:
                 stop_pid(proc.pid)
-        print(f"| {layout} | {linger} | {pace * 1000:.0f} | {cores:.2f} |", flush=True)
+        print(f"| {layout} | {partitions} | {linger} | {pace * 1000:.0f} | {cores:.2f} | {last:.2f} |",
+              flush=True)  # fmt: skip
     return 0
 
 
