@@ -251,9 +251,14 @@ class Forwarder:
     async def _assigned(self, assigned: set[TopicPartition]) -> None:
         """A group upgraded from reading raw samples through ``kemi.metrics`` starts the raw
         topic at its end (:mod:`kemi_stats.consumer.first_read`)."""
-        if self.loop is not None and self.fwd.raw_topic:
-            held = first_read.hold(self.loop.consumer, assigned, self.fwd.raw_topic)
-            await first_read.place(self.loop.consumer, held, self.fwd.topic, self.fwd.group_id)
+        loop = self.loop
+        if loop is not None and self.fwd.raw_topic:
+            held = first_read.hold(loop.consumer, assigned, self.fwd.raw_topic)
+            loop.held.update(held)  # a loop waking from busy must not resume them early
+            try:
+                await first_read.place(loop.consumer, held, self.fwd.topic, self.fwd.group_id)
+            finally:
+                loop.held.difference_update(held)
 
     async def _drain(self) -> None:
         self._dispatch()

@@ -83,6 +83,9 @@ class ConsumerLoop:
         self._commit_lock = asyncio.Lock()
         self._last_commit = time.monotonic()
         self._paused = False
+        #: partitions paused by the service until it resumes them (a first read deciding
+        #: where to start, :mod:`kemi_stats.consumer.first_read`): never resumed here
+        self.held: set[TopicPartition] = set()
         #: partition -> its generation when the last fetch returned records of it
         self._fetched: dict[TopicPartition, int] = {}
         self.running = False
@@ -140,7 +143,7 @@ class ConsumerLoop:
             records = await consumer.getmany(timeout_ms=0)
         else:
             if self._paused:
-                consumer.resume(*consumer.assignment())
+                consumer.resume(*(consumer.assignment() - self.held))
                 self._paused = False
             await self._pace.wait()
             records = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)

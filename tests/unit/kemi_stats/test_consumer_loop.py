@@ -139,3 +139,16 @@ async def test_a_consumer_that_keeps_up_fetches_once_per_interval_and_a_backlog_
     consumer.ready[TP0] = [_Record(3)]
     await loop.fetch(max_records=2)
     assert time.monotonic() - started < 0.9
+
+
+async def test_a_loop_done_being_busy_leaves_partitions_the_service_holds_paused() -> None:
+    consumer = FakeConsumer({TP0, TP1})
+    busy = [True]
+    loop = _loop(consumer, busy)
+    await loop.fetch()
+    assert consumer.paused == {TP0, TP1}
+    loop.held.add(TP1)  # a first read still deciding where TP1 starts
+    consumer.ready[TP1] = [_Record(3)]
+    busy[0] = False
+    assert await loop.fetch() == {}
+    assert consumer.paused == {TP1}
