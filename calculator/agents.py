@@ -40,7 +40,7 @@ from calculator.tables import group_table, resource_table
 from calculator.topics import groups_topic, raw_topic
 from kemi_stats.codec import (
     KAFKA_MAX_REQUEST_BYTES,
-    decode_batch,
+    decode_batch_reading,
     encode_batch_records,
 )
 from kemi_stats.consumer.lag import LagClock
@@ -125,7 +125,7 @@ async def _calculate(events: Sequence[EventT]) -> None:
     for event in events:
         raw: bytes = event.value
         try:
-            batch = decode_batch(raw)
+            batch, samples_in = decode_batch_reading(raw, processor.gauges_read, counters=True)
         except CodecError as exc:
             metrics.DECODE_ERRORS.labels(calc_settings.input_topic).inc()
             log.error("%s: record at offset %s skipped: %s", calc_settings.input_topic,
@@ -148,7 +148,7 @@ async def _calculate(events: Sequence[EventT]) -> None:
             sends.extend((_OUT, rid, value) for value in encode_batch_records(out))
         for c in res.contributions:
             bundles.setdefault(group_key(c.definition, c.group_labels), []).append(c)
-        _account(res, len(batch.samples))
+        _account(res, samples_in)
     for contributions in bundles.values():
         sends.extend((_GROUPS, key, value) for key, value in encode_contributions(contributions))
     # every state is written before any await, so the clock timer never sees a stale window

@@ -80,6 +80,14 @@ class BatchProcessor:
             m: (f"rate({m})", f"increase({m})", f"delta({m})") for m in definitions.counter_metrics
         }
         self._window_names = {d.name: d for d in definitions.window}
+        #: the gauges a batch is read for: any definition's input, and the uptime that
+        #: tells a reboot. Other gauges change nothing here, so they need not be decoded
+        #: (every counter is: its state is kept for a rate() to come, and its resets are
+        #: reported)
+        self.gauges_read: frozenset[str] = frozenset(
+            {UPTIME_METRIC}
+            | {i.metric for d in definitions.by_name.values() for i in d.expr.inputs}
+        )
 
     # --- the batch --------------------------------------------------------------------
 

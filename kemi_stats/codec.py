@@ -9,6 +9,7 @@ Readers accept any record whose ``schema_version`` is at most :data:`SCHEMA_VERS
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Container
 from typing import Any, TypeVar
 
 import orjson
@@ -28,6 +29,7 @@ __all__ = [
     "alert_to_json",
     "decode_alert",
     "decode_batch",
+    "decode_batch_reading",
     "decode_job",
     "decode_record",
     "encode_alert",
@@ -53,6 +55,7 @@ SOURCE_TO_PB = {
     Source.SCRAPE: pb.SCRAPE,
 }
 _SOURCE_FROM_PB = {v: k for k, v in SOURCE_TO_PB.items()}
+assert pb.GAUGE == 0  # _decode_batch tells a counter by its kind's truth
 _U64_MAX = (1 << 64) - 1
 
 
@@ -130,11 +133,34 @@ def encode_batch_records(batch: SampleBatch, max_bytes: int = MAX_RECORD_BYTES) 
 
 def decode_batch(data: bytes) -> SampleBatch:
     """Decode protobuf bytes into a :class:`SampleBatch`; raise CodecError if they are not one."""
+    return _decode_batch(data, None)[0]
+
+
+def decode_batch_reading(
+    data: bytes, metrics: Container[str], *, counters: bool = False
+) -> tuple[SampleBatch, int]:
+    """:func:`decode_batch` for a reader of some metrics: only the samples named in
+    ``metrics`` (and with ``counters``, every sample of a counter kind); and how many
+    samples the record held.
+
+    A reader that acts on a few metrics skips most samples of a record before they cost
+    a :class:`Sample` (the calculator and the alert evaluator: ``bench/RESULTS.md``,
+    pipeline).
+    """
+    return _decode_batch(data, metrics, counters)
+
+
+def _decode_batch(
+    data: bytes, metrics: Container[str] | None, counters: bool = False
+) -> tuple[SampleBatch, int]:
     msg = _parse(pb.SampleBatch(), data, "a", "resource_id")
     samples: list[Sample] = []
     add = samples.append
     kinds = _KIND_FROM_PB
-    for s in msg.samples:
+    held = msg.samples
+    for s in held:
+        if metrics is not None and s.metric not in metrics and not (counters and s.kind):
+            continue  # (a kind other than 0, GAUGE, is a counter's)
         which = s.WhichOneof("value")
         value: float | int = (
             s.real if which == "real" else s.unsigned if which == "unsigned" else s.signed
@@ -145,7 +171,7 @@ def decode_batch(data: bytes) -> SampleBatch:
         labels = s.labels
         # most samples have no labels: an empty map costs no copy (a third of the decode)
         add(Sample(s.metric, value, dict(labels) if labels else {}, kind))
-    return SampleBatch(
+    batch = SampleBatch(
         resource_id=msg.resource_id,
         time_ms=msg.time_ms,
         source=_SOURCE_FROM_PB.get(msg.source, Source.PUSH),
@@ -153,6 +179,7 @@ def decode_batch(data: bytes) -> SampleBatch:
         labels=dict(msg.labels) if msg.labels else {},
         config_revision=msg.config_revision,
     )
+    return batch, len(held)
 
 
 def encode_job(job: PollJob) -> bytes:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +165,11 @@ class Engine:
 
     def rule_docs(self) -> dict[str, dict[str, Any]]:
         return {n: r.rule.model_dump(mode="json", by_alias=True) for n, r in self.rules.items()}
+
+    @property
+    def metrics(self) -> Container[str]:
+        """The metrics some rule reads: a batch's other samples change nothing here."""
+        return self._by_metric.keys()
 
     # --- the hot path -------------------------------------------------------------
 

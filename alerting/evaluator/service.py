@@ -36,7 +36,7 @@ from alerting.evaluator.store import StateStore
 from alerting.settings import AlertingSettings
 from alerting.silences import SilenceSet
 from alerting.topics import ensure_alerting_topics
-from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch, encode_alert
+from kemi_stats.codec import alert_from_json, alert_to_json, decode_batch_reading, encode_alert
 from kemi_stats.consumer import RebalanceListener, first_read
 from kemi_stats.consumer.held import describe_partitions, partitions_by_topic
 from kemi_stats.consumer.lag import LagClock
@@ -255,9 +255,10 @@ class EvaluatorService:
                     continue  # revoked while this chunk was in flight
                 slot = self.slot(tp)
                 fetched += len(recs)
+                metrics = engine.metrics
                 for rec in recs:
                     try:
-                        batch = decode_batch(rec.value)
+                        batch, _ = decode_batch_reading(rec.value, metrics)
                     except CodecError as exc:
                         m.DECODE_ERRORS.inc()
                         log.warning("%s[%d]@%d: %s", tp.topic, tp.partition, rec.offset, exc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -284,3 +286,52 @@ def test_a_definition_whose_result_is_too_large_fails_per_sample_and_the_others_
     assert res.reasons == {("power", "math_error"): 1, ("shifted", "math_error"): 1}
     assert values(res, "total") == {(): 7_999_998.0}
     assert values(res, "power") == {} and values(res, "shifted") == {}
+
+
+_METRICS = [("ifHCInOctets", C64), ("memTotal", MetricKind.GAUGE), ("memFree", MetricKind.GAUGE),
+            ("temp", MetricKind.GAUGE), ("sysUpTime", MetricKind.GAUGE), ("noise", MetricKind.GAUGE),
+            ("other_counter", C32), ("chatter", MetricKind.GAUGE)]  # fmt: skip
+_samples = st.builds(
+    lambda m, v, lab: Sample(m[0], v, lab, m[1]),
+    st.sampled_from(_METRICS),
+    st.integers(min_value=0, max_value=10_000),
+    st.sampled_from([{}, {"ifName": "eth0"}, {"ifName": "eth1"}]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(_samples, max_size=12), min_size=1, max_size=5))
+def test_gauges_no_definition_reads_change_nothing_when_left_out(
+    takes: list[list[Sample]],
+) -> None:
+    p = processor(
+        bps=Derived(expr="rate(ifHCInOctets) * 8"),
+        used=Derived(expr="100 * (memTotal - memFree) / memTotal"),
+        warming=Derived(expr="delta(temp)"),
+        peak=Derived(expr="max(temp)", window=60),
+        site_free=Derived(expr="sum(memFree)", group_by=["site"]),
+    )
+    assert p.gauges_read == {"ifHCInOctets", "memTotal", "memFree", "temp", "sysUpTime"}
+    whole, read = ResourceState(), ResourceState()
+    for i, samples in enumerate(takes):
+        t = T0 + i * 10_000
+        full = batch(t, *samples, site="pangyo")
+        part = batch(t, *(s for s in samples if s.kind is not MetricKind.GAUGE
+                          or s.metric in p.gauges_read), site="pangyo")  # fmt: skip
+        a, b = run(p, whole, full), run(p, read, part)
+        # the same outputs and state; the order of label sets may differ (it never matters)
+        assert _canonical(a) == _canonical(b)
+        assert json.loads(whole.to_bytes()) == json.loads(read.to_bytes())
+
+
+def _canonical(res: Result) -> tuple[object, ...]:
+    derived = sorted(
+        (b.resource_id, b.time_ms, s.metric, sorted(s.labels.items()), s.value)
+        for b in res.derived
+        for s in b.samples
+    )
+    contributions = sorted(
+        (c.definition, sorted(c.group_labels.items()), sorted(c.series_labels.items()), c.value)
+        for c in res.contributions
+    )
+    return derived, contributions, res.reasons, res.steps

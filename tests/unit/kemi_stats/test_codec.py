@@ -12,6 +12,7 @@ from kemi_stats.codec import (
     batch_to_dict,
     decode_alert,
     decode_batch,
+    decode_batch_reading,
     decode_job,
     encode_alert,
     encode_batch,
@@ -113,3 +114,19 @@ def test_a_batch_over_the_record_limit_is_encoded_as_parts_of_one_resource_and_t
     }
     assert all(p.labels == {"site": "x"} for p in parts)
     assert [s for p in parts for s in p.samples] == samples
+
+
+@given(batches, st.sets(st.text(min_size=1, max_size=20), max_size=5), st.booleans())
+def test_a_reader_of_some_metrics_gets_those_in_order_and_with_counters_every_counter(
+    batch: SampleBatch, wanted: set[str], counters: bool
+) -> None:
+    wanted |= {s.metric for s in batch.samples[:1]}  # one name at least that is there
+    got, held = decode_batch_reading(encode_batch(batch), wanted, counters=counters)
+    assert held == len(batch.samples)
+    assert got.samples == [
+        s for s in batch.samples
+        if s.metric in wanted or (counters and s.kind is not MetricKind.GAUGE)
+    ]  # fmt: skip
+    assert (got.resource_id, got.time_ms, got.labels) == (
+        batch.resource_id, batch.time_ms, batch.labels,
+    )  # fmt: skip
