@@ -27,7 +27,7 @@ def create_app(settings: Settings, calc: CalculatorSettings) -> faust.App:
         **faust_options(settings),
         store="rocksdb://",
         datadir=str(settings.data_dir / "calculator"),
-        topic_partitions=calc.partitions,
+        topic_partitions=calc.table_partitions(settings),
         # the tables' changelog topics Faust creates keep as many copies as ours
         topic_replication_factor=settings.kafka_replication_factor,
         autodiscover=False,

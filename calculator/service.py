@@ -9,7 +9,7 @@ from calculator.settings import PORT
 from kemi_stats.assignments import ASSIGNMENTS
 from kemi_stats.errors import KemiError
 from kemi_stats.registry.instances import InstanceRegistration, describe
-from kemi_stats.runtime import arm_stop_deadline, setup_logging
+from kemi_stats.runtime import arm_stop_deadline, disarm_stop_deadline, setup_logging
 from kemi_stats.settings import Settings
 from kemi_stats.topics import ensure_topics
 
@@ -79,4 +79,5 @@ def main() -> int:
         worker.execute_from_commandline()
     finally:
         definitions.stop()
+        disarm_stop_deadline()
     return 0

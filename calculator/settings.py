@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kemi_stats import topics
+from kemi_stats.settings import Settings
 
 __all__ = ["PORT", "CalculatorSettings"]
 
@@ -26,8 +27,14 @@ class CalculatorSettings(BaseSettings):
     input_topic: str = topics.METRICS_RAW
     output_topic: str = topics.METRICS
     groups_topic: str = topics.METRICS_GROUPS
-    #: partitions of the input and groups topics (tables are co-partitioned with them)
-    partitions: int = Field(default=12, ge=1)
+    #: partitions of the input and groups topics (tables are co-partitioned with them);
+    #: unset: the platform's ``KEMI_SAMPLE_PARTITIONS``
+    partitions: int | None = Field(default=None, ge=1)
+
+    def table_partitions(self, settings: Settings) -> int:
+        """The partitions of the topics and tables: this setting's, or the platform's."""
+        return self.partitions if self.partitions is not None else settings.sample_partitions
+
     #: rates above this are dropped and counted, for every definition without its own max_rate
     max_rate: float | None = Field(default=None, gt=0)
     #: group aggregates of definitions without a window use buckets of this many seconds

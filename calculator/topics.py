@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from faust import TopicT
 
-from calculator.app import app, calc_settings
+from calculator.app import app, calc_settings, settings
 from kemi_stats.topics import METRICS, METRICS_GROUPS, METRICS_RAW, TopicSpec, renamed_specs
 
 __all__ = ["groups_topic", "raw_topic", "topic_specs"]
@@ -30,5 +30,5 @@ def topic_specs() -> tuple[TopicSpec, ...]:
             METRICS: calc_settings.output_topic,
             METRICS_GROUPS: calc_settings.groups_topic,
         },
-        partitions=calc_settings.partitions,
+        partitions=calc_settings.table_partitions(settings),
     )

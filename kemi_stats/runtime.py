@@ -27,6 +27,7 @@ While it runs, the process is registered in etcd under a lease with those pages'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
 import os
@@ -53,7 +54,13 @@ from kemi_stats.errors import KemiError
 from kemi_stats.registry.instances import InstanceRegistration, describe, instance_id
 from kemi_stats.settings import Settings
 
-__all__ = ["HealthCheck", "ServiceRuntime", "arm_stop_deadline", "setup_logging"]
+__all__ = [
+    "HealthCheck",
+    "ServiceRuntime",
+    "arm_stop_deadline",
+    "disarm_stop_deadline",
+    "setup_logging",
+]
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +260,8 @@ class ServiceRuntime:
         except KemiError as exc:
             print(f"{self.name}: {exc}", file=sys.stderr)
             return 1
+        finally:
+            disarm_stop_deadline()
         return 0
 
 
@@ -267,22 +276,36 @@ def arm_stop_deadline(name: str, seconds: float) -> None:
     the consumer group); when they are gone too (a killed ``kemi-stats up`` stops the
     broker with the services) those waits could add up past what a supervisor allows.
     Exiting then loses nothing: uncommitted work is read again by the partitions' next
-    owner. Called again (a second signal), the process exits at once.
+    owner. Armed once: a repeated signal (a process group signalled, then each process)
+    changes nothing.
     """
     global _deadline
     with _deadline_lock:
+        if _deadline is None:
+            _deadline = threading.Timer(
+                seconds, _hard_exit, (name, f"not stopped {seconds:g} s after the signal")
+            )
+            _deadline.daemon = True
+            _deadline.start()
+
+
+def disarm_stop_deadline() -> None:
+    """The stop is done: no exit is forced any more."""
+    global _deadline
+    with _deadline_lock:
         if _deadline is not None:
-            _hard_exit(name, "a second stop signal")
-        _deadline = threading.Timer(
-            seconds, _hard_exit, (name, f"not stopped {seconds:g} s after the signal")
-        )
-        _deadline.daemon = True
-        _deadline.start()
+            _deadline.cancel()
+            _deadline = None
 
 
 def _hard_exit(name: str, why: str) -> None:
-    log.warning("%s: exiting now (%s); unfinished work is read again by the next owner", name, why)
-    sys.stderr.flush()
+    # straight to the file descriptor: the logging handlers' locks may be held
+    line = (
+        f"{time.strftime('%Y-%m-%d %H:%M:%S')} WARNING {name} {__name__}: exiting now ({why}); "
+        "unfinished work is read again by the next owner\n"
+    )
+    with contextlib.suppress(OSError):
+        os.write(2, line.encode())
     os._exit(1)
 
 

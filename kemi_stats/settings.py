@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     kafka_replication_factor: int = Field(1, ge=1)
     # Replicas that must hold a record before the broker acks it (a topic config).
     kafka_min_insync_replicas: int = Field(1, ge=1)
+    # partitions the sample topics (kemi.metrics.raw, kemi.metrics, kemi.metrics.groups)
+    # get where a service creates them; the calculator's tables are co-partitioned with
+    # them (docs/capacity.md). The local stack sets 4 (docs/local-stack.md)
+    sample_partitions: int = Field(12, ge=1)
     # How every Kafka client connects (docs/security.md, Kafka): the TLS files are PEM
     # paths, empty for none (no CA file means the system's CAs).
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -74,9 +78,9 @@ class Settings(BaseSettings):
     registration_ttl: int = Field(15, ge=2, le=3600)
     log_level: str = "INFO"
     # seconds a service takes at most to stop after SIGTERM or SIGINT; then it exits, and
-    # what it had not finished is read again by whoever takes its partitions (a second
-    # signal exits at once)
-    stop_timeout: float = Field(10.0, gt=0)
+    # what it had not finished is read again by whoever takes its partitions. Above the
+    # longest single wait of a stop (10 s for the last writes), under Kubernetes' 30 s
+    stop_timeout: float = Field(25.0, gt=0)
 
     @field_validator("etcd_prefix")
     @classmethod

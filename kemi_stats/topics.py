@@ -39,7 +39,6 @@ __all__ = [
     "METRICS_GROUPS",
     "METRICS_RAW",
     "POLL_JOBS",
-    "SAMPLE_TOPICS",
     "Replication",
     "TopicSpec",
     "ensure_topics",
@@ -47,8 +46,8 @@ __all__ = [
     "list_topics",
     "list_topics_async",
     "renamed_specs",
+    "resolved",
     "sample_topics",
-    "with_partitions",
 ]
 
 POLL_JOBS = "kemi.poll-jobs"
@@ -76,6 +75,8 @@ class TopicSpec:
     partitions: int
     configs: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    #: a sample topic: created with the settings' ``sample_partitions``, not ``partitions``
+    sample: bool = False
 
 
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
@@ -83,11 +84,11 @@ _WEEK_MS = str(7 * 24 * 3600 * 1000)
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(POLL_JOBS, 12, configs={"retention.ms": "3600000"},
               description="one poll job per target per interval (key: target)"),
-    TopicSpec(METRICS_RAW, 12, configs={"retention.ms": _WEEK_MS},
+    TopicSpec(METRICS_RAW, 12, configs={"retention.ms": _WEEK_MS}, sample=True,
               description="raw SampleBatches from pollers and the aggregator (key: resource id)"),
-    TopicSpec(METRICS, 12, configs={"retention.ms": _WEEK_MS},
+    TopicSpec(METRICS, 12, configs={"retention.ms": _WEEK_MS}, sample=True,
               description="derived SampleBatches from the calculator (key: resource id)"),
-    TopicSpec(METRICS_GROUPS, 12, configs={"retention.ms": "86400000"},
+    TopicSpec(METRICS_GROUPS, 12, configs={"retention.ms": "86400000"}, sample=True,
               description="derived inputs repartitioned by group key (key: group key)"),
     TopicSpec(ALERTS, 4, configs={"retention.ms": _WEEK_MS},
               description="alert state transitions (key: alert fingerprint)"),
@@ -97,14 +98,14 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
 
 _STANDARD: dict[str, TopicSpec] = {spec.name: spec for spec in ALL_TOPICS}
 
-#: the topics keyed by resource or group whose partitions the calculator's tables share
-SAMPLE_TOPICS = frozenset((METRICS_RAW, METRICS, METRICS_GROUPS))
 
-
-def with_partitions(names: frozenset[str], partitions: int) -> tuple[TopicSpec, ...]:
-    """Every standard topic, those in ``names`` with ``partitions`` partitions."""
+def resolved(specs: tuple[TopicSpec, ...], settings: Settings) -> tuple[TopicSpec, ...]:
+    """``specs`` with the partitions they are created with: the sample topics' from
+    ``settings`` (``KEMI_SAMPLE_PARTITIONS``), so every service that creates one, at
+    any time (a broker that lost its topics), creates it alike."""
     return tuple(
-        replace(spec, partitions=partitions) if spec.name in names else spec for spec in ALL_TOPICS
+        replace(spec, partitions=settings.sample_partitions) if spec.sample else spec
+        for spec in specs
     )
 
 
@@ -118,7 +119,8 @@ def renamed_specs(names: Mapping[str, str], partitions: int | None = None) -> tu
 
     Services take their topic names from settings (tests give each run its own), and
     a renamed topic must still be created with the standard configs. ``partitions``
-    overrides the standard count, for services whose state is co-partitioned.
+    overrides the count (the sample topics' too), for services whose state is
+    co-partitioned.
     """
     specs = []
     for standard, actual in names.items():
@@ -133,6 +135,7 @@ def renamed_specs(names: Mapping[str, str], partitions: int | None = None) -> tu
                 name=actual,
                 partitions=spec.partitions if partitions is None else partitions,
                 configs=dict(spec.configs),
+                sample=spec.sample and partitions is None,
             )
         )
     return tuple(specs)
@@ -326,7 +329,7 @@ async def ensure_topics_async(
     admin = _admin(settings)
     await admin.start()
     try:
-        created = await _create_missing(admin, specs, wanted)
+        created = await _create_missing(admin, resolved(specs, settings), wanted)
         existing = [spec.name for spec in specs if spec.name not in created]
         if existing:
             await _check_replication(admin, existing, wanted.factor)

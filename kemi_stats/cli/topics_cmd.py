@@ -13,7 +13,7 @@ from kemi_stats.cli.output import output_option, print_records
 from kemi_stats.codec import record_to_json
 from kemi_stats.errors import CodecError, ConfigError
 from kemi_stats.kafka_security import connect_error, kafka_python_options
-from kemi_stats.topics import ALL_TOPICS, Replication, ensure_topics, list_topics
+from kemi_stats.topics import ALL_TOPICS, Replication, ensure_topics, list_topics, resolved
 
 __all__ = ["register"]
 
@@ -52,7 +52,7 @@ def topics_ensure(
             f"most the replication factor, {factor}"
         )
     created = ensure_topics(settings, replication=replication)
-    for spec in ALL_TOPICS:
+    for spec in resolved(ALL_TOPICS, settings):
         state = "created" if spec.name in created else f"exists (replication >= {factor})"
         click.echo(f"{spec.name:<22} {spec.partitions:>3} partitions  {state}")
     if created:

@@ -21,6 +21,7 @@ from kemi_stats.catalogue import SERVICES, ServiceSpec, available_services
 from kemi_stats.errors import StackError
 from kemi_stats.keyring import DEFAULT_FILE, Keyring
 from kemi_stats.registry.store import Registry
+from kemi_stats.settings import load_settings
 from kemi_stats.stack.process import pid_alive, process_start, spawn, stop_pids
 from kemi_stats.stack.self_targets import self_targets, sync_self_targets
 from kemi_stats.stack.servers import (
@@ -32,7 +33,7 @@ from kemi_stats.stack.servers import (
     victoria_command,
 )
 from kemi_stats.stack.state import ComponentState, StackState
-from kemi_stats.topics import SAMPLE_TOPICS, ensure_topics, with_partitions
+from kemi_stats.topics import ensure_topics
 
 __all__ = ["StackConfig", "Supervisor"]
 
@@ -100,11 +101,15 @@ class StackConfig:
             "KEMI_DATA_DIR": str(self.services_dir),
             # a group join on the local broker takes half the session timeout (docs/local-stack.md)
             "KEMI_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            # a service the supervisor stops is killed after its grace anyway; one whose
+            # supervisor was killed ends as soon, though its broker may be gone with it
+            "KEMI_STOP_TIMEOUT": str(SERVICE_GRACE),
             # the local broker reports wrong end offsets, so Faust would refuse its own
             # RocksDB state after a restart (docs/local-stack.md); real Kafka keeps the check
             "KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK": "false",
-            # its tables are co-partitioned with the sample topics this stack creates
-            "KEMI_CALCULATOR_PARTITIONS": str(self.partitions),
+            # every service creates a sample topic it finds missing (after a restart of
+            # the broker, which keeps topics in memory) with this stack's partitions
+            "KEMI_SAMPLE_PARTITIONS": str(self.partitions),
             # the console reads the evaluator's alerts and every service's health where
             # this stack runs them (their ports may not be the catalogue's)
             "KEMI_CONSOLE_EVALUATOR_URL": f"http://{self.host}:{self.service_port(SERVICES['alert-evaluator'])}",
@@ -294,7 +299,9 @@ class Supervisor:
             child = self.add_child(cmd.name, "server", cmd.argv, cmd.address, cmd.health_url)
             self._start(child)
             self._wait_healthy([child])
-        ensure_topics(cfg.kafka, with_partitions(SAMPLE_TOPICS, cfg.partitions))
+        ensure_topics(load_settings().model_copy(
+            update={"kafka_bootstrap": cfg.kafka, "sample_partitions": cfg.partitions}
+        ))  # fmt: skip
         services = []
         for spec in cfg.services():
             port = cfg.service_port(spec)
@@ -398,7 +405,9 @@ class Supervisor:
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 # seconds each tier gets between SIGTERM and SIGKILL; the stop is bounded by their sum + 15
-STOP_TIERS = (("demo", 5.0), ("service", 8.0), ("server", 5.0))
+#: seconds a service gets to stop before SIGKILL
+SERVICE_GRACE = 8.0
+STOP_TIERS = (("demo", 5.0), ("service", SERVICE_GRACE), ("server", 5.0))
 
 
 def stop_in_order(components: list[ComponentState]) -> list[ComponentState]:

@@ -15,7 +15,9 @@ from kemi_stats.topics import (
     ALERTS,
     ALL_TOPICS,
     METRICS,
+    METRICS_GROUPS,
     METRICS_RAW,
+    POLL_JOBS,
     Replication,
     TopicSpec,
     ensure_topics,
@@ -185,3 +187,22 @@ async def test_the_brokers_answers_are_read_from_aiokafka_responses() -> None:
             FakeClient([("t", 38, "Replication factor: 3 larger than available brokers: 1.")])
         ).create_topic(spec, 3, {})
     assert await _admin_with(FakeClient([])).min_insync(["a", "b"]) == {"a": "2"}
+
+
+def test_sample_topics_get_the_settings_partitions_wherever_they_are_created(
+    admin: FakeAdmin,
+) -> None:
+    # the local stack's 4: a service that finds a sample topic missing (its broker lost
+    # them) makes it as the stack did, co-partitioned with the calculator's tables
+    settings = Settings(kafka_bootstrap="kafka:9092", sample_partitions=4)
+    renamed = renamed_specs({METRICS_RAW: "test.raw", POLL_JOBS: "test.jobs"})
+    fixed = renamed_specs({METRICS: "test.derived"}, partitions=6)
+    ensure_topics(settings, (*renamed, *fixed), Replication(1, 1))
+    assert {name: n for name, n, _, _ in admin.created} == {
+        "test.raw": 4, "test.jobs": 12, "test.derived": 6,
+    }  # fmt: skip
+    ensure_topics(Settings(kafka_bootstrap="kafka:9092"), ALL_TOPICS, Replication(1, 1))
+    assert {name: n for name, n, _, _ in admin.created[3:]} == {
+        spec.name: (12 if spec.name in (METRICS_RAW, METRICS, METRICS_GROUPS) else spec.partitions)
+        for spec in ALL_TOPICS
+    }
