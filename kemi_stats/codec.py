@@ -145,7 +145,8 @@ def decode_batch_reading(
 
     A reader that acts on a few metrics skips most samples of a record before they cost
     a :class:`Sample` (the calculator and the alert evaluator: ``bench/RESULTS.md``,
-    pipeline).
+    pipeline). A skipped sample is not checked: one of a kind this reader does not know
+    fails the record only where it is read.
     """
     return _decode_batch(data, metrics, counters)
 
