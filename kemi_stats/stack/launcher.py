@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kemi_stats.catalogue import SERVICES, ServiceSpec, available_services
-from kemi_stats.errors import StackError
+from kemi_stats.errors import KemiError, StackError
 from kemi_stats.keyring import DEFAULT_FILE, Keyring
 from kemi_stats.registry.store import Registry
 from kemi_stats.settings import load_settings
@@ -299,9 +299,7 @@ class Supervisor:
             child = self.add_child(cmd.name, "server", cmd.argv, cmd.address, cmd.health_url)
             self._start(child)
             self._wait_healthy([child])
-        ensure_topics(load_settings().model_copy(
-            update={"kafka_bootstrap": cfg.kafka, "sample_partitions": cfg.partitions}
-        ))  # fmt: skip
+        self._ensure_topics()
         services = []
         for spec in cfg.services():
             port = cfg.service_port(spec)
@@ -341,6 +339,22 @@ class Supervisor:
             shutil.rmtree(services)
             log.info("local broker starts empty: reset service state in %s", services)
 
+    def _ensure_topics(self) -> None:
+        cfg = self.config
+        ensure_topics(load_settings().model_copy(
+            update={"kafka_bootstrap": cfg.kafka, "sample_partitions": cfg.partitions}
+        ))  # fmt: skip
+
+    def _broker_back(self) -> None:
+        """The broker restarted, empty (memory storage): its topics are made again at
+        once, before a producer's first send has the broker make one of its own kind."""
+        try:
+            self._ensure_topics()
+        except KemiError as exc:
+            log.warning("broker restarted: topics not made again (%s)", exc)
+        else:
+            log.info("broker restarted empty: topics made again")
+
     def start_extra(self, children: list[_Child]) -> None:
         """Start and wait for processes added after :meth:`start_all` (e.g. the demo's)."""
         for child in children:
@@ -357,6 +371,8 @@ class Supervisor:
                         child.state.status = "up"
                         child.backoff = 1.0
                         self.state.save()
+                        if child.state.name == "broker":
+                            self._broker_back()
                     continue
                 if child.state.status != "restarting":
                     child.state.status = "restarting"
