@@ -160,7 +160,8 @@ def _decode_batch(
     kinds = _KIND_FROM_PB
     held = msg.samples
     for s in held:
-        if metrics is not None and s.metric not in metrics and not (counters and s.kind):
+        metric = s.metric
+        if metrics is not None and metric not in metrics and not (counters and s.kind):
             continue  # (a kind other than 0, GAUGE, is a counter's)
         which = s.WhichOneof("value")
         value: float | int = (
@@ -168,10 +169,10 @@ def _decode_batch(
         )
         kind = kinds.get(s.kind)
         if kind is None:
-            raise CodecError(f"SampleBatch: sample {s.metric!r} has unknown kind {s.kind}")
+            raise CodecError(f"SampleBatch: sample {metric!r} has unknown kind {s.kind}")
         labels = s.labels
         # most samples have no labels: an empty map costs no copy (a third of the decode)
-        add(Sample(s.metric, value, dict(labels) if labels else {}, kind))
+        add(Sample(metric, value, dict(labels) if labels else {}, kind))
     batch = SampleBatch(
         resource_id=msg.resource_id,
         time_ms=msg.time_ms,

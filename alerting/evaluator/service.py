@@ -250,12 +250,12 @@ class EvaluatorService:
             events: list[AlertEvent] = []
             fetched = 0
             engine = self.engine
+            metrics = engine.metrics  # rules change between chunks only (under the lock)
             for tp, recs in records.items():
                 if tp not in self.held:
                     continue  # revoked while this chunk was in flight
                 slot = self.slot(tp)
                 fetched += len(recs)
-                metrics = engine.metrics
                 for rec in recs:
                     try:
                         batch, _ = decode_batch_reading(rec.value, metrics)

@@ -420,9 +420,9 @@ class Supervisor:
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
-# seconds each tier gets between SIGTERM and SIGKILL; the stop is bounded by their sum + 15
-#: seconds a service gets to stop before SIGKILL
+#: seconds a service gets to stop before SIGKILL (its KEMI_STOP_TIMEOUT on this stack)
 SERVICE_GRACE = 8.0
+# seconds each tier gets between SIGTERM and SIGKILL; the stop is bounded by their sum + 15
 STOP_TIERS = (("demo", 5.0), ("service", SERVICE_GRACE), ("server", 5.0))
 
 
