@@ -20,8 +20,6 @@ import socket
 import ssl
 from typing import Any
 
-from aiokafka.helpers import create_ssl_context
-
 from kemi_stats.settings import Settings
 
 __all__ = [
@@ -59,6 +57,10 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
     """
     if not uses_tls(settings):
         return None
+    # here, not at the top: a process that makes no aiokafka client (most CLI commands)
+    # does not load aiokafka
+    from aiokafka.helpers import create_ssl_context
+
     return create_ssl_context(
         cafile=settings.kafka_ssl_cafile or None,
         certfile=settings.kafka_ssl_certfile or None,

@@ -16,20 +16,17 @@ bootstrap address, whose security then comes from the environment like every ser
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
-
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kemi_stats.errors import BrokerError, ConfigError, TopicReplicationError
-from kemi_stats.kafka_security import aiokafka_options, connect_error
 from kemi_stats.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from kemi_stats.topic_admin import TopicAdmin
 
 __all__ = [
     "ALERTS",
@@ -39,6 +36,7 @@ __all__ = [
     "METRICS_GROUPS",
     "METRICS_RAW",
     "POLL_JOBS",
+    "ConfigsUnreadable",
     "Replication",
     "TopicSpec",
     "ensure_topics",
@@ -174,100 +172,16 @@ def _settings(kafka: str | Settings) -> Settings:
     return load_settings().model_copy(update={"kafka_bootstrap": kafka})
 
 
-class _Admin:
-    """The four admin calls :func:`ensure_topics` makes, over aiokafka's admin client.
-
-    aiokafka, which every service already holds for its consumers, rather than
-    kafka-python (7 MiB more in each service's memory, for calls made once at start).
-    Answers come back as plain data. Whatever the client raises (aiokafka raises more
-    than its ``KafkaError``: a timeout reaching the controller, a ``KeyError`` on a
-    refused login) becomes a :class:`BrokerError` naming the call.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.bootstrap = settings.kafka_bootstrap
-        self._client = AIOKafkaAdminClient(
-            bootstrap_servers=settings.kafka_bootstrap,
-            client_id="kemi-admin",
-            request_timeout_ms=10000,
-            **aiokafka_options(settings),
-        )
-
-    async def start(self) -> None:
-        try:
-            await self._client.start()
-        except Exception as exc:  # aiokafka: KafkaConnectionError, or a KeyError on a refused login
-            await self.close()
-            # connect_error makes a TLS handshake and a login of its own: not on the loop
-            reason = await asyncio.to_thread(connect_error, self.settings, exc)
-            raise BrokerError(reason) from exc
-
-    async def close(self) -> None:
-        with contextlib.suppress(Exception):
-            await self._client.close()
-
-    def _failed(self, what: str, exc: Exception) -> BrokerError:
-        return BrokerError(f"kafka {self.bootstrap}: {what}: {str(exc) or type(exc).__name__}")
-
-    async def list_topics(self) -> list[str]:
-        try:
-            return await self._client.list_topics()
-        except Exception as exc:
-            raise self._failed("list topics", exc) from exc
-
-    async def create_topic(self, spec: TopicSpec, factor: int, configs: dict[str, str]) -> bool:
-        """Create one topic; False when it existed already (another process made it first)."""
-        try:
-            response = await self._client.create_topics(
-                [NewTopic(spec.name, spec.partitions, factor, topic_configs=configs)]
-            )
-        except Exception as exc:
-            raise self._failed(f"create topic {spec.name}", exc) from exc
-        for _topic, code, *message in response.topic_errors:
-            if code == TopicAlreadyExistsError.errno:
-                return False
-            if code:
-                reason = (message[0] if message else None) or for_code(code).__name__
-                raise BrokerError(f"kafka {self.bootstrap}: create topic {spec.name}: {reason}")
-        return True
-
-    async def replicas(self, names: list[str]) -> dict[str, list[list[int]]]:
-        """Each topic's partitions' replica lists, as the broker's metadata reports them."""
-        try:
-            described = await self._client.describe_topics(names)
-        except Exception as exc:
-            raise self._failed("describe topics", exc) from exc
-        return {
-            topic["topic"]: [list(p.get("replicas") or ()) for p in topic.get("partitions") or ()]
-            for topic in described
-        }
-
-    async def min_insync(self, names: list[str]) -> dict[str, str]:
-        """Each topic's ``min.insync.replicas`` where the broker reports it.
-
-        Raises :class:`KafkaError` (or times out) on a broker without DescribeConfigs.
-        """
-        resources = [
-            ConfigResource(ConfigResourceType.TOPIC, name, {_MIN_INSYNC: None}) for name in names
-        ]
-        found: dict[str, str] = {}
-        for response in await self._client.describe_configs(resources):
-            for resource in response.to_object()["resources"]:
-                if resource.get("error_code"):
-                    log.warning("kafka %s: topic %s: configs not readable (%s); %s not checked",
-                                self.bootstrap, resource.get("resource_name"),
-                                resource.get("error_message") or for_code(resource["error_code"]).__name__,
-                                _MIN_INSYNC)  # fmt: skip
-                    continue
-                for entry in resource.get("config_entries") or ():
-                    if entry.get("config_names") == _MIN_INSYNC and entry.get("config_value"):
-                        found[resource["resource_name"]] = entry["config_value"]
-        return found
+class ConfigsUnreadable(BrokerError):
+    """The broker did not answer a request for topic configs (one without DescribeConfigs)."""
 
 
-def _admin(settings: Settings) -> _Admin:
-    return _Admin(settings)
+def _admin(settings: Settings) -> TopicAdmin:
+    # aiokafka's admin client comes with the first topic call: a process that never makes
+    # one (most CLI commands) does not hold its 60 modules
+    from kemi_stats.topic_admin import TopicAdmin
+
+    return TopicAdmin(settings)
 
 
 def _blocking(work: Coroutine[Any, Any, T]) -> T:
@@ -341,7 +255,7 @@ async def ensure_topics_async(
 
 
 async def _create_missing(
-    admin: _Admin, specs: tuple[TopicSpec, ...], wanted: Replication
+    admin: TopicAdmin, specs: tuple[TopicSpec, ...], wanted: Replication
 ) -> list[str]:
     existing = set(await admin.list_topics())
     created: list[str] = []
@@ -354,7 +268,7 @@ async def _create_missing(
     return created
 
 
-async def _check_replication(admin: _Admin, names: list[str], minimum: int) -> None:
+async def _check_replication(admin: TopicAdmin, names: list[str], minimum: int) -> None:
     for name, partitions in (await admin.replicas(names)).items():
         replicas = _replication(partitions)
         if replicas is None:
@@ -370,12 +284,15 @@ async def _check_replication(admin: _Admin, names: list[str], minimum: int) -> N
             )
 
 
-async def _check_min_insync(admin: _Admin, names: list[str], minimum: int) -> None:
+async def _check_min_insync(admin: TopicAdmin, names: list[str], minimum: int) -> None:
     """Refuse a topic whose ``min.insync.replicas`` is below ``minimum``: with ``acks=all``
     the broker would ack a record held by fewer copies than the deployment counts on."""
     try:
         described = await asyncio.wait_for(admin.min_insync(names), _CONFIGS_WAIT)
-    except (KafkaError, TimeoutError) as exc:  # a broker without DescribeConfigs (Tansu drops it)
+    except (
+        ConfigsUnreadable,
+        TimeoutError,
+    ) as exc:  # a broker without DescribeConfigs (Tansu drops it)
         log.warning("kafka %s: topic configs not readable (%s); %s not checked",
                     admin.bootstrap, str(exc) or type(exc).__name__, _MIN_INSYNC)  # fmt: skip
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from aiokafka.protocol.admin import CreateTopicsResponse_v1, DescribeConfigsResp
 from kemi_stats import topics
 from kemi_stats.errors import BrokerError, ConfigError, TopicReplicationError
 from kemi_stats.settings import Settings
+from kemi_stats.topic_admin import TopicAdmin
 from kemi_stats.topics import (
     ALERTS,
     ALL_TOPICS,
@@ -78,7 +81,7 @@ class FakeAdmin:
 
     async def min_insync(self, names: list[str]) -> dict[str, str]:
         if not self.configs_readable:
-            raise KafkaConnectionError("socket disconnected")
+            raise topics.ConfigsUnreadable("kafka kafka:9092: socket disconnected")
         return {n: self.min_insync_of[n] for n in names if n in self.min_insync_of}
 
 
@@ -172,8 +175,8 @@ class FakeClient:
         ])]  # fmt: skip
 
 
-def _admin_with(client: FakeClient) -> topics._Admin:
-    admin = topics._Admin(Settings())
+def _admin_with(client: FakeClient) -> TopicAdmin:
+    admin = TopicAdmin(Settings())
     admin._client = client  # type: ignore[assignment]
     return admin
 
@@ -187,6 +190,24 @@ async def test_the_brokers_answers_are_read_from_aiokafka_responses() -> None:
             FakeClient([("t", 38, "Replication factor: 3 larger than available brokers: 1.")])
         ).create_topic(spec, 3, {})
     assert await _admin_with(FakeClient([])).min_insync(["a", "b"]) == {"a": "2"}
+
+
+async def test_a_broker_that_drops_a_configs_request_leaves_them_unread() -> None:
+    class Dropping(FakeClient):
+        async def describe_configs(self, resources: list[Any]) -> list[DescribeConfigsResponse_v0]:
+            raise KafkaConnectionError("socket disconnected")
+
+    with pytest.raises(topics.ConfigsUnreadable, match="socket disconnected"):
+        await _admin_with(Dropping([])).min_insync(["a"])
+
+
+def test_importing_the_topic_table_loads_no_kafka_client() -> None:
+    # the CLI imports it for every command; aiokafka comes with the first topic call
+    code = (
+        "import sys, kemi_stats.topics, kemi_stats.kafka_security; print('aiokafka' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_sample_topics_get_the_settings_partitions_wherever_they_are_created(
