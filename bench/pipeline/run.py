@@ -570,7 +570,29 @@ def main() -> int:
                    help="the sample topics' partitions (kemi-stats up --partitions)")  # fmt: skip
     p.add_argument("--out", type=Path, help="also write the results as JSON here")
     p.add_argument("--keep", action="store_true", help="keep the working directory and logs")
-    return asyncio.run(amain(p.parse_args()))
+    args = p.parse_args()
+    for spec in args.workers:
+        problem = workers_problem(spec, args.partitions)
+        if problem:
+            p.error(f"--workers {spec}: {problem}")
+    return asyncio.run(amain(args))
+
+
+#: the services whose workers share the sample topics' partitions
+_SAMPLE_READERS = ("calculator", "alert-evaluator", "forwarder")
+
+
+def workers_problem(spec: str, partitions: int) -> str:
+    """Why ``SERVICE=N`` cannot run as asked ("" when it can)."""
+    service, _, n = spec.partition("=")
+    if service not in SERVICES:
+        return f"unknown service (expected one of {', '.join(SERVICES)})"
+    if not n.isdigit() or int(n) < 1:
+        return "N must be a whole number of processes, at least 1"
+    if service in _SAMPLE_READERS and int(n) > partitions:
+        return (f"{n} workers share {partitions} partitions: {int(n) - partitions} would sit "
+                "idle (raise --partitions)")  # fmt: skip
+    return ""
 
 
 if __name__ == "__main__":
