@@ -49,7 +49,12 @@ class Delivery:
         self.settings = settings
         self.config = config
         self.topic = config.topic
-        self.probe = KafkaProbe(settings, config.probe_interval, config.probe_timeout)
+        self.probe = KafkaProbe(
+            settings,
+            config.probe_interval,
+            config.probe_timeout,
+            idempotence=config.idempotence == "auto",
+        )
         self.producer: AckedProducer | None = None
         self.idempotent = False
         self.inflight_bytes = 0
@@ -138,6 +143,7 @@ class Delivery:
             self.settings,
             renamed_specs({METRICS_RAW: self.topic}),
             Replication.from_settings(self.settings),
+            admin=self.probe.admin,
         )
 
     def _want_idempotence(self) -> bool:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -30,7 +31,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-__all__ = ["AckedProducer", "DeliveryFailed"]
+__all__ = ["AckedProducer", "DeliveryFailed", "producer_id_granted"]
 
 log = logging.getLogger(__name__)
 
@@ -199,3 +200,50 @@ class AckedProducer:
             if not unsent or time.monotonic() >= deadline:
                 return unsent
             await asyncio.sleep(0.01)
+
+
+def producer_id_granted(
+    bootstrap: str, *, wait: float, security: Mapping[str, Any] | None = None
+) -> tuple[bool, str]:
+    """Whether the brokers grant librdkafka's idempotent producer its producer id, and why not.
+
+    A producer with ``enable.idempotence`` produces nothing before the id is assigned,
+    so whether a broker offers idempotence is asked of the client that will produce:
+    a throwaway idempotent producer reports its id state in its statistics (``eos``);
+    a broker without InitProducerId makes librdkafka report ``_UNSUPPORTED_FEATURE``.
+    Blocking (up to ``wait`` s): call from a thread.
+    """
+    state = {"idempotence": "", "refused": ""}
+
+    def stats(text: str) -> None:
+        state["idempotence"] = json.loads(text).get("eos", {}).get("idemp_state", "")
+
+    def error(err: KafkaError) -> None:
+        if err.fatal() or err.code() == KafkaError._UNSUPPORTED_FEATURE:
+            state["refused"] = err.str()
+
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "client.id": "kemi-idempotence-check",
+        "enable.idempotence": True,
+        "statistics.interval.ms": 50,
+        "stats_cb": stats,
+        "error_cb": error,
+        "logger": log,
+        **(security or {}),
+    }
+    producer = Producer(config)
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline:
+            producer.poll(0.05)
+            if state["idempotence"] == "Assigned":
+                return True, "producer id granted"
+            if state["refused"]:
+                return False, state["refused"]
+        return (
+            False,
+            f"no producer id within {wait:g} s (state {state['idempotence'] or 'unknown'})",
+        )
+    finally:
+        producer.flush(0)  # it produced nothing

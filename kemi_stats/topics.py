@@ -20,13 +20,10 @@ import logging
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from kemi_stats.errors import BrokerError, ConfigError, TopicReplicationError
 from kemi_stats.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from kemi_stats.topic_admin import TopicAdmin
 
 __all__ = [
     "ALERTS",
@@ -36,6 +33,7 @@ __all__ = [
     "METRICS_GROUPS",
     "METRICS_RAW",
     "POLL_JOBS",
+    "Admin",
     "ConfigsUnreadable",
     "Replication",
     "TopicSpec",
@@ -176,7 +174,22 @@ class ConfigsUnreadable(BrokerError):
     """The broker did not answer a request for topic configs (one without DescribeConfigs)."""
 
 
-def _admin(settings: Settings) -> TopicAdmin:
+class Admin(Protocol):
+    """The admin calls :func:`ensure_topics` makes: :class:`~kemi_stats.topic_admin.TopicAdmin`
+    (aiokafka, the default) or :class:`~kemi_stats.topic_admin_rdkafka.RdTopicAdmin`
+    (librdkafka, for a process that holds it already)."""
+
+    bootstrap: str
+
+    async def start(self) -> None: ...
+    async def close(self) -> None: ...
+    async def list_topics(self) -> list[str]: ...
+    async def create_topic(self, spec: TopicSpec, factor: int, configs: dict[str, str]) -> bool: ...
+    async def replicas(self, names: list[str]) -> dict[str, list[list[int]]]: ...
+    async def min_insync(self, names: list[str]) -> dict[str, str]: ...
+
+
+def _admin(settings: Settings) -> Admin:
     # aiokafka's admin client comes with the first topic call: a process that never makes
     # one (most CLI commands) does not hold its 60 modules
     from kemi_stats.topic_admin import TopicAdmin
@@ -217,6 +230,7 @@ def ensure_topics(
     kafka: str | Settings,
     specs: tuple[TopicSpec, ...] = ALL_TOPICS,
     replication: Replication | None = None,
+    admin: Admin | None = None,
 ) -> list[str]:
     """Create every topic in ``specs`` that does not exist; return the names created.
 
@@ -226,21 +240,24 @@ def ensure_topics(
     :class:`~kemi_stats.errors.TopicReplicationError` names the first that does not.
     ``replication`` defaults to the settings' (``KEMI_KAFKA_*``), so every service that
     ensures its topics also checks them. ``kafka`` is the settings, or a bootstrap address
-    (then with the environment's settings). It blocks: code on an event loop awaits
+    (then with the environment's settings); ``admin``, the client to make the calls with
+    (aiokafka's by default). It blocks: code on an event loop awaits
     :func:`ensure_topics_async` instead.
     """
-    return _blocking(ensure_topics_async(kafka, specs, replication))
+    return _blocking(ensure_topics_async(kafka, specs, replication, admin))
 
 
 async def ensure_topics_async(
     kafka: str | Settings,
     specs: tuple[TopicSpec, ...] = ALL_TOPICS,
     replication: Replication | None = None,
+    admin: Admin | None = None,
 ) -> list[str]:
-    """:func:`ensure_topics` for a running event loop."""
+    """:func:`ensure_topics` for a running event loop; ``admin``: the client to make the
+    calls with (aiokafka's by default), closed at the end."""
     settings = _settings(kafka)
     wanted = replication if replication is not None else Replication.from_settings(settings)
-    admin = _admin(settings)
+    admin = admin if admin is not None else _admin(settings)
     await admin.start()
     try:
         created = await _create_missing(admin, resolved(specs, settings), wanted)
@@ -255,7 +272,7 @@ async def ensure_topics_async(
 
 
 async def _create_missing(
-    admin: TopicAdmin, specs: tuple[TopicSpec, ...], wanted: Replication
+    admin: Admin, specs: tuple[TopicSpec, ...], wanted: Replication
 ) -> list[str]:
     existing = set(await admin.list_topics())
     created: list[str] = []
@@ -268,7 +285,7 @@ async def _create_missing(
     return created
 
 
-async def _check_replication(admin: TopicAdmin, names: list[str], minimum: int) -> None:
+async def _check_replication(admin: Admin, names: list[str], minimum: int) -> None:
     for name, partitions in (await admin.replicas(names)).items():
         replicas = _replication(partitions)
         if replicas is None:
@@ -284,7 +301,7 @@ async def _check_replication(admin: TopicAdmin, names: list[str], minimum: int) 
             )
 
 
-async def _check_min_insync(admin: TopicAdmin, names: list[str], minimum: int) -> None:
+async def _check_min_insync(admin: Admin, names: list[str], minimum: int) -> None:
     """Refuse a topic whose ``min.insync.replicas`` is below ``minimum``: with ``acks=all``
     the broker would ack a record held by fewer copies than the deployment counts on."""
     try:

@@ -13,6 +13,7 @@ import re
 import socket
 import time
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -28,12 +29,6 @@ from pydantic import (
 )
 
 from kemi_stats.durations import format_duration, parse_duration
-from kemi_stats.expressions import (
-    ExpressionError,
-    check_expression_length,
-    compile_expression,
-    derived_mode,
-)
 from kemi_stats.globs import check_metric_glob
 from kemi_stats.names import (
     LABEL_PATTERN,
@@ -142,7 +137,9 @@ MASK = "********"
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, defer_build=True
+    )
     #: fields never printed back in clear by list/show/export, nor by repr()
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     #: fields whose values many documents repeat, held once in views (registry.compact)
@@ -401,9 +398,17 @@ class Profile(_Doc):
 # --- derived metrics -----------------------------------------------------------------
 
 
+def _expressions() -> ModuleType:
+    # the expression compiler (with simpleeval, 1 MiB) comes with the first derived entry
+    # validated: a service that reads none (all but the calculator) does not hold it
+    from kemi_stats import expressions
+
+    return expressions
+
+
 def _check_expr(value: str) -> str:
     # the calculator's own compiler: what is accepted here is what it can run
-    compile_expression(value)
+    _expressions().compile_expression(value)
     return value
 
 
@@ -426,15 +431,19 @@ class Derived(_Doc):
         # checked on the document, not the field, so the error does not echo the whole text
         expr = data.get("expr") if isinstance(data, dict) else None
         if isinstance(expr, str):
+            expressions = _expressions()
             try:
-                check_expression_length(expr)
-            except ExpressionError as exc:
+                expressions.check_expression_length(expr)
+            except expressions.ExpressionError as exc:
                 raise ValueError(f"field 'expr': {exc}") from None
         return data
 
     @model_validator(mode="after")
     def _runnable(self) -> Derived:
-        derived_mode(compile_expression(self.expr), self.window, self.group_by)
+        expressions = _expressions()
+        expressions.derived_mode(
+            expressions.compile_expression(self.expr), self.window, self.group_by
+        )
         return self
 
 

@@ -36,6 +36,7 @@ from kemi_stats.kafka_security import rdkafka_options, sasl_problem, tls_problem
 from kemi_stats.rdkafka_producer import AckedProducer
 from kemi_stats.settings import Settings
 from kemi_stats.stack.servers import free_port, tansu_binary
+from kemi_stats.topic_admin_rdkafka import RdTopicAdmin
 from kemi_stats.topics import TopicSpec, ensure_topics, list_topics
 from tests.servers import RunningServer, start_tansu
 from tests.tls import self_signed, server_context
@@ -177,11 +178,19 @@ def test_tansu_cannot_enable_its_own_tls(tmp_path: Path) -> None:
     assert "cannot be used with '--key <KEY>'" in done.stderr
 
 
-def test_topics_ensure_and_describe_over_tls(tls_kafka: Settings) -> None:
+def _admin(via: str, settings: Settings) -> RdTopicAdmin | None:
+    """The topic admin client ``via`` names: None for aiokafka's (the default)."""
+    return RdTopicAdmin(settings) if via == "librdkafka" else None
+
+
+@pytest.mark.parametrize("via", ["aiokafka", "librdkafka"])
+def test_topics_ensure_and_describe_over_tls(tls_kafka: Settings, via: str) -> None:
     assert tls_problem(tls_kafka) is None
     name = _topic("ensure")
-    assert ensure_topics(tls_kafka, (TopicSpec(name, 3),)) == [name]
-    assert ensure_topics(tls_kafka, (TopicSpec(name, 3),)) == []  # described: replication
+    admin = _admin(via, tls_kafka)
+    assert ensure_topics(tls_kafka, (TopicSpec(name, 3),), admin=admin) == [name]
+    # described: replication
+    assert ensure_topics(tls_kafka, (TopicSpec(name, 3),), admin=admin) == []
     assert name in list_topics(tls_kafka)
 
 
@@ -215,11 +224,14 @@ async def test_rdkafka_producer_over_tls(tls_kafka: Settings) -> None:
         assert await producer.close(5.0) == 0
 
 
-def test_a_wrong_ca_fails_with_one_clear_line(tls_kafka: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("via", ["aiokafka", "librdkafka"])
+def test_a_wrong_ca_fails_with_one_clear_line(
+    tls_kafka: Settings, tmp_path: Path, via: str
+) -> None:
     other_ca, _ = self_signed(tmp_path)  # another throwaway CA: not the broker's
     wrong = tls_kafka.model_copy(update={"kafka_ssl_cafile": str(other_ca)})
     with pytest.raises(BrokerError) as raised:
-        ensure_topics(wrong, (TopicSpec(_topic("wrong-ca"), 1),))
+        ensure_topics(wrong, (TopicSpec(_topic("wrong-ca"), 1),), admin=_admin(via, wrong))
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith(f"kafka {wrong.kafka_bootstrap}: cannot connect: TLS: ")
@@ -287,12 +299,13 @@ def test_plain_is_not_offered_by_tansu(sasl_broker: RunningServer) -> None:
     assert problem is not None and "SASL" in problem
 
 
+@pytest.mark.parametrize("via", ["aiokafka", "librdkafka"])
 def test_topics_ensure_with_a_refused_login_fails_with_one_clear_line(
-    sasl_broker: RunningServer,
+    sasl_broker: RunningServer, via: str
 ) -> None:
     settings = _sasl(sasl_broker.address, "SCRAM-SHA-256")
     with pytest.raises(BrokerError) as raised:
-        ensure_topics(settings, (TopicSpec(_topic("sasl"), 1),))
+        ensure_topics(settings, (TopicSpec(_topic("sasl"), 1),), admin=_admin(via, settings))
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith(f"kafka {sasl_broker.address}: cannot connect: ")

@@ -9,7 +9,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from kemi_stats.kafka import make_consumer
-from kemi_stats.rdkafka_producer import AckedProducer, DeliveryFailed
+from kemi_stats.rdkafka_producer import AckedProducer, DeliveryFailed, producer_id_granted
 from kemi_stats.settings import Settings
 from kemi_stats.stack.servers import free_port
 from kemi_stats.topics import TopicSpec, ensure_topics
@@ -104,3 +104,14 @@ async def test_records_sent_to_their_partitions_report_the_highest_offsets(
     finally:
         await consumer.stop()
     assert sorted(got) == sorted([(p, k) for p, k, _ in records] + [(0, b"k0")])
+
+
+def test_the_broker_grants_the_idempotent_producer_its_id(kafka: RunningServer) -> None:
+    # the aggregator's idempotence=auto asks this of the client that will produce
+    assert producer_id_granted(kafka.address, wait=10) == (True, "producer id granted")
+
+
+def test_no_producer_id_without_a_broker() -> None:
+    granted, why = producer_id_granted(f"127.0.0.1:{free_port()}", wait=1)
+    assert not granted
+    assert why.startswith("no producer id within 1 s (state "), why

@@ -15,9 +15,10 @@ import uuid
 import pytest
 
 from kemi_stats.errors import TopicReplicationError
-from kemi_stats.settings import Settings
+from kemi_stats.settings import Settings, load_settings
 from kemi_stats.stack.servers import free_port
-from kemi_stats.topics import Replication, TopicSpec, ensure_topics
+from kemi_stats.topic_admin_rdkafka import RdTopicAdmin
+from kemi_stats.topics import Admin, Replication, TopicSpec, ensure_topics, list_topics
 from tests.servers import RunningServer, service_env
 
 pytestmark = pytest.mark.integration
@@ -38,13 +39,25 @@ def _last_line(text: str) -> str:
     return text.strip().splitlines()[-1]
 
 
-def test_ensure_refuses_a_topic_with_fewer_replicas_than_required(kafka: RunningServer) -> None:
+def _admin(via: str, bootstrap: str) -> Admin | None:
+    """The admin client ``via`` names: None for aiokafka's (the default)."""
+    if via == "aiokafka":
+        return None
+    return RdTopicAdmin(load_settings().model_copy(update={"kafka_bootstrap": bootstrap}))
+
+
+@pytest.mark.parametrize("via", ["aiokafka", "librdkafka"])
+def test_ensure_refuses_a_topic_with_fewer_replicas_than_required(
+    kafka: RunningServer, via: str
+) -> None:
     name = f"test.{uuid.uuid4().hex[:10]}"
-    spec = (TopicSpec(name, 3),)
-    assert ensure_topics(kafka.address, spec, Replication(1, 1)) == [name]
-    assert ensure_topics(kafka.address, spec, Replication(1, 1)) == []
+    spec = (TopicSpec(name, 3, configs={"retention.ms": "60000"}),)
+    admin = _admin(via, kafka.address)
+    assert ensure_topics(kafka.address, spec, Replication(1, 1), admin) == [name]
+    assert ensure_topics(kafka.address, spec, Replication(1, 1), admin) == []
+    assert name in list_topics(kafka.address)
     with pytest.raises(TopicReplicationError) as refused:
-        ensure_topics(kafka.address, spec, Replication(2, 1))
+        ensure_topics(kafka.address, spec, Replication(2, 1), admin)
     message = str(refused.value)
     assert "\n" not in message
     assert message.startswith(
