@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from kemi_stats.kafka_security import rdkafka_options
@@ -29,7 +29,7 @@ __all__ = ["KafkaProbe"]
 
 log = logging.getLogger(__name__)
 
-#: the longest wait for a producer id (librdkafka's takes ~0.5 s on a broker that answers)
+#: seconds a producer id may take at least (librdkafka's takes ~0.5 s from a broker that answers)
 _PRODUCER_ID_WAIT = 5.0
 
 
@@ -47,18 +47,53 @@ class KafkaProbe:
         self.ok = False
         self.since = time.time()
         self.detail = "not probed yet"
-        #: whether the brokers grant an idempotent producer its id (None: not asked)
+        #: whether the brokers grant an idempotent producer its id (None: not known yet)
         self.idempotence: bool | None = None
         self._ask_idempotence = idempotence
-        #: one client for the process's life: librdkafka reconnects by itself
-        self._client: AdminClient = rdkafka_admin(settings, client_id="kemi-aggregator-probe")
+        #: made by the first probe (a bad TLS file is then a finding, not a crash), then
+        #: kept: librdkafka reconnects by itself
+        self._client: AdminClient | None = None
+        #: librdkafka's last "all brokers are down" since the previous probe
+        self._all_down = ""
         self._changed = asyncio.Event()
         self._probed = False
 
     @property
     def admin(self) -> RdTopicAdmin:
         """The topic admin calls, over the probe's client."""
-        return RdTopicAdmin(self.settings, self._client)
+        return RdTopicAdmin(self.settings, self._connected())
+
+    def _connected(self) -> AdminClient:
+        if self._client is None:
+            self._client = rdkafka_admin(
+                self.settings,
+                client_id="kemi-aggregator-probe",
+                # back within a probe interval of the broker's return (librdkafka's
+                # backoff otherwise grows to 10 s)
+                **{
+                    "reconnect.backoff.max.ms": max(100, int(self.interval * 1000)),
+                    "error_cb": self._error,
+                },
+            )
+        return self._client
+
+    def _error(self, err: KafkaError) -> None:
+        # served by poll() in the probe's thread
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._all_down = err.str()
+
+    def _ask(self) -> None:
+        """One probe, blocking (in a thread): raises if Kafka does not answer."""
+        client = self._connected()
+        client.poll(0)  # its log lines and errors since the last probe
+        down, self._all_down = self._all_down, ""
+        if down:
+            # every connection was refused or lost: no need to wait out the timeout
+            raise KafkaException(KafkaError(KafkaError._ALL_BROKERS_DOWN, down))
+        try:
+            client.list_topics(timeout=self.timeout)  # waits it out for a hung broker
+        finally:
+            client.poll(0)
 
     async def run(self) -> None:
         """Probe until cancelled."""
@@ -73,29 +108,32 @@ class KafkaProbe:
 
     async def probe_once(self) -> bool:
         try:
-            # librdkafka waits the whole timeout for a broker that is down or hung
-            await asyncio.to_thread(self._client.list_topics, timeout=self.timeout)
-        except KafkaException as exc:
-            self._set(False, f"kafka {self.bootstrap}: {kafka_reason(exc)}")
+            await asyncio.to_thread(self._ask)
+            if self._ask_idempotence and self.idempotence is None:
+                self.idempotence = await self._idempotence()
+                if self.idempotence is None:
+                    raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "no producer id yet"))
+        except Exception as exc:  # any failure at all means "not answering"
+            reason = kafka_reason(exc) if isinstance(exc, KafkaException) else repr(exc)
+            self._set(False, f"kafka {self.bootstrap}: {reason}")
             return False
-        if self._ask_idempotence and self.idempotence is None:
-            self.idempotence = await self._idempotence()
         self._set(True, f"kafka {self.bootstrap}: answering")
         return True
 
-    async def _idempotence(self) -> bool:
+    async def _idempotence(self) -> bool | None:
         granted, why = await asyncio.to_thread(
             producer_id_granted,
             self.bootstrap,
             wait=max(self.timeout, _PRODUCER_ID_WAIT),
             security=rdkafka_options(self.settings),
         )
-        log.info(
-            "kafka %s: idempotent producer %s (%s)",
-            self.bootstrap,
-            "supported" if granted else "NOT supported",
-            why,
-        )
+        if granted is not None:
+            log.info(
+                "kafka %s: idempotent producer %s (%s)",
+                self.bootstrap,
+                "supported" if granted else "NOT supported",
+                why,
+            )
         return granted
 
     def _set(self, ok: bool, detail: str) -> None:

@@ -204,19 +204,28 @@ class AckedProducer:
 
 def producer_id_granted(
     bootstrap: str, *, wait: float, security: Mapping[str, Any] | None = None
-) -> tuple[bool, str]:
-    """Whether the brokers grant librdkafka's idempotent producer its producer id, and why not.
+) -> tuple[bool | None, str]:
+    """Whether the brokers grant librdkafka's idempotent producer its producer id, and why.
 
     A producer with ``enable.idempotence`` produces nothing before the id is assigned,
-    so whether a broker offers idempotence is asked of the client that will produce:
-    a throwaway idempotent producer reports its id state in its statistics (``eos``);
-    a broker without InitProducerId makes librdkafka report ``_UNSUPPORTED_FEATURE``.
-    Blocking (up to ``wait`` s): call from a thread.
+    so whether the brokers offer idempotence is asked of the client that will produce:
+    a throwaway idempotent producer reports its id state in its statistics (``eos``).
+    True: the id was assigned. False: librdkafka reports ``_UNSUPPORTED_FEATURE`` (no
+    InitProducerId) or a fatal error, or the brokers were asked (InitProducerId
+    requests sent) and gave no id within ``wait``. None: no broker was asked (not
+    reachable in time), so nothing is known. Blocking (up to ``wait`` s): call from a
+    thread.
     """
     state = {"idempotence": "", "refused": ""}
+    asked = [0]
 
     def stats(text: str) -> None:
-        state["idempotence"] = json.loads(text).get("eos", {}).get("idemp_state", "")
+        report = json.loads(text)
+        state["idempotence"] = report.get("eos", {}).get("idemp_state", "")
+        asked[0] = sum(
+            broker.get("req", {}).get("InitProducerId", 0)
+            for broker in report.get("brokers", {}).values()
+        )
 
     def error(err: KafkaError) -> None:
         if err.fatal() or err.code() == KafkaError._UNSUPPORTED_FEATURE:
@@ -241,9 +250,9 @@ def producer_id_granted(
                 return True, "producer id granted"
             if state["refused"]:
                 return False, state["refused"]
-        return (
-            False,
-            f"no producer id within {wait:g} s (state {state['idempotence'] or 'unknown'})",
-        )
+        where = f"state {state['idempotence'] or 'unknown'}"
+        if asked[0]:
+            return False, f"{asked[0]} producer id requests, no id within {wait:g} s ({where})"
+        return None, f"no broker asked for a producer id within {wait:g} s ({where})"
     finally:
         producer.flush(0)  # it produced nothing

@@ -1,7 +1,7 @@
 """The Kafka admin calls of :mod:`kemi_stats.topics`, over librdkafka's admin client.
 
 For a process whose Kafka client is librdkafka already (the aggregator): it then
-needs no second client library (aiokafka, 4 MiB and 60 modules) for the calls it makes
+needs no second client library (aiokafka: 60 modules, 2.6 MiB idle) for the calls it makes
 once at start. The calls and their answers are those of
 :class:`kemi_stats.topic_admin.TopicAdmin`; librdkafka's blocking calls and futures
 run off the event loop.
@@ -29,13 +29,17 @@ log = logging.getLogger("kemi_stats.topics")
 _TIMEOUT = 10.0
 
 
-def rdkafka_admin(settings: Settings, client_id: str = "kemi-admin") -> AdminClient:
-    """A librdkafka admin client with the settings' TLS and SASL, logging to ours."""
+def rdkafka_admin(settings: Settings, client_id: str = "kemi-admin", **extra: Any) -> AdminClient:
+    """A librdkafka admin client with the settings' TLS and SASL, logging to ours.
+
+    Its log lines and errors wait for ``poll()``: a client kept for long must be polled.
+    """
     config: dict[str, Any] = {
         "bootstrap.servers": settings.kafka_bootstrap,
         "client.id": client_id,
         "logger": log,
         **rdkafka_options(settings),
+        **extra,
     }
     return AdminClient(config)
 
@@ -65,7 +69,8 @@ class RdTopicAdmin:
             raise BrokerError(await asyncio.to_thread(connect_error, self.settings, cause)) from exc
 
     async def close(self) -> None:
-        """Nothing to release: librdkafka closes the client when it is dropped."""
+        """Serve the client's pending log lines; librdkafka closes it once it is dropped."""
+        await asyncio.to_thread(self._client.poll, 0)
 
     def _failed(self, what: str, exc: BaseException) -> BrokerError:
         return BrokerError(f"kafka {self.bootstrap}: {what}: {kafka_reason(exc)}")
@@ -83,7 +88,9 @@ class RdTopicAdmin:
         """Create one topic; False when it existed already (another process made it first)."""
         new = NewTopic(spec.name, spec.partitions, factor, config=configs)
         try:
-            (future,) = self._client.create_topics([new], request_timeout=_TIMEOUT).values()
+            (future,) = self._client.create_topics(
+                [new], operation_timeout=_TIMEOUT, request_timeout=_TIMEOUT
+            ).values()
             await asyncio.wrap_future(future)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
@@ -95,10 +102,12 @@ class RdTopicAdmin:
     async def replicas(self, names: list[str]) -> dict[str, list[list[int]]]:
         """Each topic's partitions' replica lists, as the broker's metadata reports them."""
         topics = (await self._metadata()).topics
+        # a topic the metadata leaves out has no replicas reported (and is not checked)
         return {
             name: [list(p.replicas) for p in topics[name].partitions.values()]
-            for name in names
             if name in topics
+            else []
+            for name in names
         }
 
     async def min_insync(self, names: list[str]) -> dict[str, str]:
@@ -116,7 +125,7 @@ class RdTopicAdmin:
                 error = exc.args[0] if exc.args else None
                 if isinstance(error, KafkaError) and error.code() in (
                     KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._MSG_TIMED_OUT,
-                    KafkaError.UNSUPPORTED_VERSION,
+                    KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION,
                 ):  # fmt: skip
                     raise ConfigsUnreadable(f"kafka {self.bootstrap}: {kafka_reason(exc)}") from exc
                 log.warning("kafka %s: topic %s: configs not readable (%s); %s not checked",

@@ -587,7 +587,7 @@ def workers_problem(spec: str, partitions: int) -> str:
     service, _, n = spec.partition("=")
     if service not in SERVICES:
         return f"unknown service (expected one of {', '.join(SERVICES)})"
-    if not n.isdigit() or int(n) < 1:
+    if not n.isdecimal() or int(n) < 1:
         return "N must be a whole number of processes, at least 1"
     if service in _SAMPLE_READERS and int(n) > partitions:
         return (f"{n} workers share {partitions} partitions: {int(n) - partitions} would sit "

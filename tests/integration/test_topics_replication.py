@@ -7,6 +7,7 @@ one line naming the topic, its replication and the minimum.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
@@ -51,7 +52,7 @@ def test_ensure_refuses_a_topic_with_fewer_replicas_than_required(
     kafka: RunningServer, via: str
 ) -> None:
     name = f"test.{uuid.uuid4().hex[:10]}"
-    spec = (TopicSpec(name, 3, configs={"retention.ms": "60000"}),)
+    spec = (TopicSpec(name, 3),)
     admin = _admin(via, kafka.address)
     assert ensure_topics(kafka.address, spec, Replication(1, 1), admin) == [name]
     assert ensure_topics(kafka.address, spec, Replication(1, 1), admin) == []
@@ -120,3 +121,15 @@ def test_cli_ensure_refuses_a_bad_option_naming_it(
     assert done.returncode != 0
     line = _last_line(done.stderr)
     assert line.startswith("error: ") and named in line, done.stderr
+
+
+def test_librdkafka_reads_a_topics_min_insync_replicas(kafka: RunningServer) -> None:
+    # aiokafka's DescribeConfigs is dropped by the local broker; librdkafka's is answered
+    name = f"test.{uuid.uuid4().hex[:10]}"
+    settings = load_settings().model_copy(update={"kafka_bootstrap": kafka.address})
+    assert ensure_topics(kafka.address, (TopicSpec(name, 1),), Replication(1, 1)) == [name]
+    admin = RdTopicAdmin(settings)
+    assert asyncio.run(admin.min_insync([name])) == {name: "1"}
+    replicas = asyncio.run(admin.replicas([name, "test.not-there"]))
+    assert [len(partition) for partition in replicas[name]] == [1]  # one partition, one copy
+    assert replicas["test.not-there"] == []  # reported without replicas: not checked
