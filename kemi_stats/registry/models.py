@@ -137,6 +137,8 @@ MASK = "********"
 
 
 class _Doc(BaseModel):
+    # each kind's validator is built by its first validation: a service builds only the
+    # kinds it reads (pydantic >= 2.14 builds it once when threads race, as watches do)
     model_config = ConfigDict(
         extra="forbid", validate_assignment=True, frozen=False, defer_build=True
     )
