@@ -53,7 +53,7 @@ class KafkaProbe:
         #: made by the first probe (a bad TLS file is then a finding, not a crash), then
         #: kept: librdkafka reconnects by itself
         self._client: AdminClient | None = None
-        #: librdkafka's last "all brokers are down" since the previous probe
+        #: librdkafka's "all brokers are down" (said once, as it happens) since the last probe
         self._all_down = ""
         self._changed = asyncio.Event()
         self._probed = False
@@ -87,7 +87,8 @@ class KafkaProbe:
         client.poll(0)  # its log lines and errors since the last probe
         down, self._all_down = self._all_down, ""
         if down:
-            # every connection was refused or lost: no need to wait out the timeout
+            # librdkafka saw every connection refused or lost since the last probe:
+            # Kafka is not answering now, no need to wait out the timeout
             raise KafkaException(KafkaError(KafkaError._ALL_BROKERS_DOWN, down))
         try:
             client.list_topics(timeout=self.timeout)  # waits it out for a hung broker
