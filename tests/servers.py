@@ -100,6 +100,9 @@ def start_victoria(tmp: Path) -> RunningServer:
 def service_env(**settings: str) -> dict[str, str]:
     """The environment for a kemi service process pointed at test servers."""
     env = dict(os.environ)
+    # the test broker (Tansu) grants producer ids but fences an idempotent producer that
+    # bumps its epoch after a timeout, as the local stack's does (docs/local-stack.md)
+    env.setdefault("KEMI_AGGREGATOR_IDEMPOTENCE", "off")
     env.update({f"KEMI_{k.upper()}": v for k, v in settings.items()})
     return env
 

@@ -107,8 +107,9 @@ class StackConfig:
             # the local broker reports wrong end offsets, so Faust would refuse its own
             # RocksDB state after a restart (docs/local-stack.md); real Kafka keeps the check
             "KEMI_CALCULATOR_RECOVERY_CONSISTENCY_CHECK": "false",
-            # the local broker grants producer ids but forgets them when it restarts (memory
-            # storage); an idempotent producer then never has a record acked again
+            # the local broker grants producer ids but forgets them when it restarts and fences
+            # a producer that bumps its epoch after a timeout: an idempotent producer then
+            # never has a record acked again (docs/local-stack.md)
             "KEMI_AGGREGATOR_IDEMPOTENCE": "off",
             # every service creates a sample topic it finds missing (after a restart of
             # the broker, which keeps topics in memory) with this stack's partitions
