@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 from kemi_stats.errors import BrokerError
 from kemi_stats.kafka_security import aiokafka_options, connect_error
 from kemi_stats.settings import Settings
-from kemi_stats.topics import _MIN_INSYNC, ConfigsUnreadable, TopicSpec
+from kemi_stats.topic_spec import MIN_INSYNC, ConfigsUnreadable, TopicSpec
 
 __all__ = ["TopicAdmin"]
 
@@ -100,7 +100,7 @@ class TopicAdmin:
         Raises :class:`ConfigsUnreadable` (or times out) on a broker without DescribeConfigs.
         """
         resources = [
-            ConfigResource(ConfigResourceType.TOPIC, name, {_MIN_INSYNC: None}) for name in names
+            ConfigResource(ConfigResourceType.TOPIC, name, {MIN_INSYNC: None}) for name in names
         ]
         try:
             responses = await self._client.describe_configs(resources)
@@ -115,9 +115,9 @@ class TopicAdmin:
                     log.warning("kafka %s: topic %s: configs not readable (%s); %s not checked",
                                 self.bootstrap, resource.get("resource_name"),
                                 resource.get("error_message") or for_code(resource["error_code"]).__name__,
-                                _MIN_INSYNC)  # fmt: skip
+                                MIN_INSYNC)  # fmt: skip
                     continue
                 for entry in resource.get("config_entries") or ():
-                    if entry.get("config_names") == _MIN_INSYNC and entry.get("config_value"):
+                    if entry.get("config_names") == MIN_INSYNC and entry.get("config_value"):
                         found[resource["resource_name"]] = entry["config_value"]
         return found

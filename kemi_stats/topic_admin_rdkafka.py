@@ -19,7 +19,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic, Resourc
 from kemi_stats.errors import BrokerError
 from kemi_stats.kafka_security import connect_error, rdkafka_options
 from kemi_stats.settings import Settings
-from kemi_stats.topics import _MIN_INSYNC, ConfigsUnreadable, TopicSpec
+from kemi_stats.topic_spec import MIN_INSYNC, ConfigsUnreadable, TopicSpec
 
 __all__ = ["RdTopicAdmin", "kafka_reason", "rdkafka_admin"]
 
@@ -129,9 +129,9 @@ class RdTopicAdmin:
                 ):  # fmt: skip
                     raise ConfigsUnreadable(f"kafka {self.bootstrap}: {kafka_reason(exc)}") from exc
                 log.warning("kafka %s: topic %s: configs not readable (%s); %s not checked",
-                            self.bootstrap, resource.name, kafka_reason(exc), _MIN_INSYNC)  # fmt: skip
+                            self.bootstrap, resource.name, kafka_reason(exc), MIN_INSYNC)  # fmt: skip
                 continue
-            entry = entries.get(_MIN_INSYNC)
+            entry = entries.get(MIN_INSYNC)
             if entry is not None and entry.value:
                 found[resource.name] = entry.value
         return found

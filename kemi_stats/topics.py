@@ -19,11 +19,12 @@ import asyncio
 import logging
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
-from kemi_stats.errors import BrokerError, ConfigError, TopicReplicationError
+from kemi_stats.errors import ConfigError, TopicReplicationError
 from kemi_stats.settings import Settings, load_settings
+from kemi_stats.topic_spec import MIN_INSYNC, ConfigsUnreadable, TopicSpec
 
 __all__ = [
     "ALERTS",
@@ -58,21 +59,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-_MIN_INSYNC = "min.insync.replicas"
 #: seconds to wait for topic configs (a broker without DescribeConfigs may not answer)
 _CONFIGS_WAIT = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class TopicSpec:
-    """A topic and how it is created."""
-
-    name: str
-    partitions: int
-    configs: dict[str, str] = field(default_factory=dict)
-    description: str = ""
-    #: a sample topic: created with the settings' ``sample_partitions``, not ``partitions``
-    sample: bool = False
 
 
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
@@ -168,10 +156,6 @@ def _settings(kafka: str | Settings) -> Settings:
     if isinstance(kafka, Settings):
         return kafka
     return load_settings().model_copy(update={"kafka_bootstrap": kafka})
-
-
-class ConfigsUnreadable(BrokerError):
-    """The broker did not answer a request for topic configs (one without DescribeConfigs)."""
 
 
 class Admin(Protocol):
@@ -279,7 +263,7 @@ async def _create_missing(
     for spec in specs:
         if spec.name in existing:
             continue
-        configs = {**spec.configs, _MIN_INSYNC: str(wanted.min_insync)}
+        configs = {**spec.configs, MIN_INSYNC: str(wanted.min_insync)}
         if await admin.create_topic(spec, wanted.factor, configs):
             created.append(spec.name)
     return created
@@ -311,13 +295,13 @@ async def _check_min_insync(admin: Admin, names: list[str], minimum: int) -> Non
         TimeoutError,
     ) as exc:  # a broker without DescribeConfigs (Tansu drops it)
         log.warning("kafka %s: topic configs not readable (%s); %s not checked",
-                    admin.bootstrap, str(exc) or type(exc).__name__, _MIN_INSYNC)  # fmt: skip
+                    admin.bootstrap, str(exc) or type(exc).__name__, MIN_INSYNC)  # fmt: skip
         return
     for name in names:
         value = described.get(name)
         if value is not None and value.isdigit() and int(value) < minimum:
             raise TopicReplicationError(
-                f"topic {name}: {_MIN_INSYNC} {value} is below the required {minimum} "
+                f"topic {name}: {MIN_INSYNC} {value} is below the required {minimum} "
                 "(KEMI_KAFKA_MIN_INSYNC_REPLICAS): raise it (kafka-configs --alter) or lower "
                 "the setting"
             )
