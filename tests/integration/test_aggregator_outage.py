@@ -74,9 +74,10 @@ def _aggregator(
 
 
 async def test_hung_broker_503_then_every_204_sample_once(
-    etcd: RunningServer, tmp_path: Path
+    etcd: RunningServer, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     broker = start_broker(tmp_path)
+    request.addfinalizer(broker.stop)  # also when the test fails before its own stop
     registry, prefix = _registry(etcd)
     topic = "test.agg.outage"
     ensure_topics(broker.address, (TopicSpec(topic, 3),))
