@@ -113,9 +113,10 @@ class KafkaProbe:
             client = self._connected()
             await asyncio.to_thread(self._ask, client)
             if self._ask_idempotence and self.idempotence is None:
-                self.idempotence = await self._idempotence()
-                if self.idempotence is None:
-                    raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "no producer id yet"))
+                self.idempotence, why = await self._idempotence()
+                if self.idempotence is None:  # no broker answered in time: ask again
+                    self._set(False, f"kafka {self.bootstrap}: {why}")
+                    return False
         except Exception as exc:  # any failure at all means "not answering"
             reason = kafka_reason(exc) if isinstance(exc, KafkaException) else repr(exc)
             self._set(False, f"kafka {self.bootstrap}: {reason}")
@@ -123,7 +124,7 @@ class KafkaProbe:
         self._set(True, f"kafka {self.bootstrap}: answering")
         return True
 
-    async def _idempotence(self) -> bool | None:
+    async def _idempotence(self) -> tuple[bool | None, str]:
         granted, why = await asyncio.to_thread(
             producer_id_granted,
             self.bootstrap,
@@ -137,7 +138,7 @@ class KafkaProbe:
                 "supported" if granted else "NOT supported",
                 why,
             )
-        return granted
+        return granted, why
 
     def _set(self, ok: bool, detail: str) -> None:
         if ok != self.ok or not self._probed:

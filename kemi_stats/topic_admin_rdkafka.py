@@ -44,17 +44,29 @@ def rdkafka_admin(settings: Settings, client_id: str = "kemi-admin", **extra: An
     return AdminClient(config)
 
 
+def _error_of(exc: BaseException) -> KafkaError | None:
+    """The ``KafkaError`` a librdkafka call raised with, if any."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+
+
 def kafka_reason(exc: BaseException) -> str:
     """librdkafka's own words for a failed call (its ``KafkaError``'s text)."""
-    error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+    error = _error_of(exc)
     return error.str() if error is not None else (str(exc) or type(exc).__name__)
+
+
+#: what a broker that cannot answer DescribeConfigs (or answers no request) makes of one
+_CONFIGS_UNREADABLE = frozenset((
+    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._MSG_TIMED_OUT,
+    KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION,
+))  # fmt: skip
 
 
 class RdTopicAdmin:
     """The four admin calls :func:`kemi_stats.topics.ensure_topics` makes, over librdkafka."""
 
     def __init__(self, settings: Settings, client: AdminClient | None = None) -> None:
-        """``client``: one the caller holds already (then it is not closed here)."""
+        """``client``: one the caller holds already (the probe's), else one of its own."""
         self.settings = settings
         self.bootstrap = settings.kafka_bootstrap
         self._client = client if client is not None else rdkafka_admin(settings)
@@ -93,8 +105,8 @@ class RdTopicAdmin:
             ).values()
             await asyncio.wrap_future(future)
         except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            error = _error_of(exc)
+            if error is not None and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
                 return False
             raise self._failed(f"create topic {spec.name}", exc) from exc
         return True
@@ -122,11 +134,8 @@ class RdTopicAdmin:
             try:
                 entries = await asyncio.wrap_future(future)
             except KafkaException as exc:
-                error = exc.args[0] if exc.args else None
-                if isinstance(error, KafkaError) and error.code() in (
-                    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._MSG_TIMED_OUT,
-                    KafkaError._UNSUPPORTED_FEATURE, KafkaError.UNSUPPORTED_VERSION,
-                ):  # fmt: skip
+                error = _error_of(exc)
+                if error is not None and error.code() in _CONFIGS_UNREADABLE:
                     raise ConfigsUnreadable(f"kafka {self.bootstrap}: {kafka_reason(exc)}") from exc
                 log.warning("kafka %s: topic %s: configs not readable (%s); %s not checked",
                             self.bootstrap, resource.name, kafka_reason(exc), MIN_INSYNC)  # fmt: skip

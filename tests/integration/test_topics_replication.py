@@ -57,6 +57,9 @@ def test_ensure_refuses_a_topic_with_fewer_replicas_than_required(
     assert ensure_topics(kafka.address, spec, Replication(1, 1), admin) == [name]
     assert ensure_topics(kafka.address, spec, Replication(1, 1), admin) == []
     assert name in list_topics(kafka.address)
+    settings = load_settings().model_copy(update={"kafka_bootstrap": kafka.address})
+    replicas = asyncio.run(RdTopicAdmin(settings).replicas([name]))
+    assert len(replicas[name]) == 3  # the partitions asked for
     with pytest.raises(TopicReplicationError) as refused:
         ensure_topics(kafka.address, spec, Replication(2, 1), admin)
     message = str(refused.value)
